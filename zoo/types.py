@@ -1,0 +1,59 @@
+"""Small frozen value objects shared by all layers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from zoo.errors import UserError
+
+_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+REPO_ID_RE = re.compile(rf"^{_PART}/{_PART}$")
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_BAD_REV = re.compile(r"(^/|/$|//|\.\.|[\s~^:?*\[\\])")
+
+
+def check_repo_id(repo_id: str) -> str:
+    """Return repo_id unchanged if it is a valid `namespace/name`, else raise UserError."""
+    if not REPO_ID_RE.match(repo_id or "") or ".." in repo_id or "--" in repo_id:
+        raise UserError(
+            f"invalid repo id {repo_id!r}: expected 'namespace/name' "
+            "(letters, digits, '.', '_', '-'; no '..' or '--')"
+        )
+    return repo_id
+
+
+def check_revision(rev: str) -> str:
+    """Return rev unchanged if it can name a branch, tag or commit, else raise UserError."""
+    if not rev or len(rev) > 200 or _BAD_REV.search(rev):
+        raise UserError(f"invalid revision {rev!r}: expected a branch, tag or 40-hex commit")
+    return rev
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A Hub model reference `namespace/name[@revision]`; revision None means the default branch."""
+
+    repo_id: str
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelRef":
+        """Parse `org/name` or `org/name@rev`; raise UserError naming what is wrong."""
+        repo_id, sep, rev = text.partition("@")
+        check_repo_id(repo_id)
+        if sep:
+            check_revision(rev)
+        return cls(repo_id, rev if sep else None)
+
+    @property
+    def is_pinned(self) -> bool:
+        """True when the revision is a full 40-hex commit id."""
+        return bool(self.revision and COMMIT_RE.match(self.revision))
+
+    def pinned(self, sha: str) -> "ModelRef":
+        """Return the same repo at commit sha."""
+        return ModelRef(self.repo_id, sha)
+
+    def __str__(self) -> str:
+        return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
