@@ -1,0 +1,233 @@
+"""The `zoo` command: translate arguments, call one pipeline, map errors to exit codes.
+
+Exit codes: 0 success, 2 bad input (one line on stderr), 1 any other failure. --debug shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from zoo import __version__
+from zoo.errors import UserError, ZooError
+from zoo.hub.metadata import KINDS, ZooMetadata
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) instead of usage dumps."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"zoo: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _kv(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _hub_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hub", help="Hub URL or embedded-hub directory (env ZOO_HUB; default .zoo/hub "
+                                 "if present, else ~/.cache/zoo/hub)")
+    p.add_argument("--token", help="access token (default: HF_TOKEN, the huggingface_hub login, or "
+                                   "the embedded hub's admin token)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; help text comes from the schema descriptions where one exists."""
+    parser = _Parser(prog="zoo", description="A Hub-centric model zoo for text-embedding models.")
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_hub(sub)
+    _add_members(sub)
+    return parser
+
+
+def _add_hub(sub: Any) -> None:
+    hub = sub.add_parser("hub", help="run and administer the embedded Hub").add_subparsers(
+        dest="hub_command", required=True, parser_class=_Parser)
+    serve = hub.add_parser("serve", help="serve a hub directory over HTTP (long-running)")
+    serve.add_argument("--root", type=Path, default=None, help="hub directory (default: as --hub)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(func=_cmd_serve)
+    token = hub.add_parser("token", help="manage access tokens").add_subparsers(
+        dest="token_command", required=True, parser_class=_Parser)
+    add = token.add_parser("add", help="create a token; prints it once, stores only its hash")
+    add.add_argument("name", help="user name the token acts as")
+    add.add_argument("--root", type=Path, default=None, help="hub directory (default: as --hub)")
+    add.add_argument("--write", action="store_true", help="allow writes (default: read-only)")
+    add.set_defaults(func=_cmd_token_add)
+
+
+def _add_members(sub: Any) -> None:
+    fields = ZooMetadata.model_fields
+    push = sub.add_parser("push", help="publish a model folder as a zoo member (one commit)")
+    push.add_argument("dir", type=Path, help="local model folder")
+    push.add_argument("repo_id", help="target repo 'namespace/name'")
+    push.add_argument("--kind", choices=KINDS, default=None, help=fields["kind"].description)
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--meta", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                      help=fields["labels"].description + "; base_model=, parents= set those fields")
+    push.add_argument("--tag", default=None, help="also tag the new commit")
+    push.add_argument("--json", action="store_true", help="machine-readable output")
+    push.set_defaults(func=_cmd_push)
+    ls = sub.add_parser("ls", help="list zoo members")
+    ls.add_argument("--kind", choices=KINDS, default=None, help=fields["kind"].description)
+    ls.add_argument("--tag", action="append", default=[], help="Hub tag filter (repeatable)")
+    ls.add_argument("--meta", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                    help="metadata query, e.g. experiment=demo or ratio=0.4 (repeatable, AND)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=_cmd_ls)
+    show = sub.add_parser("show", help="zoo metadata, revisions and lineage of a member")
+    show.add_argument("ref", help="REPO_ID[@REV]")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(func=_cmd_show)
+    pull = sub.add_parser("pull", help="download a member, verified; prints the local path")
+    pull.add_argument("ref", help="REPO_ID[@REV]")
+    pull.add_argument("--to", type=Path, default=None, help="target folder (default: the HF cache)")
+    pull.add_argument("--json", action="store_true", help="machine-readable output")
+    pull.set_defaults(func=_cmd_pull)
+    for p in (push, ls, show, pull):
+        _hub_options(p)
+
+
+def _hub_root(args: argparse.Namespace) -> Path:
+    from zoo.hub.session import default_hub, is_url
+
+    where = str(args.root or getattr(args, "hub", None) or default_hub())
+    if is_url(where):
+        raise UserError(f"{where} is a URL; this command needs a hub directory (--root DIR)")
+    return Path(where).expanduser()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from zoo.hub.server import HubStore, serve
+
+    root = _hub_root(args)
+    HubStore(root)
+    print(f"zoo hub: serving {root} on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
+    serve(root, host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_token_add(args: argparse.Namespace) -> int:
+    from zoo.hub.server import HubStore
+
+    print(HubStore(_hub_root(args)).add_token(args.name, write=args.write))
+    return 0
+
+
+def _open(args: argparse.Namespace, create: bool = False) -> Any:
+    from zoo.hub.session import open_hub
+
+    return open_hub(args.hub, args.token, create=create)
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from zoo import pipelines
+
+    with _open(args, create=True) as hub:
+        sha, meta = pipelines.push(hub, args.dir, args.repo_id, kind=args.kind, private=args.private,
+                                   meta_kv=dict(args.meta), tag=args.tag)
+    _emit(args, {"repo_id": args.repo_id, "sha": sha, "kind": meta.kind}, f"{args.repo_id}@{sha}")
+    return 0
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    from zoo import pipelines
+
+    with _open(args) as hub:
+        members = pipelines.ls(hub, kind=args.kind, tags=tuple(args.tag), query=dict(args.meta))
+    rows = [{"repo_id": m.repo_id, "sha": m.sha, "private": m.private,
+             "meta": m.meta.model_dump(mode="json")} for m in members]
+    _emit(args, rows, _ls_table(members))
+    return 0
+
+
+def _ls_table(members: list) -> str:
+    if not members:
+        return "no members found"
+    lines = [f"{'REPO':40} {'SHA':8} {'KIND':7} {'EXPERIMENT':14} {'RATIO':5} BASE"]
+    for m in members:
+        t = m.meta.training
+        ratio = "" if not t or t.ratio is None else f"{t.ratio:g}"
+        lines.append(f"{m.repo_id:40} {m.sha[:8]} {m.meta.kind:7} {(m.meta.experiment or ''):14} "
+                     f"{ratio:5} {m.meta.base_model or ''}")
+    return "\n".join(lines)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from zoo import pipelines
+
+    with _open(args) as hub:
+        info = pipelines.show(hub, args.ref)
+    _emit(args, info, _show_text(info))
+    return 0
+
+
+def _show_text(info: dict) -> str:
+    meta = info["meta"] or {}
+    lines = [f"{info['repo_id']}@{info['sha']}  ({info['revision']})",
+             f"kind: {meta.get('kind', 'not a zoo member')}"]
+    if meta.get("base_model"):
+        lines.append(f"base_model: {meta['base_model']}")
+    lines += [f"branch {n}: {s}" for n, s in info["branches"].items()]
+    lines += [f"tag {n}: {s}" for n, s in info["tags"].items()]
+    lines += [f"lineage: {e['child']} -> {e['parent']} ({e['relation']}, {e['kind']})"
+              for e in info["lineage"]]
+    lines += [f"commit {c['id'][:8]} {c['date']} {c['title']}" for c in info["commits"]]
+    return "\n".join(lines)
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from zoo import pipelines
+
+    with _open(args) as hub:
+        pulled = pipelines.pull(hub, args.ref, args.to)
+    data = {"path": str(pulled.path), "repo_id": pulled.repo_id, "sha": pulled.sha,
+            "verified_files": pulled.verified_files}
+    _emit(args, data, str(pulled.path))
+    return 0
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True) if getattr(args, "json", False) else text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `zoo` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        return _fail(args, exc, 2)
+    except ZooError as exc:
+        return _fail(args, exc, 1)
+    except KeyboardInterrupt:
+        sys.stderr.write("zoo: interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        return _fail(args, exc, 1, prefix=f"internal error ({type(exc).__name__}): ")
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int, prefix: str = "") -> int:
+    if args.debug:
+        traceback.print_exc()
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    sys.stderr.write(f"zoo: error: {prefix}{message}\n")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

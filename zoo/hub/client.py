@@ -1,0 +1,248 @@
+"""Members on the Hub: push (one commit), find (by zoo metadata), pull (pinned and verified), show.
+
+Every function takes an open Hub (zoo.hub.session.open_hub) and talks to it only through the
+official huggingface_hub client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, hf_hub_download, snapshot_download
+
+from zoo.errors import IntegrityError, UserError
+from zoo.hub.metadata import ZooMetadata, matches, parse_metadata
+from zoo.hub.session import Hub, hub_errors
+from zoo.types import ModelRef
+
+GENERATED = ("README.md", "zoo.json")
+_SKIP_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints"}
+_CARRIED_CARD_KEYS = ("license", "language", "datasets", "license_name", "license_link")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A zoo member as listed on the Hub."""
+
+    repo_id: str
+    sha: str
+    meta: ZooMetadata
+    private: bool = False
+    last_modified: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repo_id}@{self.sha}"
+
+
+@dataclass
+class Pulled:
+    """A member pulled to disk: where, at which commit, and how many bytes were verified."""
+
+    path: Path
+    repo_id: str
+    sha: str
+    verified_files: int
+    meta: ZooMetadata | None = None
+    redownloaded: list[str] = field(default_factory=list)
+
+
+def local_files(folder: Path) -> list[tuple[str, Path]]:
+    """The files of a folder as sorted (path_in_repo, path) pairs, without generated/hidden ones."""
+    if not folder.is_dir():
+        raise UserError(f"folder not found: {folder}")
+    files = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and not _SKIP_DIRS & set(rel.split("/")) and rel not in GENERATED:
+            files.append((rel, path))
+    if not files:
+        raise UserError(f"folder {folder} holds no files to push")
+    return files
+
+
+def source_card_data(folder: Path) -> dict[str, Any]:
+    """Fields worth keeping (license, language, datasets) from the folder's own README front matter."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return {}
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return {}
+    try:
+        data = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError:
+        return {}
+    return {k: data[k] for k in _CARRIED_CARD_KEYS if isinstance(data, dict) and k in data}
+
+
+def push_member(hub: Hub, folder: Path, repo_id: str, meta: ZooMetadata, card: str, *,
+                private: bool = False, tag: str | None = None, message: str | None = None) -> str:
+    """Publish folder + README.md (card) + zoo.json to repo_id in exactly one commit; return its sha.
+
+    Files present at the head but absent from folder are deleted in the same commit, so the repo
+    mirrors the folder. The commit names its parent: a concurrent push makes this one fail cleanly.
+    """
+    files = local_files(folder)
+    what = f"push {repo_id}"
+    with hub_errors(hub, what):
+        hub.api.create_repo(repo_id, private=private, exist_ok=True)
+        head = hub.api.model_info(repo_id)
+        stale = sorted({s.rfilename for s in head.siblings or []} - {r for r, _ in files}
+                       - set(GENERATED) - {".gitattributes"})
+        ops = [CommitOperationAdd(path_in_repo=r, path_or_fileobj=str(p)) for r, p in files]
+        ops += [CommitOperationAdd("README.md", card.encode()),
+                CommitOperationAdd("zoo.json", meta.to_json().encode())]
+        ops += [CommitOperationDelete(path_in_repo=r) for r in stale]
+        info = hub.api.create_commit(repo_id, ops, commit_message=message or f"zoo: publish {meta.kind}",
+                                     parent_commit=head.sha)
+        if tag:
+            hub.api.create_tag(repo_id, tag=tag, revision=info.oid)
+    return info.oid
+
+
+def find_members(hub: Hub, *, kind: str | None = None, tags: Iterable[str] = (),
+                 query: dict[str, str] | None = None) -> list[Member]:
+    """List zoo members, newest first, filtered by kind, Hub tags and KEY=VALUE metadata queries."""
+    filters = ["zoo", *([f"zoo-{kind}"] if kind else []), *tags]
+    out = []
+    with hub_errors(hub, "list members"):
+        for info in hub.api.list_models(filter=filters, full=True, cardData=True):
+            meta = _card_meta(info)
+            if meta is not None and matches(meta, query or {}):
+                modified = info.last_modified.isoformat() if info.last_modified else None
+                out.append(Member(info.id, info.sha, meta, bool(info.private), modified))
+    return sorted(out, key=lambda m: (m.meta.created_at, m.repo_id), reverse=True)
+
+
+def _card_meta(info: Any) -> ZooMetadata | None:
+    card = info.card_data.to_dict() if info.card_data else {}
+    try:
+        return parse_metadata(card["zoo"]) if "zoo" in card else None
+    except UserError:
+        return None  # a repo tagged 'zoo' by hand, without valid metadata, is not a member
+
+
+def resolve(hub: Hub, ref: ModelRef) -> str:
+    """The 40-hex commit that ref (branch, tag, sha or default branch) points to now."""
+    with hub_errors(hub, f"resolve {ref}"):
+        return hub.api.model_info(ref.repo_id, revision=ref.revision).sha
+
+
+def read_metadata(hub: Hub, repo_id: str, sha: str) -> ZooMetadata | None:
+    """zoo.json of repo_id at commit sha, or None when the repo has none (not a zoo member)."""
+    with hub_errors(hub, f"read {repo_id}@{sha[:8]}"):
+        if not hub.api.file_exists(repo_id, "zoo.json", revision=sha):
+            return None
+        path = hf_hub_download(repo_id, "zoo.json", revision=sha, endpoint=hub.endpoint,
+                               token=hub.token)
+    return parse_metadata(Path(path).read_text(encoding="utf-8"), where=f"{repo_id}@{sha[:8]}/zoo.json")
+
+
+def pull_member(hub: Hub, ref: ModelRef, to: Path | None = None) -> Pulled:
+    """Download ref at its pinned commit and verify every file against the Hub's hashes.
+
+    LFS files are checked by sha256, regular files by git blob id. A file that fails is fetched
+    once more (it may be a stale cache entry); a second failure raises IntegrityError.
+    """
+    with hub_errors(hub, f"pull {ref}"):
+        info = hub.api.model_info(ref.repo_id, revision=ref.revision, files_metadata=True)
+        path = Path(snapshot_download(ref.repo_id, revision=info.sha, endpoint=hub.endpoint,
+                                      token=hub.token, local_dir=to))
+        bad = _mismatches(path, info.siblings or [])
+        for name in bad:
+            hf_hub_download(ref.repo_id, name, revision=info.sha, endpoint=hub.endpoint,
+                            token=hub.token, local_dir=to, force_download=True)
+    still = _mismatches(path, [s for s in info.siblings or [] if s.rfilename in bad])
+    if still:
+        raise IntegrityError(f"pull {ref}: {still[0]} does not match its hash on {hub.label} "
+                             f"({len(still)} file(s) corrupt); the hub's copy is damaged")
+    meta_file = path / "zoo.json"
+    meta = parse_metadata(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+    return Pulled(path, ref.repo_id, info.sha, len(info.siblings or []), meta, bad)
+
+
+def _mismatches(folder: Path, siblings: list[Any]) -> list[str]:
+    bad = []
+    for s in siblings:
+        local = folder / s.rfilename
+        if not local.is_file():
+            bad.append(s.rfilename)
+        elif s.lfs is not None:
+            if _sha256(local) != s.lfs.sha256:
+                bad.append(s.rfilename)
+        elif s.blob_id and _git_blob_id(local) != s.blob_id:
+            bad.append(s.rfilename)
+    return bad
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _git_blob_id(path: Path) -> str:
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def show_member(hub: Hub, ref: ModelRef) -> dict[str, Any]:
+    """Everything zoo knows about ref: commit, metadata, branches and tags, history, lineage."""
+    sha = resolve(hub, ref)
+    with hub_errors(hub, f"show {ref}"):
+        refs = hub.api.list_repo_refs(ref.repo_id)
+        commits = hub.api.list_repo_commits(ref.repo_id, revision=sha)
+    meta = read_metadata(hub, ref.repo_id, sha)
+    return {
+        "repo_id": ref.repo_id,
+        "revision": ref.revision or "main",
+        "sha": sha,
+        "meta": meta.model_dump(mode="json") if meta else None,
+        "branches": {b.name: b.target_commit for b in refs.branches},
+        "tags": {t.name: t.target_commit for t in refs.tags},
+        "commits": [{"id": c.commit_id, "title": c.title, "date": c.created_at.isoformat()}
+                    for c in commits],
+        "lineage": lineage(hub, f"{ref.repo_id}@{sha}", meta),
+    }
+
+
+def lineage(hub: Hub, node: str, meta: ZooMetadata | None = None, depth: int = 8) -> list[dict]:
+    """Edges child -> parent (base_model and parents) up to depth levels, each node 'repo@sha'.
+
+    Parents are read at their pinned commits, so a lineage never changes once published.
+    """
+    edges: list[dict] = []
+    kinds: dict[str, str | None] = {}
+    frontier = [(node, meta)]
+    for _ in range(depth):
+        nxt = []
+        for child, child_meta in frontier:
+            for parent, relation in _parents_of(child_meta):
+                if parent not in kinds:
+                    repo, _, sha = parent.partition("@")
+                    pmeta = read_metadata(hub, repo, sha)
+                    kinds[parent] = pmeta.kind if pmeta else None
+                    nxt.append((parent, pmeta))
+                edges.append({"child": child, "parent": parent, "relation": relation,
+                              "kind": kinds[parent]})
+        frontier = nxt
+    return edges
+
+
+def _parents_of(meta: ZooMetadata | None) -> list[tuple[str, str]]:
+    if meta is None:
+        return []
+    out = [(p, "parent") for p in meta.parents]
+    if meta.base_model and meta.base_model not in meta.parents:
+        out.append((meta.base_model, "base"))
+    return out

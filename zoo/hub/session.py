@@ -1,0 +1,136 @@
+"""Where the Hub is: the one place that builds the official client for a `--hub`.
+
+A `--hub` is a URL (huggingface.co or any Hub-compatible server) or a directory. A directory is the
+embedded Hub: it is served on a free 127.0.0.1 port for the duration of the `with` block, and the
+directory's owner acts with its admin token. Every failure of the client is mapped here to a
+one-line zoo error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx2
+import huggingface_hub
+from huggingface_hub import HfApi, constants
+from huggingface_hub import errors as hf_errors
+
+from zoo.errors import HubUnreachable, UserError, ZooError
+
+HF_HOSTS = ("huggingface.co", "hf.co")
+
+
+@dataclass(frozen=True)
+class Hub:
+    """An open Hub: its endpoint, the token to act with, and the official client bound to both."""
+
+    endpoint: str
+    token: str | None
+    api: HfApi
+    label: str
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for a subprocess (transformers, sentence-transformers) to use this Hub."""
+        env = {"HF_ENDPOINT": self.endpoint}
+        if self.token:
+            env["HF_TOKEN"] = self.token
+        if not _is_hf(self.endpoint):
+            env["HF_HUB_DISABLE_XET"] = "1"
+        return env
+
+
+def default_hub() -> str:
+    """ZOO_HUB if set, else ./.zoo/hub when it exists, else ~/.cache/zoo/hub."""
+    if os.environ.get("ZOO_HUB"):
+        return os.environ["ZOO_HUB"]
+    local = Path(".zoo/hub")
+    return str(local) if local.is_dir() else str(Path.home() / ".cache" / "zoo" / "hub")
+
+
+def is_url(where: str) -> bool:
+    """True when a --hub value names a server rather than a directory."""
+    return where.startswith(("http://", "https://"))
+
+
+@contextlib.contextmanager
+def open_hub(hub: str | os.PathLike | None = None, token: str | None = None, *,
+             create: bool = False) -> Iterator[Hub]:
+    """Open the Hub named by hub (URL or directory; None: default_hub()) for one command.
+
+    A directory that does not exist is created only when create=True (commands that write);
+    otherwise it is a UserError. Touches the network: one probe request to fail fast.
+    """
+    where = str(hub) if hub else default_hub()
+    if is_url(where):
+        yield _connect(where.rstrip("/"), token, where)
+        return
+    root = Path(where).expanduser()
+    if not root.is_dir() and not create:
+        raise UserError(f"no embedded hub at {root}: check --hub (a URL or a hub directory)")
+    from zoo.hub.server import HubStore, serve_in_thread  # the server is needed only for directories
+
+    store = HubStore(root)
+    with serve_in_thread(root) as url:
+        yield _connect(url, token or store.admin_token(), str(root))
+
+
+def _connect(endpoint: str, token: str | None, label: str) -> Hub:
+    if not _is_hf(endpoint):
+        # huggingface_hub 2.x uploads through Xet without fallback; only huggingface.co speaks it.
+        constants.HF_HUB_DISABLE_XET = True
+    token = token or os.environ.get("HF_TOKEN") or (huggingface_hub.get_token() if _is_hf(endpoint) else None)
+    _probe(endpoint, label)
+    return Hub(endpoint, token, HfApi(endpoint=endpoint, token=token or False), label)
+
+
+def _is_hf(endpoint: str) -> bool:
+    host = httpx2.URL(endpoint).host
+    return any(host == h or host.endswith("." + h) for h in HF_HOSTS)
+
+
+def _probe(endpoint: str, label: str) -> None:
+    try:
+        httpx2.get(f"{endpoint}/api/models", params={"limit": 1}, timeout=10)
+    except httpx2.HTTPError as exc:
+        raise HubUnreachable(f"hub {label} is unreachable ({type(exc).__name__}): check --hub") from None
+
+
+@contextlib.contextmanager
+def hub_errors(hub: Hub, what: str) -> Iterator[None]:
+    """Map the official client's exceptions to one-line zoo errors naming `what`."""
+    try:
+        yield
+    except hf_errors.GatedRepoError:
+        raise UserError(f"{what}: the repository is gated; request access on {hub.label}") from None
+    except hf_errors.RepositoryNotFoundError:
+        raise UserError(f"{what}: repository not found on {hub.label} "
+                        "(or it is private and your token cannot read it)") from None
+    except hf_errors.RevisionNotFoundError:
+        raise UserError(f"{what}: revision not found on {hub.label}") from None
+    except hf_errors.RemoteEntryNotFoundError as exc:
+        raise UserError(f"{what}: file not found on {hub.label} ({_short(exc)})") from None
+    except hf_errors.HfHubHTTPError as exc:
+        raise _http_error(hub, what, exc) from None
+    except (httpx2.TransportError, hf_errors.OfflineModeIsEnabled, hf_errors.LocalEntryNotFoundError) as exc:
+        raise HubUnreachable(f"{what}: hub {hub.label} is unreachable ({type(exc).__name__})") from None
+
+
+def _http_error(hub: Hub, what: str, exc: hf_errors.HfHubHTTPError) -> ZooError:
+    status = exc.response.status_code if exc.response is not None else None
+    if status == 401:
+        return UserError(f"{what}: the token was refused by {hub.label} (check --token / HF_TOKEN)")
+    if status == 403:
+        return UserError(f"{what}: your token may not write here on {hub.label}")
+    if status == 412:
+        return UserError(f"{what}: the branch moved while you were pushing; run the command again")
+    if status is not None and 400 <= status < 500:
+        return UserError(f"{what}: refused by {hub.label} ({status}: {_short(exc)})")
+    return ZooError(f"{what}: {hub.label} failed ({status}: {_short(exc)})")
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
