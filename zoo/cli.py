@@ -56,7 +56,7 @@ def _add_hub(sub: Any) -> None:
     hub = sub.add_parser("hub", help="run and administer the embedded Hub").add_subparsers(
         dest="hub_command", required=True, parser_class=_Parser)
     serve = hub.add_parser("serve", help="serve a hub directory over HTTP (long-running)")
-    serve.add_argument("--root", type=Path, default=None, help="hub directory (default: as --hub)")
+    serve.add_argument("--root", default=None, help="hub directory (default: as --hub)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(func=_cmd_serve)
@@ -64,7 +64,7 @@ def _add_hub(sub: Any) -> None:
         dest="token_command", required=True, parser_class=_Parser)
     add = token.add_parser("add", help="create a token; prints it once, stores only its hash")
     add.add_argument("name", help="user name the token acts as")
-    add.add_argument("--root", type=Path, default=None, help="hub directory (default: as --hub)")
+    add.add_argument("--root", default=None, help="hub directory (default: as --hub)")
     add.add_argument("--write", action="store_true", help="allow writes (default: read-only)")
     add.set_defaults(func=_cmd_token_add)
 
@@ -114,6 +114,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from zoo.hub.server import HubStore, serve
 
     root = _hub_root(args)
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port} is out of range (0-65535)")
     HubStore(root)
     print(f"zoo hub: serving {root} on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
     serve(root, host=args.host, port=args.port)
@@ -207,7 +209,10 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `zoo` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line usage error (exit 2)
+        return int(exc.code or 0)
     try:
         return args.func(args)
     except UserError as exc:
