@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "zoo"
 COMPONENTS = {"hub", "data", "train", "recipe", "merge", "eval", "cards"}
-SHARED = {"types", "errors", "__init__"}
+SHARED = {"types", "errors", "hashing", "__init__"}
 ALLOWED_CROSS = {("recipe", "merge")}
 HEAVY = {"mergekit": {"merge"}, "mteb": {"eval"}, "huggingface_hub": {"hub"}, "httpx2": {"hub"},
          "starlette": {"hub"}, "uvicorn": {"hub"}}

@@ -6,7 +6,6 @@ official huggingface_hub client.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -15,6 +14,7 @@ import yaml
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, hf_hub_download, snapshot_download
 
 from zoo.errors import IntegrityError, UserError
+from zoo.hashing import git_blob_id, sha256_file
 from zoo.hub.metadata import ZooMetadata, matches, parse_metadata
 from zoo.hub.session import Hub, hub_errors
 from zoo.types import ModelRef
@@ -173,27 +173,11 @@ def _mismatches(folder: Path, siblings: list[Any]) -> list[str]:
         if not local.is_file():
             bad.append(s.rfilename)
         elif s.lfs is not None:
-            if _sha256(local) != s.lfs.sha256:
+            if sha256_file(local) != s.lfs.sha256:
                 bad.append(s.rfilename)
-        elif s.blob_id and _git_blob_id(local) != s.blob_id:
+        elif s.blob_id and git_blob_id(local) != s.blob_id:
             bad.append(s.rfilename)
     return bad
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _git_blob_id(path: Path) -> str:
-    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def show_member(hub: Hub, ref: ModelRef) -> dict[str, Any]:
