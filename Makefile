@@ -19,5 +19,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
 
+suite: $(STAMP)
+	PYTHON=$(BIN)/python bash scripts/suite-deps.sh
+	$(BIN)/zoo data suite build --size small --out .zoo/suite/small
+
 clean:
 	rm -rf .zoo build *.egg-info

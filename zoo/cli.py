@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_hub(sub)
     _add_members(sub)
+    _add_merge(sub)
     return parser
 
 
@@ -99,6 +100,52 @@ def _add_members(sub: Any) -> None:
     pull.set_defaults(func=_cmd_pull)
     for p in (push, ls, show, pull):
         _hub_options(p)
+
+
+def _add_merge(sub: Any) -> None:
+    merge = sub.add_parser("merge", help="merge checkpoints by recipe (mergekit YAML + zoo block)")
+    merge.add_argument("recipe", nargs="?", type=Path, help="recipe YAML (omit with --lock)")
+    merge.add_argument("--out", type=Path, default=None, help="output folder (default merged/<name>)")
+    merge.add_argument("--publish", action="store_true", help="publish to zoo.publish.repo_id")
+    merge.add_argument("--lock", type=Path, default=None, help="re-run a lock file byte for byte")
+    merge.add_argument("--dry-run", action="store_true",
+                       help="print the resolved plan and estimated peak memory; read no weights")
+    merge.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (GPU when present)")
+    merge.add_argument("--allow-pickle", action="store_true",
+                       help="accept pickle-only checkpoints (loaded with weights_only=True)")
+    merge.add_argument("--quiet", action="store_true", help="no progress bar")
+    merge.add_argument("--json", action="store_true", help="machine-readable output")
+    _hub_options(merge)
+    merge.set_defaults(func=_cmd_merge)
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from zoo import pipelines
+
+    outcome = pipelines.merge(args.recipe, lock_path=args.lock, out=args.out, publish=args.publish,
+                              dry_run=args.dry_run, hub=args.hub, token=args.token,
+                              device=args.device, allow_pickle=args.allow_pickle,
+                              progress=not args.quiet)
+    if args.dry_run:
+        _emit(args, outcome.plan, _plan_text(outcome.plan))
+        return 0
+    data = {"out": str(outcome.out), "published": outcome.published, "tag": outcome.tag,
+            "seconds": round(outcome.report.seconds, 3), "peak_rss_bytes": outcome.report.peak_rss_bytes,
+            "files": dict(outcome.report.files), "plan": outcome.plan}
+    text = str(outcome.out) + (f"\npublished {outcome.published} (tag {outcome.tag})" if outcome.published else "")
+    _emit(args, data, text)
+    return 0
+
+
+def _plan_text(plan: dict) -> str:
+    lines = [f"method: {plan['method']}  params: {json.dumps(plan['params'], sort_keys=True)}  seed: {plan['seed']}"]
+    if plan["base"]:
+        lines.append(f"base: {plan['base']}")
+    lines += [f"model: {m['ref']}  {json.dumps(m['params'], sort_keys=True)}" for m in plan["models"]]
+    lines.append(f"tensors: {plan['tensors']} ({plan['tensors_to_merge']} merged)  "
+                 f"output: {plan['out_bytes'] / 2**20:.1f} MiB in {', '.join(plan['out_files'])}")
+    lines.append(f"estimated peak memory: {plan['estimated_peak_bytes'] / 2**20:.1f} MiB on {plan['device']}")
+    return "\n".join(lines)
 
 
 def _hub_root(args: argparse.Namespace) -> Path:

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, hf_hub_download, snapshot_download
+from huggingface_hub import (CommitOperationAdd, CommitOperationDelete, hf_hub_download, hf_hub_url,
+                             snapshot_download)
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from zoo.errors import IntegrityError, UserError
 from zoo.hashing import git_blob_id, sha256_file
@@ -230,3 +232,54 @@ def _parents_of(meta: ZooMetadata | None) -> list[tuple[str, str]]:
     if meta.base_model and meta.base_model not in meta.parents:
         out.append((meta.base_model, "base"))
     return out
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def pull_skeleton(hub: Hub, ref: ModelRef, to: Path) -> tuple[str, dict[str, int]]:
+    """Fetch ref without its weights: small files in full, safetensors as header + sparse hole.
+
+    The result has every file at its real size, so header readers (safe_open metadata, merge
+    planning) work, but no weight byte is downloaded or stored. Returns (sha, {file: size}).
+    """
+    with hub_errors(hub, f"inspect {ref}"):
+        info = hub.api.model_info(ref.repo_id, revision=ref.revision, files_metadata=True)
+        siblings = info.siblings or []
+        small = [s.rfilename for s in siblings if not s.rfilename.endswith(WEIGHT_SUFFIXES)]
+        snapshot_download(ref.repo_id, revision=info.sha, endpoint=hub.endpoint, token=hub.token,
+                          local_dir=to, allow_patterns=small or ["README.md"])
+        for s in siblings:
+            if s.rfilename.endswith(".safetensors"):
+                _write_header_skeleton(hub, ref.repo_id, info.sha, s.rfilename, s.size, to)
+    return info.sha, {s.rfilename: s.size for s in siblings}
+
+
+def _write_header_skeleton(hub: Hub, repo_id: str, sha: str, name: str, size: int, to: Path) -> None:
+    url = hf_hub_url(repo_id, name, revision=sha, endpoint=hub.endpoint)
+    headers = build_hf_headers(token=hub.token or False)
+    first = _range(url, headers, 0, 7)
+    length = int.from_bytes(first, "little")
+    header = _range(url, headers, 8, 8 + length - 1)
+    path = to / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(first + header)
+        f.truncate(size)
+
+
+def _range(url: str, headers: dict, start: int, end: int) -> bytes:
+    response = get_session().get(url, headers={**headers, "Range": f"bytes={start}-{end}"},
+                                 follow_redirects=True)
+    hf_raise_for_status(response)
+    return response.content[: end - start + 1]
+
+
+def next_version_tag(hub: Hub, repo_id: str) -> str:
+    """'v<N+1>' where vN is the highest version tag of repo_id ('v1' for a new repo)."""
+    with hub_errors(hub, f"tags of {repo_id}"):
+        if not hub.api.repo_exists(repo_id):
+            return "v1"
+        tags = [t.name for t in hub.api.list_repo_refs(repo_id).tags]
+    numbers = [int(t[1:]) for t in tags if t[:1] == "v" and t[1:].isdigit()]
+    return f"v{max(numbers, default=0) + 1}"

@@ -1,4 +1,4 @@
-"""Orchestration only: each function is one user-level job built from the components."""
+"""Members on the Hub: push a folder, list, show and pull members."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Recipes: mergekit-style YAML plus a zoo block; selection, pinning and the lock."""

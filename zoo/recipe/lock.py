@@ -1,0 +1,105 @@
+"""The lock: every merge input pinned to a commit with the sha256 of every file it uses.
+
+`zoo merge --lock FILE` re-runs a merge from its lock alone (the recipe as written is inside) and
+gives byte-identical weights. Same inputs, same lock bytes: keys sorted, no sets, no clocks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo import __version__
+from zoo.errors import UserError
+from zoo.recipe.plan import MergeSpec, Source
+
+LOCK_FILE = "zoo.lock.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LockedInput(_Strict):
+    """One input: as the recipe named it, pinned, and the files it used with their sha256."""
+
+    requested: str = Field(description="the reference as written or selected")
+    pinned: str = Field(description="'org/name@<40-hex>' for Hub inputs, the path for local ones")
+    files: dict[str, str] = Field(description="path in repo -> sha256")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Lock(_Strict):
+    """A fully pinned merge."""
+
+    lock_version: Literal[1] = 1
+    recipe: str = Field(description="the recipe exactly as written")
+    recipe_sha256: str
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    base: LockedInput | None = None
+    models: tuple[LockedInput, ...]
+    dtype: str | None = None
+    out_dtype: str | None = None
+    tokenizer_source: str | None = None
+    seed: int = 0
+    zoo_version: str = __version__
+
+    def to_json(self) -> str:
+        """Deterministic serialisation (sorted keys, trailing newline)."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+    def spec(self) -> MergeSpec:
+        """The merge spec with every input pinned."""
+        return MergeSpec(
+            method=self.method, models=tuple(Source(m.pinned, dict(m.params)) for m in self.models),
+            base=self.base.pinned if self.base else None, params=dict(self.params),
+            dtype=self.dtype, out_dtype=self.out_dtype, tokenizer_source=self.tokenizer_source,
+            seed=self.seed)
+
+    def inputs(self) -> list[LockedInput]:
+        """Every distinct locked input, base first."""
+        seen: dict[str, LockedInput] = {}
+        for item in ([self.base] if self.base else []) + list(self.models):
+            seen.setdefault(item.pinned, item)
+        return list(seen.values())
+
+
+def build_lock(spec: MergeSpec, recipe_text: str, recipe_sha256: str,
+               pinned: dict[str, tuple[str, dict[str, str]]]) -> Lock:
+    """Pin spec: pinned maps each requested ref to (pinned ref, {file: sha256})."""
+    def locked(ref: str, params: dict) -> LockedInput:
+        target, files = pinned[ref]
+        return LockedInput(requested=ref, pinned=target, files=dict(sorted(files.items())), params=params)
+
+    return Lock(
+        recipe=recipe_text, recipe_sha256=recipe_sha256, method=spec.method, params=spec.params,
+        base=locked(spec.base, {}) if spec.base else None,
+        models=tuple(locked(m.ref, m.params) for m in spec.models),
+        dtype=spec.dtype, out_dtype=spec.out_dtype, tokenizer_source=spec.tokenizer_source,
+        seed=spec.seed)
+
+
+def load_lock(path: Path) -> Lock:
+    """Read a lock file; raise UserError naming the problem."""
+    if not Path(path).is_file():
+        raise UserError(f"lock file not found: {path}")
+    try:
+        return Lock.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise UserError(f"{path}: invalid lock ({where}: {first['msg']})") from None
+
+
+def check_files(item: LockedInput, actual: dict[str, str]) -> None:
+    """Raise UserError unless every locked file is present with its locked sha256."""
+    for name, sha in item.files.items():
+        if name not in actual:
+            raise UserError(f"{item.pinned}: locked file {name} is missing")
+        if actual[name] != sha:
+            raise UserError(f"{item.pinned}: {name} has sha256 {actual[name][:12]}…, "
+                            f"the lock says {sha[:12]}…")
