@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hub(sub)
     _add_members(sub)
     _add_merge(sub)
+    _add_data(sub)
     return parser
 
 
@@ -100,6 +101,29 @@ def _add_members(sub: Any) -> None:
     pull.set_defaults(func=_cmd_pull)
     for p in (push, ls, show, pull):
         _hub_options(p)
+
+
+def _add_data(sub: Any) -> None:
+    data = sub.add_parser("data", help="training and evaluation data").add_subparsers(
+        dest="data_command", required=True, parser_class=_Parser)
+    suite = data.add_parser("suite", help="the offline real-data suite").add_subparsers(
+        dest="suite_command", required=True, parser_class=_Parser)
+    build = suite.add_parser("build", help="build the suite (task folders + corpus.yaml + stats)")
+    build.add_argument("--size", choices=("tiny", "small", "full"), required=True,
+                       help="tiny (seconds, tests), small (the demo's), full")
+    build.add_argument("--out", type=Path, required=True, help="output folder")
+    build.add_argument("--push", default=None, metavar="ORG/NAME", help="publish as a dataset repo")
+    build.add_argument("--json", action="store_true", help="machine-readable output")
+    _hub_options(build)
+    build.set_defaults(func=_cmd_suite_build)
+
+
+def _cmd_suite_build(args: argparse.Namespace) -> int:
+    from zoo import pipelines
+
+    path, pushed = pipelines.build_suite(args.size, args.out, push=args.push, hub=args.hub, token=args.token)
+    _emit(args, {"path": str(path), "pushed": pushed}, str(path) + (f"\npushed {pushed}" if pushed else ""))
+    return 0
 
 
 def _add_merge(sub: Any) -> None:

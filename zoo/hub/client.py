@@ -283,3 +283,26 @@ def next_version_tag(hub: Hub, repo_id: str) -> str:
         tags = [t.name for t in hub.api.list_repo_refs(repo_id).tags]
     numbers = [int(t[1:]) for t in tags if t[:1] == "v" and t[1:].isdigit()]
     return f"v{max(numbers, default=0) + 1}"
+
+
+def push_dataset(hub: Hub, folder: Path, repo_id: str, *, private: bool = False,
+                 message: str = "zoo: publish dataset") -> str:
+    """Publish folder as a dataset repo in one commit (files mirrored as in push_member)."""
+    files = local_files(folder)
+    with hub_errors(hub, f"push dataset {repo_id}"):
+        hub.api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        ops = [CommitOperationAdd(path_in_repo=r, path_or_fileobj=str(p)) for r, p in files]
+        readme = folder / "README.md"
+        if readme.is_file():
+            ops.append(CommitOperationAdd("README.md", str(readme)))
+        info = hub.api.create_commit(repo_id, ops, repo_type="dataset", commit_message=message)
+    return info.oid
+
+
+def pull_dataset(hub: Hub, ref: ModelRef) -> tuple[Path, str]:
+    """Download a dataset repo at its pinned commit; return (local folder, sha)."""
+    with hub_errors(hub, f"pull dataset {ref}"):
+        info = hub.api.dataset_info(ref.repo_id, revision=ref.revision)
+        path = snapshot_download(ref.repo_id, repo_type="dataset", revision=info.sha,
+                                 endpoint=hub.endpoint, token=hub.token)
+    return Path(path), info.sha
