@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 HUB=.zoo/hub
 mkdir -p "$HUB"
 PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-zoo hub serve --root "$HUB" --port "$PORT" 2>.zoo/hub-serve.log &
+zoo hub serve --root "$HUB" --port "$PORT" >.zoo/hub-serve.log 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 export ZOO_HUB="http://127.0.0.1:$PORT"

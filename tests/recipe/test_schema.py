@@ -77,3 +77,17 @@ def test_select_orders_limits_and_refuses_empty():
     assert select(Select(order_by="training.ratio", descending=True), cands)[0] == cands[0].ref
     with pytest.raises(UserError, match="matched no member"):
         select(Select(experiment="x"), [])
+
+
+RECIPES = sorted((__import__("pathlib").Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
+def test_every_shipped_recipe_validates(path):
+    recipe = load_recipe(path)
+    if recipe.zoo.select is None:
+        spec = merge_spec(recipe)
+        assert spec.models and spec.method == recipe.method
+    else:
+        spec = merge_spec(recipe, [f"org/bag-{i}@{'0' * 40}" for i in range(3)])
+        assert len(spec.models) == 3
