@@ -1,0 +1,218 @@
+"""The streaming engine against mergekit's own in-memory paths and its run_merge CLI path.
+
+BERT (with a Dense head): every mergekit method through `merge_folders` equals
+`SentenceTransformer.merge` (which calls mergekit's merge_state_dicts on the whole model) within
+1e-6. Stochastic methods draw a fresh seed per tensor in zoo, so they are compared with
+mergekit's merge_state_dicts called tensor by tensor under the same per-tensor seed.
+XLM-R and Qwen3 (architectures mergekit infers): equal to `mergekit.merge.run_merge`.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from tests.merge import tiny_models as tm
+from zoo.merge.engine import MergeInput, merge_folders
+from zoo.merge.method import tensor_seed
+
+W = [0.5, 0.3, 0.2]
+# method -> (number of variants, base used?, global params, per-model params)
+CASES = {
+    "linear": (3, False, {}, [{"weight": w} for w in W]),
+    "multislerp": (3, False, {}, [{"weight": w} for w in W]),
+    "slerp": (1, True, {"t": 0.3}, [{}]),
+    "nuslerp": (2, False, {}, [{"weight": 0.7}, {"weight": 0.3}]),
+    "karcher": (3, False, {}, [{}, {}, {}]),
+    "task_arithmetic": (3, True, {"lambda": 0.8}, [{"weight": w} for w in W]),
+    "ties": (3, True, {"density": 0.5}, [{"weight": w} for w in W]),
+    "dare_ties": (3, True, {"density": 0.6}, [{"weight": w} for w in W]),
+    "dare_linear": (3, True, {"density": 0.6}, [{"weight": w} for w in W]),
+    "breadcrumbs": (3, True, {"density": 0.8, "gamma": 0.05}, [{"weight": w} for w in W]),
+    "breadcrumbs_ties": (3, True, {"density": 0.8, "gamma": 0.05}, [{"weight": w} for w in W]),
+    "della": (3, True, {"density": 0.6, "epsilon": 0.1}, [{"weight": w} for w in W]),
+    "della_linear": (3, True, {"density": 0.6, "epsilon": 0.1}, [{"weight": w} for w in W]),
+    "model_stock": (3, True, {}, [{}, {}, {}]),
+    "sce": (3, True, {"select_topk": 0.5}, [{}, {}, {}]),
+    "passthrough": (1, False, {}, [{"scale": 0.5}]),
+}
+STOCHASTIC = {"dare_ties", "dare_linear", "della", "della_linear"}
+
+
+def _merge(family, name, out):
+    n, uses_base, params, per_model = CASES[name]
+    inputs = [MergeInput(p, q) for p, q in zip(family["variants"][:n], per_model)]
+    return merge_folders(
+        inputs, family["base"] if uses_base else None, name, params, out, progress=False, seed=11
+    )
+
+
+def _mergekit_parameters(name):
+    n, uses_base, params, per_model = CASES[name]
+    merged = dict(params)
+    for key in {k for q in per_model for k in q}:
+        merged[key] = [q[key] for q in per_model]
+    return merged
+
+
+def _st_merge(family, name, out):
+    from sentence_transformers import SentenceTransformer
+
+    n, uses_base, _, _ = CASES[name]
+    models = [str(p) for p in family["variants"][:n]]
+    if name == "slerp":  # ST.merge needs two models; the base is one of them
+        models = [str(family["base"])] + models
+    merged = SentenceTransformer.merge(
+        models,
+        method=name,
+        parameters=_mergekit_parameters(name),
+        base_model=str(family["base"]) if uses_base else None,
+    )
+    merged.save(str(out))
+    return tm.load_all(out)
+
+
+def _per_tensor_reference(family, name):
+    """mergekit's merge_state_dicts, one tensor at a time, seeded as zoo seeds that tensor."""
+    from mergekit.merge_methods import merge_state_dicts
+
+    n, uses_base, _, _ = CASES[name]
+    folders = list(family["variants"][:n]) + ([family["base"]] if uses_base else [])
+    states = [tm.load_all(f) for f in folders]
+    out = {}
+    for key in states[0]:
+        if all(torch.equal(states[0][key], st[key]) for st in states[1:]):
+            out[key] = states[0][key]  # zoo passes identical tensors through (mergekit may raise)
+            continue
+        torch.manual_seed(tensor_seed(11, key))
+        out.update(
+            merge_state_dicts(
+                [{key: s[key]} for s in states],
+                name,
+                base=len(folders) - 1 if uses_base else None,
+                parameters=_mergekit_parameters(name),
+            )
+        )
+    return out
+
+
+def _assert_same(ours: dict, ref: dict, tol: float = 1e-6):
+    assert sorted(ours) == sorted(ref)
+    for key in ref:
+        assert ours[key].shape == ref[key].shape, key
+        diff = (ours[key].double() - ref[key].double()).abs().max().item()
+        assert diff <= tol, f"{key}: {diff}"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_engine_equals_mergekit_in_memory_on_bert(bert_family, tmp_path, name):
+    report = _merge(bert_family, name, tmp_path / "zoo")
+    ours = tm.load_all(tmp_path / "zoo")
+    if name in STOCHASTIC or name == "multislerp":  # ST.merge raises on the zero bias
+        ref = _per_tensor_reference(bert_family, name)
+    elif name == "passthrough":
+        from mergekit.merge_methods import merge_state_dicts
+
+        ref = merge_state_dicts(
+            [tm.load_all(bert_family["variants"][0])], "passthrough", parameters={"scale": [0.5]}
+        )
+    else:
+        ref = _st_merge(bert_family, name, tmp_path / "st")
+    _assert_same(ours, ref)
+    assert report.tensors_merged + report.tensors_passed_through == len(ref)
+
+
+def test_all_zero_bias_passes_multislerp(bert_family, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    zero = "pooler.dense.bias"
+    assert not any(tm.load_all(v)[zero].any() for v in bert_family["variants"])
+    report = _merge(bert_family, "multislerp", tmp_path / "out")
+    assert report.tensors_passed_through == 1
+    assert torch.equal(tm.load_all(tmp_path / "out")[zero], torch.zeros(32))
+    with pytest.raises(ValueError, match="weighted sum of the input tensors is zero"):
+        SentenceTransformer.merge(
+            [str(v) for v in bert_family["variants"]], method="multislerp", parameters={"weight": W}
+        )
+
+
+@pytest.mark.parametrize("with_base", [False, True])
+def test_multislerp_equals_st_merge_without_zero_tensors(families, tmp_path, with_base):
+    from sentence_transformers import SentenceTransformer
+
+    family = families("bert")
+    inputs = [MergeInput(p, {"weight": w}) for p, w in zip(family["variants"], W)]
+    base = family["base"] if with_base else None
+    merge_folders(inputs, base, "multislerp", {}, tmp_path / "zoo", progress=False)
+    ref = SentenceTransformer.merge(
+        [str(p) for p in family["variants"]],
+        method="multislerp",
+        parameters={"weight": W},
+        base_model=str(base) if base else None,
+    )
+    ref.save(str(tmp_path / "st"))
+    _assert_same(tm.load_all(tmp_path / "zoo"), tm.load_all(tmp_path / "st"))
+
+
+GRADIENT = [{"weight": [0.2, 0.9]}, {"weight": [1.0, 0.1]}, {"weight": 0.5}]
+FILTERED = {"density": [{"filter": "attention", "value": 0.3}, {"value": 0.8}]}
+RUN_MERGE = [  # (method, base used?, global params, per-model params)
+    ("linear", False, {}, [{"weight": w} for w in W]),
+    ("linear", False, {"normalize": False}, GRADIENT),
+    ("multislerp", True, {}, [{"weight": w} for w in W]),
+    ("task_arithmetic", True, {"lambda": 0.7}, [{"weight": w} for w in W]),
+    ("ties", True, FILTERED, GRADIENT),
+    ("model_stock", True, {}, [{}, {}, {}]),
+    ("karcher", False, {}, [{}, {}, {}]),
+]
+
+
+@pytest.mark.parametrize("arch", ["xlm-roberta", "qwen3"])
+def test_engine_equals_mergekit_run_merge(families, tmp_path, arch):
+    """Includes per-layer gradients and name filters, resolved as mergekit resolves them."""
+    from mergekit.config import MergeConfiguration
+    from mergekit.merge import MergeOptions, run_merge
+
+    family = families(arch)
+    for i, (name, uses_base, params, per_model) in enumerate(RUN_MERGE):
+        config = {
+            "merge_method": name,
+            "dtype": "float32",
+            "parameters": params,
+            "models": [
+                {"model": str(p), "parameters": q} for p, q in zip(family["variants"], per_model)
+            ],
+        }
+        if uses_base:
+            config["base_model"] = str(family["base"])
+        options = MergeOptions(
+            copy_tokenizer=False, write_model_card=False, quiet=True, random_seed=0, device="cpu"
+        )
+        run_merge(
+            MergeConfiguration.model_validate(yaml.safe_load(yaml.safe_dump(config))),
+            str(tmp_path / f"mk-{i}"),
+            options=options,
+        )
+        inputs = [MergeInput(p, q) for p, q in zip(family["variants"], per_model)]
+        merge_folders(
+            inputs,
+            family["base"] if uses_base else None,
+            name,
+            params,
+            tmp_path / f"zoo-{i}",
+            progress=False,
+        )
+        _assert_same(tm.load_all(tmp_path / f"zoo-{i}"), tm.load_all(tmp_path / f"mk-{i}"))
+
+
+def test_base_listed_among_the_models_is_the_base(bert_family, tmp_path):
+    """mergekit recipes often list the base under models too; it is then not merged twice."""
+    inputs = [MergeInput(bert_family["base"])] + [
+        MergeInput(p, {"weight": w}) for p, w in zip(bert_family["variants"], W)
+    ]
+    merge_folders(
+        inputs, bert_family["base"], "ties", {"density": 0.5}, tmp_path / "listed", progress=False
+    )
+    _merge(bert_family, "ties", tmp_path / "separate")
+    _assert_same(tm.load_all(tmp_path / "listed"), tm.load_all(tmp_path / "separate"), tol=0)

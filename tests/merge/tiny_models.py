@@ -1,0 +1,288 @@
+"""Tiny random sentence-transformers models for merge tests, built from config in well under 1 s.
+
+Each architecture gets a tokenizer trained here with `tokenizers` (WordPiece for BERT and
+DistilBERT, byte-level BPE for RoBERTa, XLM-R and Qwen3) on a few hundred lines of Python
+docstrings, a 2-layer, 32-wide model, and the usual ST modules (Pooling, optional Dense,
+Normalize). `perturb` makes "fine-tuned" variants by adding seeded noise to chosen tensors.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+ARCHS = ("bert", "roberta", "xlm-roberta", "distilbert", "qwen3")
+POOLING = {
+    "bert": "cls",
+    "roberta": "mean",
+    "xlm-roberta": "cls",
+    "distilbert": "mean",
+    "qwen3": "lasttoken",
+}
+_SPECIAL = {
+    "wordpiece": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+    "bpe": ["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    "qwen": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+}
+
+
+@lru_cache(maxsize=1)
+def docstring_corpus(lines: int = 400) -> tuple[str, ...]:
+    """Return the first `lines` non-empty docstring lines of some stdlib modules (deterministic)."""
+    import collections
+    import json as json_module
+    import pathlib
+    import textwrap
+
+    out: list[str] = []
+    for module in (json_module, pathlib, textwrap, collections, inspect):
+        for name, obj in sorted(vars(module).items()):
+            doc = None if name.startswith("_") else inspect.getdoc(obj)
+            out.extend(line.strip() for line in (doc or "").splitlines() if line.strip())
+    return tuple(out[:lines])
+
+
+@lru_cache(maxsize=None)
+def _tokenizer_json(kind: str, vocab_size: int) -> str:
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+
+    special = _SPECIAL[kind]
+    if kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special)
+    else:
+        tok = Tokenizer(models.BPE(unk_token=None if kind == "qwen" else "<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=kind == "bpe")
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=special,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
+    tok.train_from_iterator(docstring_corpus(), trainer)
+    if kind != "qwen":
+        cls, sep = special[2:4] if kind == "wordpiece" else (special[0], special[2])
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{cls} $A {sep}",
+            pair=f"{cls} $A {sep} $B:1 {sep}:1",
+            special_tokens=[(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))],
+        )
+    return tok.to_str()
+
+
+def hf_tokenizer(arch: str, vocab_size: int = 400):
+    """Return a transformers fast tokenizer for arch, trained on the docstring corpus."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    kind = {"bert": "wordpiece", "distilbert": "wordpiece", "qwen3": "qwen"}.get(arch, "bpe")
+    tok = Tokenizer.from_str(_tokenizer_json(kind, vocab_size))
+    if kind == "wordpiece":
+        names = dict(
+            pad_token="[PAD]",
+            unk_token="[UNK]",
+            cls_token="[CLS]",
+            sep_token="[SEP]",
+            mask_token="[MASK]",
+        )
+    elif kind == "bpe":
+        names = dict(
+            bos_token="<s>",
+            pad_token="<pad>",
+            eos_token="</s>",
+            unk_token="<unk>",
+            mask_token="<mask>",
+            cls_token="<s>",
+            sep_token="</s>",
+        )
+    else:
+        names = dict(pad_token="<|endoftext|>", eos_token="<|endoftext|>")
+    inputs = (
+        ["input_ids", "token_type_ids", "attention_mask"]
+        if arch == "bert"
+        else ["input_ids", "attention_mask"]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, model_input_names=inputs, **names)
+
+
+def config(arch: str, tokenizer, **overrides):
+    """Return a tiny transformers config for arch (2 layers, hidden 32, 2 heads)."""
+    import transformers as tf
+
+    vocab = len(tokenizer)
+    if arch == "distilbert":
+        kw = dict(
+            vocab_size=vocab,
+            dim=32,
+            n_layers=2,
+            n_heads=2,
+            hidden_dim=64,
+            max_position_embeddings=64,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        return tf.DistilBertConfig(**(kw | overrides))
+    if arch == "qwen3":
+        kw = dict(
+            vocab_size=vocab,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=16,
+            max_position_embeddings=128,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            bos_token_id=tokenizer.eos_token_id,
+        )
+        return tf.Qwen3Config(**(kw | overrides))
+    cls = {"bert": tf.BertConfig, "roberta": tf.RobertaConfig, "xlm-roberta": tf.XLMRobertaConfig}[
+        arch
+    ]
+    kw = dict(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=66,
+        pad_token_id=tokenizer.pad_token_id,
+        type_vocab_size=2 if arch == "bert" else 1,
+    )
+    return cls(**(kw | overrides))
+
+
+def build_st(
+    folder: Path,
+    arch: str,
+    *,
+    seed: int = 0,
+    dense: bool = False,
+    normalize: bool = True,
+    pooling: str | None = None,
+    vocab_size: int = 400,
+    **overrides,
+) -> Path:
+    """Write a tiny random ST model folder for arch; returns folder. Deterministic given seed."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Dense, Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+    from transformers import AutoModel
+
+    folder = Path(folder)
+    tokenizer = hf_tokenizer(arch, vocab_size)
+    cfg = config(arch, tokenizer, **overrides)
+    torch.manual_seed(seed)
+    model = AutoModel.from_config(cfg)
+    hf_dir = folder.parent / f".{folder.name}-hf"
+    model.save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    width = cfg.dim if arch == "distilbert" else cfg.hidden_size
+    modules = [
+        Transformer(str(hf_dir), max_seq_length=48),
+        Pooling(width, pooling or POOLING[arch]),
+    ]
+    if dense:
+        torch.manual_seed(seed + 1)
+        modules.append(Dense(width, 16))
+    if normalize:
+        modules.append(Normalize())
+    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+    shutil.rmtree(hf_dir)
+    (folder / "README.md").unlink(missing_ok=True)
+    return folder
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """Return every model.safetensors under folder (root and module folders)."""
+    return sorted(Path(folder).rglob("model.safetensors"))
+
+
+def load_all(folder: Path) -> dict[str, torch.Tensor]:
+    """Return every tensor of an ST folder keyed like zoo does ("name", "2_Dense/name")."""
+    out = {}
+    for file in weight_files(folder):
+        module = file.parent.relative_to(folder).as_posix()
+        prefix = "" if module == "." else module + "/"
+        with safe_open(str(file), "pt") as f:
+            out.update({prefix + k: f.get_tensor(k) for k in f.keys()})
+    return out
+
+
+def perturb(
+    src: Path,
+    dst: Path,
+    seed: int,
+    *,
+    scale: float = 0.02,
+    keep: tuple[str, ...] = (),
+    only: tuple[str, ...] | None = None,
+) -> Path:
+    """Copy an ST folder adding N(0, scale^2) noise to its float tensors (except `keep`)."""
+    shutil.copytree(src, dst)
+    gen = torch.Generator().manual_seed(seed)
+    for file in weight_files(dst):
+        with safe_open(str(file), "pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            meta = f.metadata()
+        for name, t in sorted(tensors.items()):
+            if t.is_floating_point() and name not in keep and (only is None or name in only):
+                tensors[name] = t + scale * torch.randn(t.shape, generator=gen, dtype=t.dtype)
+        save_file(tensors, str(file), metadata=meta)
+    return Path(dst)
+
+
+def family(root: Path, arch: str, n: int = 3, *, keep: tuple[str, ...] = (), **build) -> dict:
+    """Build a base ST model and n perturbed variants under root; return their paths."""
+    root = Path(root)
+    base = build_st(root / f"{arch}-base", arch, **build)
+    variants = [perturb(base, root / f"{arch}-ft{i}", seed=100 + i, keep=keep) for i in range(n)]
+    return {"base": base, "variants": variants}
+
+
+def rewrite_root(
+    src: Path, dst: Path, *, prefix: str = "", drop_modules: bool = False, pickle: bool = False
+) -> Path:
+    """Copy a folder, renaming root tensors with prefix; optionally as plain HF or pickle-only."""
+    shutil.copytree(src, dst)
+    file = Path(dst) / "model.safetensors"
+    with safe_open(str(file), "pt") as f:
+        tensors = {prefix + k: f.get_tensor(k) for k in f.keys()}
+    file.unlink()
+    if pickle:
+        torch.save(tensors, Path(dst) / "pytorch_model.bin")
+    else:
+        save_file(tensors, str(file), metadata={"format": "pt"})
+    if drop_modules:
+        for extra in (
+            "modules.json",
+            "sentence_bert_config.json",
+            "config_sentence_transformers.json",
+        ):
+            (Path(dst) / extra).unlink(missing_ok=True)
+        for sub in Path(dst).iterdir():
+            if sub.is_dir():
+                shutil.rmtree(sub)
+    return Path(dst)
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())

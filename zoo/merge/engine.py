@@ -1,0 +1,503 @@
+"""The streaming merge engine: local folders in, one complete model folder out.
+
+Tensor by tensor: read each input's tensor (memory-mapped safetensors, LoRA folded on the fly),
+merge it with the method's kernel on the chosen device, check it is finite, and write it straight
+into its planned place in the output safetensors file(s). Peak memory is about K input tensors
+plus kernel scratch, never K models or the whole output. The output is assembled in a temporary
+folder beside `out` and renamed into place last, so any failure leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import psutil
+import torch
+
+from zoo.errors import UserError
+from zoo.merge import package
+from zoo.merge.io import read_tensor
+from zoo.merge.lora import LoraCheckpoint
+from zoo.merge.params import check_params, resolve_params
+from zoo.merge.planning import (
+    MergeInput,
+    Sources,
+    TensorTask,
+    check_structure,
+    estimate_peak,
+    parse_dtype,
+    plan_tensors,
+    plan_vocabulary,
+)
+from zoo.merge.registry import get_method
+from zoo.merge.vocab import VocabPlan, permute_rows, write_union_tokenizer
+from zoo.merge.writer import DEFAULT_SHARD_BYTES, Entry, StreamWriter, layout, shard_names
+
+__all__ = ["MergeInput", "MergePlan", "MergeReport", "merge_folders", "plan"]
+_SCRATCH = ".zoo-scratch"
+_ST_FILES = {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"}
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """What a merge will do, known from file headers alone (for --dry-run)."""
+
+    method: str
+    sources: tuple[str, ...]  # kernel order: inputs, then the base when it is not an input
+    base: str | None
+    donor: str
+    tasks: tuple[TensorTask, ...]
+    skipped: tuple[str, ...]
+    out_files: tuple[str, ...]
+    out_bytes: int
+    peak_bytes: int
+    scratch_disk_bytes: int  # temporary, beside the output (methods with a model-level scale)
+    vocab_rows: int | None
+    device: str
+
+    @property
+    def tensors_to_merge(self) -> int:
+        return sum(t.kind == "merge" for t in self.tasks)
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    """What a merge did: counts, resources and the sha256 of every output file."""
+
+    out: Path
+    method: str
+    sources: tuple[str, ...]
+    base: str | None
+    tensors_merged: int
+    tensors_passed_through: int
+    tensors_copied: int
+    skipped: tuple[str, ...]
+    peak_rss_bytes: int
+    seconds: float
+    files: Mapping[str, str]
+    seed: int
+    device: str
+
+
+class _Prepared:
+    """Everything resolved before any tensor is read; owns the open sources."""
+
+    def __init__(
+        self,
+        inputs,
+        base,
+        method,
+        params,
+        *,
+        dtype,
+        out_dtype,
+        tokenizer_source,
+        device,
+        allow_pickle,
+        max_shard_bytes,
+    ):
+        self.method = get_method(method)
+        self.params = dict(params or {})
+        self.dtype = parse_dtype(dtype, "dtype")
+        self.out_dtype = parse_dtype(out_dtype, "out_dtype")
+        self.device = resolve_device(device)
+        self.max_shard_bytes = max_shard_bytes
+        inputs = [i if isinstance(i, MergeInput) else MergeInput(Path(i)) for i in inputs]
+        self.sources = Sources(
+            inputs, Path(base) if base is not None else None, self.method, allow_pickle
+        )
+        try:
+            self._check()
+            self.vocab = plan_vocabulary(self.sources, tokenizer_source)
+            self.tasks, self.skipped = plan_tensors(
+                self.sources, self.vocab, self.dtype, self.out_dtype
+            )
+        except BaseException:
+            self.sources.close()
+            raise
+
+    def _check(self) -> None:
+        s = self.sources
+        self.method.check_inputs(len(s.items), s.base_pos is not None)
+        check_params(self.method, self.params, s.params, s.kernel_base)
+        check_structure(s)
+
+    def plan(self) -> MergePlan:
+        s = self.sources
+        groups = _by_module(self.tasks)
+        files = [
+            f"{m + '/' if m else ''}{name}"
+            for m, tasks in groups.items()
+            for name in _file_names(tasks, self.max_shard_bytes)
+        ]
+        return MergePlan(
+            method=self.method.name,
+            sources=tuple(s.labels),
+            base=s.labels[s.base_pos] if s.base_pos is not None else None,
+            donor=s.labels[s.donor],
+            tasks=tuple(self.tasks),
+            skipped=tuple(self.skipped),
+            out_files=tuple(files),
+            out_bytes=sum(_nbytes(t) for t in self.tasks),
+            peak_bytes=estimate_peak(self.tasks, len(s.items), self.dtype, self.method.scratch),
+            scratch_disk_bytes=self._scratch_bytes(),
+            vocab_rows=self.vocab.rows if self.vocab else None,
+            device=str(self.device),
+        )
+
+    def _scratch_bytes(self) -> int:
+        if self.method.delta_scale is None:
+            return 0
+        wide = 8 if self.dtype == torch.float64 else 4
+        return sum(_nbytes(t) // t.dtype.itemsize * wide for t in self.tasks if t.kind == "merge")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Return the torch device to merge on; "auto" picks CUDA when torch sees a GPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise UserError(f"invalid device {device!r}: {err}") from None
+
+
+def plan(
+    inputs: Sequence[MergeInput | Path],
+    base: Path | None,
+    method: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    dtype=None,
+    out_dtype=None,
+    tokenizer_source=None,
+    device="cpu",
+    allow_pickle: bool = False,
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> MergePlan:
+    """Check a merge and describe it (tensors, output files, memory estimate) without reading
+    any weights. Raises the same UserErrors merge_folders would raise before merging."""
+    prepared = _Prepared(
+        inputs,
+        base,
+        method,
+        params,
+        dtype=dtype,
+        out_dtype=out_dtype,
+        tokenizer_source=tokenizer_source,
+        device=device,
+        allow_pickle=allow_pickle,
+        max_shard_bytes=max_shard_bytes,
+    )
+    try:
+        return prepared.plan()
+    finally:
+        prepared.sources.close()
+
+
+def merge_folders(
+    inputs: Sequence[MergeInput | Path],
+    base: Path | None,
+    method: str,
+    params: Mapping[str, Any] | None,
+    out: Path,
+    *,
+    dtype=None,
+    out_dtype=None,
+    tokenizer_source=None,
+    device="cpu",
+    allow_pickle: bool = False,
+    progress: bool = True,
+    seed: int = 0,
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> MergeReport:
+    """Merge local model folders into a new folder `out` and return a MergeReport.
+
+    inputs: ST folders, plain HF folders or LoRA adapter folders (folded into their base).
+    base: the base model (the reference point of task-vector methods; for methods that ignore
+    a base it joins the inputs, as in mergekit). params: global method parameters (mergekit
+    settings: scalars, gradients, filters); MergeInput.params override them per model.
+    dtype is the compute dtype (default: float32, or float64 when an input is); out_dtype the
+    output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16). Deterministic:
+    the same inputs, parameters and seed give byte-identical files on the same device type. Raises
+    UserError (one line) on bad input and then leaves nothing at `out`. Never modifies inputs.
+    """
+    started = time.perf_counter()
+    prepared = _Prepared(
+        inputs,
+        base,
+        method,
+        params,
+        dtype=dtype,
+        out_dtype=out_dtype,
+        tokenizer_source=tokenizer_source,
+        device=device,
+        allow_pickle=allow_pickle,
+        max_shard_bytes=max_shard_bytes,
+    )
+    rss = _PeakRss()
+    try:
+        tmp = package.start_output(Path(out))
+        try:
+            counts = _Run(prepared, tmp, rss, seed, progress).execute()
+            _package(prepared, tmp)
+            files = package.finish(tmp, Path(out))
+        except BaseException:
+            package.discard(tmp)
+            raise
+    finally:
+        prepared.sources.close()
+    s = prepared.sources
+    return MergeReport(
+        out=Path(out),
+        method=prepared.method.name,
+        sources=tuple(s.labels),
+        base=s.labels[s.base_pos] if s.base_pos is not None else None,
+        tensors_merged=counts["merged"],
+        tensors_passed_through=counts["passed"],
+        tensors_copied=counts["copied"],
+        skipped=tuple(prepared.skipped),
+        peak_rss_bytes=rss.sample(),
+        seconds=time.perf_counter() - started,
+        files=files,
+        seed=seed,
+        device=str(prepared.device),
+    )
+
+
+class _PeakRss:
+    """Peak resident memory during the merge: Linux's VmHWM (reset at the start when the kernel
+    allows it), else the highest RSS seen between tensors (which misses in-kernel peaks)."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self._hwm = _reset_high_water_mark()
+        self.peak = 0
+
+    def sample(self) -> int:
+        self.peak = max(self.peak, self._process.memory_info().rss)
+        if self._hwm:
+            self.peak = max(self.peak, _high_water_mark())
+        return self.peak
+
+
+def _reset_high_water_mark() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return _high_water_mark() > 0
+    except OSError:
+        return False
+
+
+def _high_water_mark() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class _Run:
+    """One execution of a prepared merge into a temporary folder."""
+
+    def __init__(self, prepared: _Prepared, tmp: Path, rss: _PeakRss, seed: int, progress: bool):
+        self.p = prepared
+        self.tmp = tmp
+        self.rss = rss
+        self.seed = seed
+        self.progress = progress
+        self.counts: Counter = Counter(merged=0, passed=0, copied=0)
+
+    def execute(self) -> Counter:
+        if self.p.method.delta_scale is not None:
+            self._two_pass()
+        else:
+            writers = self._writers()
+            for task in self._tasks("merging"):
+                writers[task.module].write(task.name, self._output(task))
+            for writer in writers.values():
+                writer.close()
+        return self.counts
+
+    def _writers(self) -> dict[str, StreamWriter]:
+        return {
+            module: StreamWriter(
+                self.tmp / module,
+                [Entry(t.name, t.dtype, t.shape) for t in tasks],
+                max_shard_bytes=self.p.max_shard_bytes,
+            )
+            for module, tasks in _by_module(self.p.tasks).items()
+        }
+
+    def _tasks(self, desc: str):
+        from tqdm.auto import tqdm
+
+        for task in tqdm(
+            self.p.tasks,
+            desc=f"{desc} ({self.p.method.name})",
+            disable=not self.progress,
+            unit="tensor",
+        ):
+            yield task
+            self.rss.sample()
+
+    def _output(self, task: TensorTask) -> torch.Tensor:
+        if task.kind == "copy":
+            self.counts["copied"] += 1
+            return self.p.sources.items[task.copy_from].read(task.keys[task.copy_from])
+        tensors, params = self._inputs(task)
+        return _finite(task, self._merge(task, tensors, params).to(task.dtype))
+
+    def _inputs(self, task: TensorTask) -> tuple[list[torch.Tensor], dict[str, Any]]:
+        s = self.p.sources
+        tensors = [src.read(k) for src, k in zip(s.items, task.keys)]
+        if task.vocab:
+            tensors = permute_rows(tensors, self.p.vocab.index, s.base_pos)
+        # Half-precision inputs are merged in float32 unless dtype says otherwise (like ST.merge).
+        dtype = self.p.dtype or torch.promote_types(_promoted(tensors), torch.float32)
+        tensors = [t.to(self.p.device, dtype) for t in tensors]
+        params = resolve_params(
+            self.p.method,
+            self.p.params,
+            s.params,
+            base_index=s.kernel_base,
+            name=task.key,
+            t=task.t,
+        )
+        return tensors, params
+
+    def _merge(self, task: TensorTask, tensors: list[torch.Tensor], params: dict) -> torch.Tensor:
+        method, base = self.p.method, self.p.sources.kernel_base
+        if all(torch.equal(tensors[0], t) for t in tensors[1:]) and (
+            not torch.any(tensors[0]) or method.identity_on_equal(params, base is not None)
+        ):
+            self.counts["passed"] += 1
+            return tensors[0]
+        try:
+            result = method.merge(tensors, base, params, name=task.key, seed=self.seed)
+        except UserError:
+            raise
+        except (ValueError, TypeError, RuntimeError, ArithmeticError) as err:
+            raise UserError(
+                f"{method.name} failed on tensor {task.key!r}: {_one_line(err)}"
+            ) from None
+        self.counts["merged"] += 1
+        return result
+
+    def _two_pass(self) -> None:
+        """Methods with a model-level delta scale: merged deltas go to a scratch file first."""
+        scale_of = self.p.method.delta_scale
+        merges = [t for t in self.p.tasks if t.kind == "merge"]
+        scratch_dir = self.tmp / _SCRATCH
+        wide = torch.float64 if self.p.dtype == torch.float64 else torch.float32  # = plan's size
+        scratch = StreamWriter(
+            scratch_dir,
+            [Entry(t.key, wide, t.shape) for t in merges],
+            stem="deltas",
+            max_shard_bytes=2**62,
+        )
+        totals: Counter = Counter()
+        base = self.p.sources.kernel_base
+        for task in self._tasks("merging, pass 1/2"):
+            if task.kind == "merge":
+                tensors, params = self._inputs(task)
+                merged = self._merge(task, tensors, params)
+                totals.update(scale_of.stats(tensors, base, merged))
+                scratch.write(task.key, merged.double() - tensors[base].double())
+        scratch.close()
+        self._apply_scale(scale_of.scale(dict(totals)), scratch_dir / "deltas.safetensors")
+        shutil.rmtree(scratch_dir)
+
+    def _apply_scale(self, scale: float, scratch_file: Path) -> None:
+        writers = self._writers()
+        for task in self._tasks("merging, pass 2/2"):
+            if task.kind == "copy":
+                tensor = self._output(task)
+            else:
+                base_tensor = self._base_tensor(task)
+                delta = read_tensor(scratch_file, task.key, "scratch")
+                tensor = _finite(task, (base_tensor.double() + scale * delta).to(task.dtype))
+            writers[task.module].write(task.name, tensor)
+        for writer in writers.values():
+            writer.close()
+
+    def _base_tensor(self, task: TensorTask) -> torch.Tensor:
+        base = self.p.sources.kernel_base
+        if task.vocab:  # the base's rows in output order, as pass 1 saw them
+            return self._inputs(task)[0][base].cpu()
+        return self.p.sources.items[base].read(task.keys[base])
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _finite(task: TensorTask, tensor: torch.Tensor) -> torch.Tensor:
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise UserError(
+            f"the merge produced NaN or Inf in {task.key!r} (dtype {task.dtype}); "
+            "check the inputs, the parameters and out_dtype"
+        )
+    return tensor
+
+
+def _promoted(tensors: Sequence[torch.Tensor]) -> torch.dtype:
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
+def _by_module(tasks: Sequence[TensorTask]) -> dict[str, list[TensorTask]]:
+    groups: dict[str, list[TensorTask]] = {}
+    for task in tasks:
+        groups.setdefault(task.module, []).append(task)
+    return groups
+
+
+def _file_names(tasks: Sequence[TensorTask], max_shard_bytes: int) -> list[str]:
+    shards = layout([Entry(t.name, t.dtype, t.shape) for t in tasks], "model", max_shard_bytes)
+    names = shard_names("model", len(shards))
+    return names + (["model.safetensors.index.json"] if len(shards) > 1 else [])
+
+
+def _nbytes(task: TensorTask) -> int:
+    return Entry(task.name, task.dtype, task.shape).nbytes
+
+
+def _package(p: _Prepared, tmp: Path) -> None:
+    """Copy the donor's non-weight files (tokenizer from the tokenizer source) into tmp."""
+    donor = p.sources.items[p.sources.donor]
+    files = _donor_files(donor)
+    vocab: VocabPlan | None = p.vocab
+    if vocab is not None:
+        files = {
+            k: v for k, v in files.items() if k not in package.tokenizer_files(donor.tokenizer_dir)
+        }
+        files.update(package.tokenizer_files(vocab.tokenizer_dir))
+    package.copy_files(files, tmp)
+    if vocab is not None and vocab.added:
+        write_union_tokenizer(vocab, tmp)
+    floats = {t.dtype for t in p.tasks if t.kind == "merge"}
+    changed = (p.out_dtype or p.dtype) if len(floats) == 1 else None
+    package.update_config(tmp, dtype=changed, vocab_rows=vocab.rows if vocab else None)
+
+
+def _donor_files(donor: Any) -> dict[str, Path]:
+    """Return the donor's non-weight files; an adapter folder is completed from its base."""
+    if not isinstance(donor, LoraCheckpoint):
+        return package.support_files(donor.path, donor.module_dirs())
+    base = donor.base
+    files = package.support_files(base.path, base.module_dirs())
+    if donor.own.is_st:  # an ST adapter folder carries its own module configs
+        files = {k: v for k, v in files.items() if "/" not in k and k not in _ST_FILES}
+        files |= package.support_files(donor.path, donor.own.module_dirs())
+    return files | package.tokenizer_files(donor.tokenizer_dir)

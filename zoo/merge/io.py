@@ -1,0 +1,308 @@
+"""Read local checkpoints lazily, tensor by tensor, and map their tensor names onto each other.
+
+A `Checkpoint` is a sentence-transformers folder (modules.json + module folders) or a plain
+Hugging Face folder. Weights are memory-mapped safetensors (`safe_open`), single-file or sharded
+with an index; pickle-only folders are refused unless allow_pickle, then read with
+`torch.load(weights_only=True, mmap=True)`. Tensor keys are the file's names for the root module
+and "<module dir>/<name>" for other modules (e.g. "2_Dense/linear.weight").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+from safetensors import safe_open
+
+from zoo.errors import UserError
+
+SAFE_INDEX = "model.safetensors.index.json"
+PICKLE_INDEX = "pytorch_model.bin.index.json"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".msgpack", ".h5", ".onnx")
+# Prefixes that head-carrying or wrapped checkpoints put before the backbone's own names.
+KNOWN_PREFIXES = (
+    "bert.",
+    "roberta.",
+    "distilbert.",
+    "xlm_roberta.",
+    "model.",
+    "transformer.",
+    "gpt_neox.",
+    "base_model.model.",
+    "0.auto_model.",
+)
+SAFE_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Where one tensor lives and what it looks like, known from file headers only."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    file: Path
+    key: str
+
+    @property
+    def nbytes(self) -> int:
+        numel = 1
+        for dim in self.shape:
+            numel *= dim
+        return numel * self.dtype.itemsize
+
+
+def read_json(path: Path) -> Any:
+    """Return parsed JSON; raise UserError naming the file when it is unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read {path}: {_first_line(err)}") from None
+
+
+def st_modules(folder: Path) -> list[dict] | None:
+    """Return modules.json's entries, or None for a plain Hugging Face folder."""
+    path = folder / "modules.json"
+    if not path.is_file():
+        return None
+    modules = read_json(path)
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise UserError(f"{path} is not a list of modules")
+    return modules
+
+
+class Checkpoint:
+    """A local model folder opened for lazy reading; call close() (or use `with`) when done.
+
+    Opening reads headers only. Nothing is ever written to the folder.
+    """
+
+    def __init__(
+        self, path: Path, label: str, *, allow_pickle: bool = False, require_root: bool = True
+    ):
+        self.path = Path(path)
+        self.label = label
+        if not self.path.is_dir():
+            raise UserError(f"{label}: {self.path} is not a folder")
+        self.modules = st_modules(self.path)
+        self.config = self._config()
+        self.tensors: dict[str, TensorInfo] = {}
+        self._handles: dict[Path, Any] = {}  # pickled state dicts (memory-mapped by torch)
+        self._described: dict[Path, dict] = {}
+        self._allow_pickle = allow_pickle
+        self._require_root = require_root
+        try:
+            self._index_modules()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def is_st(self) -> bool:
+        return self.modules is not None
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        return self.path
+
+    def module_dirs(self) -> list[str]:
+        """Return module folders that may hold weights: "" (the transformer) first."""
+        dirs = [""] + [m.get("path", "") for m in self.modules or []]
+        return list(dict.fromkeys(d.strip("/") for d in dirs))
+
+    def read(self, key: str) -> torch.Tensor:
+        """Return the tensor stored under key, on the CPU (a fresh copy for safetensors).
+
+        Safetensors files are mapped only for the duration of one read: a mapping kept open
+        would leave every page read so far resident (and counted in RSS) until the merge ends.
+        """
+        info = self.tensors[key]
+        handle = self._handles.get(info.file)
+        try:
+            if isinstance(handle, dict):
+                return handle[info.key]
+            with safe_open(str(info.file), framework="pt", device="cpu") as f:
+                return f.get_tensor(info.key)
+        except Exception as err:  # safetensors raises its own error types
+            raise UserError(
+                f"{self.label}: cannot read {info.key!r} from {info.file}: {_first_line(err)}"
+            ) from None
+
+    def close(self) -> None:
+        """Release pickled state dicts (safetensors files are only open during reads)."""
+        self._handles.clear()
+
+    def __enter__(self) -> "Checkpoint":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _config(self) -> dict | None:
+        path = self.path / "config.json"
+        return read_json(path) if path.is_file() else None
+
+    def _index_modules(self) -> None:
+        for module in self.module_dirs():
+            files = weight_files(self.path / module, self._allow_pickle, self.label)
+            if files is None:
+                if module == "" and self._require_root:
+                    raise UserError(
+                        f"{self.label}: no weights in {self.path} (expected "
+                        "model.safetensors, a sharded index or pytorch_model.bin)"
+                    )
+                continue
+            for file, keys in files.items():
+                self._index_file(file, keys, module)
+
+    def _index_file(self, file: Path, keys: list[str] | None, module: str) -> None:
+        prefix = f"{module}/" if module else ""
+        for key, (shape, dtype) in self._open(file).items():
+            if keys is None or key in keys:
+                self.tensors[prefix + key] = TensorInfo(shape, dtype, file, key)
+        missing = sorted(set(keys or ()) - set(self._open(file)))
+        if missing:
+            raise UserError(f"{self.label}: {file.name} lacks {missing[0]!r} listed in its index")
+
+    def _open(self, file: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        if file in self._described:
+            return self._described[file]
+        if file.suffix == ".safetensors":
+            with open_safetensors(file, self.label) as handle:  # headers only; reads reopen
+                described = describe(handle, file, self.label)
+        else:
+            self._handles[file] = load_pickle(file, self.label)
+            described = describe(self._handles[file], file, self.label)
+        self._described[file] = described
+        return described
+
+
+def weight_files(
+    folder: Path, allow_pickle: bool, label: str
+) -> dict[Path, list[str] | None] | None:
+    """Return {file: keys it should hold (None = all)} for a module folder, or None if it has none.
+
+    Prefers safetensors; pickle files are refused unless allow_pickle.
+    """
+    if (folder / SAFE_INDEX).is_file():
+        return _from_index(folder, SAFE_INDEX)
+    if (folder / "model.safetensors").is_file():
+        return {folder / "model.safetensors": None}
+    pickled = (folder / PICKLE_INDEX).is_file() or (folder / "pytorch_model.bin").is_file()
+    if not pickled:
+        return None
+    if not allow_pickle:
+        raise UserError(
+            f"{label}: {folder} has only pickle weights (pytorch_model.bin); convert "
+            "them to safetensors or pass allow_pickle (read with weights_only=True)"
+        )
+    if (folder / PICKLE_INDEX).is_file():
+        return _from_index(folder, PICKLE_INDEX)
+    return {folder / "pytorch_model.bin": None}
+
+
+def _from_index(folder: Path, index_name: str) -> dict[Path, list[str]]:
+    index = read_json(folder / index_name)
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise UserError(f"{folder / index_name} has no weight_map")
+    files: dict[Path, list[str]] = {}
+    for key, name in sorted(weight_map.items()):
+        path = folder / str(name)
+        if path.parent != folder or not path.is_file():
+            raise UserError(f"{folder / index_name} names a missing shard {name!r}")
+        files.setdefault(path, []).append(key)
+    return files
+
+
+def open_safetensors(file: Path, label: str) -> Any:
+    """Return a safe_open handle (memory-mapped); raise UserError for a corrupt file."""
+    try:
+        return safe_open(str(file), framework="pt", device="cpu")
+    except Exception as err:  # SafetensorError and OSError alike
+        raise UserError(f"{label}: corrupt safetensors file {file}: {_first_line(err)}") from None
+
+
+def load_pickle(file: Path, label: str) -> dict[str, torch.Tensor]:
+    """Return a pickled state dict loaded with weights_only=True (memory-mapped when possible)."""
+    try:
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(f"{label}: cannot load {file} safely: {_first_line(err)}") from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise UserError(f"{label}: {file} is not a state dict of tensors")
+    return dict(state)
+
+
+def read_tensor(file: Path, key: str, label: str) -> torch.Tensor:
+    """Return one tensor of a safetensors file, mapping the file only for this read."""
+    with open_safetensors(file, label) as handle:
+        return handle.get_tensor(key)
+
+
+def describe(handle: Any, file: Path, label: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Return {key: (shape, dtype)} from a handle without reading tensor data."""
+    if isinstance(handle, dict):
+        return {k: (tuple(v.shape), v.dtype) for k, v in handle.items()}
+    out = {}
+    for key in handle.keys():
+        view = handle.get_slice(key)
+        dtype = SAFE_DTYPES.get(view.get_dtype())
+        if dtype is None:
+            raise UserError(
+                f"{label}: {file} stores {key!r} as {view.get_dtype()}, which zoo cannot merge"
+            )
+        out[key] = (tuple(view.get_shape()), dtype)
+    return out
+
+
+def align_names(source: Iterable[str], reference: Iterable[str], label: str) -> dict[str, str]:
+    """Map a source's root tensor names onto reference names, with or without known prefixes.
+
+    Returns {reference name: source name}; names with no counterpart are left out. Raises
+    UserError when two source names claim the same reference name.
+    """
+    ref = set(reference)
+    mapping: dict[str, str] = {}
+    for name in sorted(source):
+        target = _counterpart(name, ref)
+        if target is None:
+            continue
+        if target in mapping:
+            raise UserError(f"{label}: both {mapping[target]!r} and {name!r} map onto {target!r}")
+        mapping[target] = name
+    return mapping
+
+
+def _counterpart(name: str, ref: set[str]) -> str | None:
+    if "/" in name or name in ref:
+        return name if name in ref else None
+    for prefix in KNOWN_PREFIXES:
+        if name.startswith(prefix) and name[len(prefix) :] in ref:
+            return name[len(prefix) :]
+        if prefix + name in ref:
+            return prefix + name
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,152 @@
+"""The MergeMethod value: one merge algorithm, its parameter schema and its per-tensor kernel."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from zoo.errors import UserError
+from zoo.merge.kernels.spec import ParamSpec, python_name, specs_from_signature
+
+BasePolicy = Literal["required", "optional", "ignored"]
+# run(tensors, base_index, name, params) -> merged tensor; per-input params: {input index: value}.
+Runner = Callable[[Sequence[torch.Tensor], "int | None", str, Mapping[str, Any]], torch.Tensor]
+
+
+def _always(params: Mapping[str, Any], has_base: bool) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class DeltaScale:
+    """A model-level rescaling of the merged task vector, known only once every tensor is merged.
+
+    `stats(tensors, base_index, merged)` returns additive per-tensor statistics; the engine sums
+    them over the model and writes `base + scale(totals) * (merged - base)` in a second
+    streaming pass.
+    """
+
+    stats: Callable[[Sequence[torch.Tensor], int, torch.Tensor], dict[str, float]]
+    scale: Callable[[Mapping[str, float]], float]
+
+
+@dataclass(frozen=True)
+class MergeMethod:
+    """A merge method: pretty name, paper link, parameter schema, input contract and kernel.
+
+    `params` is a frozen pydantic model (extra="forbid") over the resolved, per-tensor values;
+    raw recipe settings (gradients, filters) are checked by `zoo.merge.params.check_params`.
+    `identity_on_equal(params, has_base)` says whether identical inputs give that input back.
+    """
+
+    name: str
+    pretty_name: str
+    reference_url: str
+    param_specs: tuple[ParamSpec, ...]
+    run: Runner = field(repr=False)
+    base: BasePolicy = "ignored"
+    min_inputs: int = 1
+    max_inputs: int | None = None
+    min_non_base: int | None = None
+    max_non_base: int | None = None
+    stochastic: bool = False
+    identity_on_equal: Callable[[Mapping[str, Any], bool], bool] = field(
+        default=_always, repr=False
+    )
+    delta_scale: DeltaScale | None = field(default=None, repr=False)
+    source: Literal["mergekit", "zoo"] = "zoo"
+    # Kernel working set beyond its inputs, in tensor-sizes, as (a, b) for a*K + b with K models;
+    # measured on CPU (float32, K = 3 and 5) and used only for plan()'s memory estimate.
+    scratch: tuple[float, float] = (4.0, 2.0)
+    params: type[BaseModel] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.reference_url:
+            raise ValueError(f"merge method {self.name!r} needs a reference_url")
+        object.__setattr__(self, "params", _params_model(self.name, self.param_specs))
+
+    @property
+    def needs_base(self) -> bool:
+        return self.base == "required"
+
+    @property
+    def uses_base(self) -> bool:
+        """True when a given base model is the kernel's reference point, not just another input."""
+        return self.base != "ignored"
+
+    def param(self, name: str) -> ParamSpec | None:
+        """Return the schema entry called name, or None."""
+        return next((p for p in self.param_specs if p.name == name), None)
+
+    def check_inputs(self, n_inputs: int, has_base: bool) -> None:
+        """Raise UserError unless n_inputs models (the base included) suit this method."""
+        has_base = has_base and self.uses_base
+        if self.needs_base and not has_base:
+            raise UserError(f"merge method {self.name!r} needs a base model; set base_model")
+        non_base = n_inputs - int(has_base)
+        for what, count, low, high in (
+            ("models", n_inputs, self.min_inputs, self.max_inputs),
+            ("non-base models", non_base, self.min_non_base, self.max_non_base),
+        ):
+            if low is not None and count < low or high is not None and count > high:
+                want = f"exactly {low}" if low == high else f"{low or 0} to {high or 'any'}"
+                raise UserError(f"merge method {self.name!r} takes {want} {what}; got {count}")
+
+    def merge(
+        self,
+        tensors: Sequence[torch.Tensor],
+        base_index: int | None,
+        params: Mapping[str, Any],
+        *,
+        name: str = "",
+        seed: int = 0,
+    ) -> torch.Tensor:
+        """Merge one tensor; stochastic kernels draw from an RNG seeded by (seed, name) only.
+
+        Deterministic for a given device type; the caller's global RNG state is restored.
+        """
+        if not self.stochastic:
+            return self.run(tensors, base_index, name, params)
+        devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(tensor_seed(seed, name))
+            return self.run(tensors, base_index, name, params)
+
+
+def tensor_seed(seed: int, name: str) -> int:
+    """Return the RNG seed for one tensor: independent of merge order, sharding and streaming."""
+    digest = hashlib.sha256(f"{seed}\0{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def zoo_method(fn: Callable[..., torch.Tensor], **options: Any) -> MergeMethod:
+    """Build a MergeMethod from a zoo kernel whose typed signature is its parameter schema."""
+    specs = specs_from_signature(fn)
+    keywords = {spec.name: python_name(spec.name, fn) for spec in specs}
+
+    def run(tensors, base_index, name, params):
+        return fn(tensors, base_index, name, **{keywords[k]: v for k, v in params.items()})
+
+    return MergeMethod(param_specs=specs, run=run, source="zoo", **options)
+
+
+def sums_to_one(values: Mapping[Any, float]) -> bool:
+    """True when the weights sum to 1 (so a weighted sum of equal tensors is that tensor)."""
+    return math.isclose(sum(values.values()), 1.0, rel_tol=0, abs_tol=1e-12)
+
+
+def _params_model(method: str, specs: Sequence[ParamSpec]) -> type[BaseModel]:
+    fields = {}
+    for spec in specs:
+        default = ... if spec.required else spec.default
+        desc = spec.description or f"{spec.scope} parameter of {method}"
+        key = spec.name if spec.name.isidentifier() and spec.name != "lambda" else spec.name + "_"
+        fields[key] = (spec.type, Field(default, alias=spec.name, description=desc))
+    config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    title = "".join(part.title() for part in method.split("_")) + "Params"
+    return create_model(title, __config__=config, **fields)

@@ -1,0 +1,114 @@
+"""Assemble the output folder: a complete sentence-transformers (or plain HF) model.
+
+Everything except the weights is copied from the donor (the base, else the first model):
+modules.json, module configs (Pooling, Dense, Normalize, ...), sentence_bert_config.json,
+config_sentence_transformers.json, config.json and tokenizer files. The donor's README.md is
+left out (it describes the donor, not the merge). Output is built in a temporary folder next to
+`out` and renamed into place at the end, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.errors import UserError
+from zoo.merge.io import WEIGHT_SUFFIXES, read_json
+from zoo.merge.vocab import TOKENIZER_FILES
+
+_SKIP = {"README.md", "adapter_config.json", "mergekit_config.yml"}
+
+
+def start_output(out: Path) -> Path:
+    """Refuse an existing non-empty `out`; return a fresh temporary folder in its parent."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"output {out} already exists and is not empty; choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.zoo-tmp-", dir=out.parent))
+
+
+def discard(tmp: Path) -> None:
+    """Remove a temporary output folder (after a failure)."""
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def finish(tmp: Path, out: Path) -> dict[str, str]:
+    """Move the finished folder into place and return {relative path: sha256} of its files."""
+    out = Path(out)
+    if out.is_dir():
+        out.rmdir()  # empty, checked by start_output
+    os.replace(tmp, out)
+    return file_hashes(out)
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """Return {relative posix path: sha256 hex} for every file under folder, sorted."""
+    hashes = {}
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        hashes[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return hashes
+
+
+def support_files(folder: Path, module_dirs: list[str]) -> dict[str, Path]:
+    """Return {relative path: file} of a model folder's non-weight files (root + module folders)."""
+    files = {}
+    for module in module_dirs:
+        base = folder / module
+        if not base.is_dir():
+            continue
+        entries = base.iterdir() if module == "" else base.rglob("*")
+        for path in sorted(entries):
+            rel = path.relative_to(folder)
+            if path.is_file() and _keep(path, rel):
+                files[rel.as_posix()] = path
+    return files
+
+
+def _keep(path: Path, rel: Path) -> bool:
+    name = path.name
+    if any(part.startswith(".") for part in rel.parts) or name in _SKIP:
+        return False
+    if name.startswith("adapter_model.") or name.endswith(".index.json") and "model" in name:
+        return False
+    return not name.endswith(WEIGHT_SUFFIXES)
+
+
+def copy_files(files: dict[str, Path], tmp: Path) -> None:
+    """Copy support files into the output folder, creating module folders as needed."""
+    for rel, src in files.items():
+        dest = tmp / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+
+
+def tokenizer_files(folder: Path) -> dict[str, Path]:
+    """Return the tokenizer files present in folder (top level), by name."""
+    return {name: folder / name for name in TOKENIZER_FILES if (folder / name).is_file()}
+
+
+def update_config(tmp: Path, *, dtype: torch.dtype | None, vocab_rows: int | None) -> None:
+    """Record the output dtype and vocabulary size in config.json, when they changed."""
+    path = tmp / "config.json"
+    if not path.is_file() or (dtype is None and vocab_rows is None):
+        return
+    config: Any = read_json(path)
+    if dtype is not None:
+        name = str(dtype).removeprefix("torch.")
+        for key in ("dtype", "torch_dtype"):
+            if key in config or key == "dtype":
+                config[key] = name
+    if vocab_rows is not None and "vocab_size" in config:
+        config["vocab_size"] = vocab_rows
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,153 @@
+"""Merge parameters: check raw recipe settings, then resolve them tensor by tensor.
+
+Settings follow mergekit's ParameterSetting: a scalar, a gradient (a list of numbers
+interpolated over the layers by t = layer / (layers - 1)), or {value, filter} conditions matched
+as substrings of the tensor name. Per-model settings take precedence over global ones.
+Everything here is pure and deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+from mergekit.config import ConditionalParameter, ParameterSetting, evaluate_setting
+from pydantic import TypeAdapter, ValidationError
+
+from zoo.errors import UserError
+from zoo.merge.kernels.spec import ParamSpec
+from zoo.merge.method import MergeMethod
+from zoo.merge.registry import unknown_name
+
+_SETTING = TypeAdapter(ParameterSetting)
+_LAYER = re.compile(r"(?:^|\.)(?:layers?|h|blocks?)\.(\d+)\.")
+Settings = Mapping[str, Any]
+
+
+def check_params(
+    method: MergeMethod,
+    global_params: Settings,
+    input_params: Sequence[Settings],
+    base_index: int | None = None,
+) -> None:
+    """Raise one UserError listing every unknown, misplaced, invalid or missing parameter.
+
+    input_params holds one mapping per merge input; base_index marks the base among them.
+    """
+    problems = _check_scope(method, global_params, "parameters", per_model=False)
+    for i, params in enumerate(input_params):
+        problems += _check_scope(method, params, f"model {i + 1} parameters", per_model=True)
+    problems += _missing(method, global_params, input_params, base_index)
+    if problems:
+        raise UserError(f"{method.name}: " + "; ".join(problems))
+
+
+def _check_scope(method: MergeMethod, params: Settings, where: str, per_model: bool) -> list[str]:
+    known = [p.name for p in method.param_specs]
+    problems = []
+    for key, value in params.items():
+        spec = method.param(key)
+        if spec is None:
+            problems.append(unknown_name(f"parameter in {where}:", key, known))
+        elif per_model and spec.scope == "shared":
+            problems.append(f"{key!r} is a global parameter; set it in parameters, not per model")
+        else:
+            problems += [f"{where}.{key}: {err}" for err in _leaf_errors(spec, value)]
+    return problems
+
+
+def _leaf_errors(spec: ParamSpec, value: Any) -> list[str]:
+    try:
+        setting = _SETTING.validate_python(value)
+    except ValidationError:
+        return [f"expected {spec.type} or a gradient/filter list, got {value!r}"]
+    errors = []
+    for leaf in _leaves(setting):
+        try:
+            spec.validate(leaf)
+        except ValidationError as err:
+            errors.append(
+                f"{leaf!r} is not a valid {getattr(spec.type, '__name__', spec.type)}"
+                f" ({err.errors()[0]['msg']})"
+            )
+    return errors
+
+
+def _leaves(setting: Any) -> list[Any]:
+    if isinstance(setting, ConditionalParameter):
+        return _leaves(setting.value)
+    if isinstance(setting, list):
+        return [leaf for item in setting for leaf in _leaves(item)]
+    return [setting]
+
+
+def _missing(method, global_params, input_params, base_index) -> list[str]:
+    problems = []
+    for spec in method.param_specs:
+        if not spec.required or spec.name in global_params:
+            continue
+        if spec.scope == "shared":
+            problems.append(f"missing required parameter {spec.name!r}")
+            continue
+        lacking = [
+            str(i + 1)
+            for i, params in enumerate(input_params)
+            if spec.name not in params and (spec.scope == "input" or i != base_index)
+        ]
+        if lacking:
+            problems.append(
+                f"missing required parameter {spec.name!r} for model(s) {', '.join(lacking)}"
+            )
+    return problems
+
+
+def layer_position(name: str, num_layers: int) -> float:
+    """Return mergekit's gradient position t for a tensor: layer/(layers-1); 0 outside layers."""
+    match = _LAYER.search(name)
+    if not match or num_layers <= 1:
+        return 0.0 if not match else 1.0
+    return min(int(match.group(1)), num_layers - 1) / (num_layers - 1)
+
+
+def count_layers(names: Sequence[str]) -> int:
+    """Return 1 + the highest layer index found in the tensor names (0 when there is none)."""
+    found = [int(m.group(1)) for m in map(_LAYER.search, names) if m]
+    return max(found) + 1 if found else 0
+
+
+def resolve_params(
+    method: MergeMethod,
+    global_params: Settings,
+    input_params: Sequence[Settings],
+    *,
+    base_index: int | None,
+    name: str,
+    t: float,
+) -> dict[str, Any]:
+    """Return the values one tensor's kernel gets: shared scalars and {input index: value} maps.
+
+    Assumes check_params passed. base_index is the kernel's base (None for base-less methods).
+    """
+    out: dict[str, Any] = {}
+    for spec in method.param_specs:
+        if spec.scope == "shared":
+            out[spec.name] = _value(spec, (global_params,), name, t)
+            continue
+        out[spec.name] = {
+            i: _value(spec, (params, global_params), name, t)
+            for i, params in enumerate(input_params)
+            if spec.scope == "input" or i != base_index
+        }
+    return out
+
+
+def _value(spec: ParamSpec, scopes: Sequence[Settings], name: str, t: float) -> Any:
+    for scope in scopes:
+        if spec.name in scope:
+            setting = _SETTING.validate_python(scope[spec.name])
+            value = evaluate_setting(name, setting, t, validate=spec.validate)
+            if value is not None:
+                return value
+    if spec.required:
+        raise UserError(f"parameter {spec.name!r} has no value for tensor {name!r} (check filters)")
+    return spec.validate(spec.default)

@@ -1,0 +1,348 @@
+"""Open the merge inputs and plan every output tensor from file headers alone.
+
+Pure bookkeeping: which sources feed the kernel (inputs in order, then the base), which one
+donates the folder layout, how tensor names line up, what each output tensor's shape and dtype
+are, and which checks fail. Nothing is written; no tensor data is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import torch
+
+from zoo.errors import UserError
+from zoo.merge.io import Checkpoint, align_names, read_json
+from zoo.merge.lora import ADAPTER_CONFIG, LoraCheckpoint, is_adapter
+from zoo.merge.method import MergeMethod
+from zoo.merge.params import count_layers, layer_position
+from zoo.merge.vocab import VocabPlan, is_vocab_tensor, plan_vocab, read_vocab
+
+DTYPES = {
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float64": torch.float64,
+}
+# config.json keys that may differ between checkpoints of one architecture.
+_CONFIG_FREE = {
+    "architectures",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "_name_or_path",
+    "name_or_path",
+    "vocab_size",
+    "use_cache",
+    "id2label",
+    "label2id",
+    "_attn_implementation",
+    "attn_implementation",
+    "output_hidden_states",
+    "output_attentions",
+    "return_dict",
+    "gradient_checkpointing",
+    "problem_type",
+    "pad_token_id",
+    "bos_token_id",
+    # training-time settings that do not change the network's function at inference
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "classifier_dropout",
+    "attention_dropout",
+    "dropout",
+    "hidden_dropout",
+    "activation_dropout",
+    "seq_classif_dropout",
+    "qa_dropout",
+    "initializer_range",
+    "use_return_dict",
+    "eos_token_id",
+    "sep_token_id",
+    "auto_map",
+}
+
+
+@dataclass(frozen=True)
+class MergeInput:
+    """One model to merge: a local folder, its per-model parameters and, for a LoRA adapter
+    folder, the base to fold it into (default: the merge base, else adapter_config's base path)."""
+
+    path: Path
+    params: Mapping[str, Any] = field(default_factory=dict)
+    adapter_base: Path | None = None
+
+
+@dataclass(frozen=True)
+class TensorTask:
+    """One output tensor: where it comes from in each source and what it becomes."""
+
+    key: str
+    keys: tuple[str | None, ...]  # per source, in kernel order
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    kind: Literal["merge", "copy"]
+    t: float = 0.0
+    vocab: bool = False
+    copy_from: int | None = None
+
+    @property
+    def module(self) -> str:
+        return self.key.rpartition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.rpartition("/")[2]
+
+
+def parse_dtype(value: str | torch.dtype | None, what: str) -> torch.dtype | None:
+    """Return a floating torch dtype from a name like "bfloat16"; raise UserError otherwise."""
+    if value is None or isinstance(value, torch.dtype) and value.is_floating_point:
+        return value
+    dtype = DTYPES.get(str(value).removeprefix("torch."))
+    if dtype is None:
+        raise UserError(f"{what} must be one of {', '.join(sorted(DTYPES))}, not {value!r}")
+    return dtype
+
+
+class Sources:
+    """The opened merge sources, in kernel order, with the base and donor positions."""
+
+    def __init__(
+        self,
+        inputs: Sequence[MergeInput],
+        base: Path | None,
+        method: MergeMethod,
+        allow_pickle: bool,
+    ):
+        self._cache: dict[Path, Checkpoint] = {}
+        self._allow_pickle = allow_pickle
+        self.items: list[Any] = []
+        self.params: list[Mapping[str, Any]] = []
+        try:
+            self._open_all(inputs, base)
+        except BaseException:
+            self.close()
+            raise
+        self.base_pos = self._base_pos(inputs, base)
+        self.kernel_base = self.base_pos if method.uses_base else None
+        self.donor = self._donor()
+
+    def _open_all(self, inputs: Sequence[MergeInput], base: Path | None) -> None:
+        if not inputs:
+            raise UserError("nothing to merge: give at least one model")
+        base_path = Path(base).resolve() if base is not None else None
+        if base_path is not None and base_path.is_dir() and not is_adapter(base_path):
+            self._checkpoint(base_path, f"base model ({base})")  # its label, even when shared
+        for i, item in enumerate(inputs):
+            self.items.append(self._open(item.path, item.adapter_base, base, f"model {i + 1}"))
+            self.params.append(dict(item.params))
+        if base_path is not None and base_path not in [Path(i.path).resolve() for i in inputs]:
+            self.items.append(self._open(base_path, None, None, "base model"))
+            self.params.append({})
+
+    def _base_pos(self, inputs, base) -> int | None:
+        if base is None:
+            return None
+        paths = [Path(i.path).resolve() for i in inputs]
+        resolved = Path(base).resolve()
+        return paths.index(resolved) if resolved in paths else len(paths)
+
+    def _open(self, path: Path, adapter_base: Path | None, base: Path | None, label: str):
+        path = Path(path)
+        label = f"{label} ({path})"
+        if not path.is_dir():
+            raise UserError(f"{label}: no such folder")
+        if not is_adapter(path):
+            return self._checkpoint(path, label)
+        under = adapter_base or base or _adapter_config_base(path)
+        if under is None or Path(under).resolve() == path.resolve():
+            raise UserError(f"{label}: LoRA adapter without a local base model; pass its base")
+        return LoraCheckpoint(
+            path,
+            self._checkpoint(Path(under), f"base of {label}"),
+            label,
+            allow_pickle=self._allow_pickle,
+        )
+
+    def _checkpoint(self, path: Path, label: str) -> Checkpoint:
+        key = path.resolve()
+        if key not in self._cache:
+            self._cache[key] = Checkpoint(path, label, allow_pickle=self._allow_pickle)
+        return self._cache[key]
+
+    def _donor(self) -> int:
+        order = ([self.base_pos] if self.base_pos is not None else []) + list(
+            range(len(self.items))
+        )
+        return next((i for i in order if self.items[i].is_st), order[0])
+
+    @property
+    def labels(self) -> list[str]:
+        return [s.label for s in self.items]
+
+    def close(self) -> None:
+        for item in self.items:
+            item.close()
+        for checkpoint in self._cache.values():
+            checkpoint.close()
+
+
+def _adapter_config_base(path: Path) -> Path | None:
+    name = read_json(path / ADAPTER_CONFIG).get("base_model_name_or_path")
+    return Path(name) if name and Path(name).is_dir() else None
+
+
+def check_structure(sources: Sources) -> None:
+    """Raise UserError when module layouts, module configs or architectures disagree."""
+    donor = sources.items[sources.donor]
+    for item in sources.items:
+        if item.config and donor.config:
+            _check_config(donor, item)
+        if item.is_st and donor.is_st:
+            _check_modules(donor, item)
+
+
+def _check_modules(donor, item) -> None:
+    def kinds(source):
+        return [
+            (m.get("path", "").strip("/"), str(m.get("type", "")).rsplit(".", 1)[-1])
+            for m in source.modules
+        ]
+
+    if kinds(item) != kinds(donor):
+        raise UserError(f"{item.label} has modules {kinds(item)}, {donor.label} has {kinds(donor)}")
+    for path, _ in kinds(donor):
+        if (
+            path
+            and (donor.path / path / "config.json").is_file()
+            and (item.path / path / "config.json").is_file()
+        ):
+            if read_json(donor.path / path / "config.json") != read_json(
+                item.path / path / "config.json"
+            ):
+                raise UserError(f"{item.label}: {path}/config.json differs from {donor.label}'s")
+
+
+def _check_config(donor, item) -> None:
+    a, b = donor.config, item.config
+    if a.get("model_type") != b.get("model_type"):
+        raise UserError(
+            f"architecture mismatch: {item.label} is {b.get('model_type')!r}, "
+            f"{donor.label} is {a.get('model_type')!r}"
+        )
+    for key in sorted(set(a) & set(b) - _CONFIG_FREE):
+        if a[key] != b[key]:
+            raise UserError(
+                f"architecture mismatch: config {key!r} is {b[key]!r} in {item.label}, "
+                f"{a[key]!r} in {donor.label}"
+            )
+
+
+def plan_vocabulary(sources: Sources, tokenizer_source: str | Path | None) -> VocabPlan | None:
+    """Return the vocabulary alignment for the sources (None when their vocabularies agree)."""
+    dirs = [s.tokenizer_dir for s in sources.items]
+    return plan_vocab(
+        [read_vocab(d) for d in dirs],
+        sources.labels,
+        dirs,
+        donor=sources.donor,
+        tokenizer_source=tokenizer_source,
+    )
+
+
+def plan_tensors(
+    sources: Sources,
+    vocab: VocabPlan | None,
+    dtype: torch.dtype | None,
+    out_dtype: torch.dtype | None,
+) -> tuple[list[TensorTask], list[str]]:
+    """Return (one task per output tensor, sorted; names present only in non-donor sources)."""
+    donor = sources.items[sources.donor]
+    reference = sorted(donor.tensors)
+    maps = [_name_map(s, reference) for s in sources.items]
+    skipped = sorted(
+        {
+            f"{s.label}: {k}"
+            for s, m in zip(sources.items, maps)
+            for k in set(s.tensors) - set(m.values())
+        }
+    )
+    layers = count_layers([k for k in reference if "/" not in k])
+    tasks = [_task(key, sources, maps, vocab, dtype, out_dtype, layers) for key in reference]
+    return tasks, skipped
+
+
+def _name_map(source, reference: list[str]) -> dict[str, str]:
+    roots = [k for k in reference if "/" not in k]
+    mapping = align_names([k for k in source.tensors if "/" not in k], roots, source.label)
+    mapping.update({k: k for k in reference if "/" in k and k in source.tensors})
+    return mapping
+
+
+def _task(key, sources, maps, vocab, dtype, out_dtype, layers) -> TensorTask:
+    donor = sources.items[sources.donor].tensors[key]
+    keys = tuple(m.get(key) for m in maps)
+    if not donor.dtype.is_floating_point:
+        src = sources.donor
+        pos = sources.base_pos
+        if pos is not None and keys[pos] is not None:
+            theirs = sources.items[pos].tensors[keys[pos]]
+            src = pos if (theirs.shape, theirs.dtype) == (donor.shape, donor.dtype) else src
+        return TensorTask(key, keys, donor.shape, donor.dtype, "copy", copy_from=src)
+    infos = []
+    for source, k in zip(sources.items, keys):
+        if k is None:
+            raise UserError(f"missing tensor: {source.label} has no {key!r}")
+        infos.append(source.tensors[k])
+    aligned = vocab is not None and is_vocab_tensor(key)
+    _check_shapes(key, sources.labels, infos, aligned)
+    if not all(i.dtype.is_floating_point for i in infos):
+        raise UserError(f"tensor {key!r} is floating point in some models and not in others")
+    shape = (vocab.rows, *donor.shape[1:]) if aligned else donor.shape
+    promoted = infos[0].dtype
+    for info in infos[1:]:
+        promoted = torch.promote_types(promoted, info.dtype)
+    t = layer_position(key, layers) if "/" not in key else 0.0
+    return TensorTask(key, keys, shape, out_dtype or dtype or promoted, "merge", t, aligned)
+
+
+def _check_shapes(key: str, labels: Sequence[str], infos: Sequence[Any], aligned: bool) -> None:
+    first = infos[0].shape
+    for label, info in zip(labels, infos):
+        same = info.shape[1:] == first[1:] if aligned else info.shape == first
+        if not same:
+            raise UserError(
+                f"shape mismatch for {key!r}: {label} has {list(info.shape)}, "
+                f"{labels[0]} has {list(first)}"
+            )
+
+
+def estimate_peak(
+    tasks: Sequence[TensorTask],
+    n_sources: int,
+    dtype: torch.dtype | None,
+    scratch: tuple[float, float],
+) -> int:
+    """Return an estimate of the merge's peak working set in bytes (the interpreter excluded).
+
+    The largest tensor dominates: its K inputs in the compute dtype (at least float32), the
+    kernel's measured scratch (a*K + b tensor-sizes), and one more for the output copy.
+    """
+    a, b = scratch
+    worst = 0
+    for task in tasks:
+        numel = 1
+        for dim in task.shape:
+            numel *= dim
+        if task.kind == "copy":
+            worst = max(worst, numel * task.dtype.itemsize)
+            continue
+        itemsize = (dtype or torch.promote_types(task.dtype, torch.float32)).itemsize
+        worst = max(worst, int(numel * itemsize * (n_sources + a * n_sources + b + 1)))
+    return worst

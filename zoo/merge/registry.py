@@ -1,0 +1,120 @@
+"""The explicit registry of merge methods: mergekit's methods plus zoo-native ones.
+
+Adding a method = one kernel function + one entry in `_METHODS`; the parametrised kernel test
+then checks it against an independent formula. Names are unique; look-ups suggest the closest name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from types import MappingProxyType
+from typing import Iterable, Mapping
+
+from zoo.errors import UserError
+from zoo.merge.kernels import consensus, opcm
+from zoo.merge.kernels import mergekit_kernels as mk
+from zoo.merge.method import DeltaScale, MergeMethod, zoo_method
+
+__all__ = ["MergeMethod", "Registry", "REGISTRY", "get_method", "list_methods"]
+
+_METHODS: tuple[MergeMethod, ...] = (
+    mk.method(
+        "linear", identity_on_equal=mk.normalized_weights("weight", "normalize"), scratch=(0.0, 2.0)
+    ),
+    mk.method(
+        "multislerp",
+        identity_on_equal=mk.normalized_weights("weight", "normalize_weights", base_counts=True),
+        scratch=(4.0, 2.0),
+    ),
+    mk.method("slerp", scratch=(0.0, 2.0)),
+    mk.method("nuslerp", scratch=(2.0, 3.0)),
+    mk.method("karcher", scratch=(1.0, 3.0)),
+    mk.method("task_arithmetic", scratch=(1.0, 2.0)),
+    mk.method("ties"),
+    mk.method("dare_ties", stochastic=True),
+    mk.method("dare_linear", stochastic=True),
+    mk.method("breadcrumbs"),
+    mk.method("breadcrumbs_ties"),
+    mk.method("della", stochastic=True),
+    mk.method("della_linear", stochastic=True),
+    mk.method("model_stock", scratch=(1.0, 4.0)),
+    mk.method("sce"),
+    mk.method("passthrough", identity_on_equal=mk.unit_scale, scratch=(0.0, 1.0)),
+    zoo_method(
+        consensus.consensus_ta,
+        name="consensus_ta",
+        pretty_name="Consensus Task Arithmetic (TALL masks)",
+        reference_url=consensus.REFERENCE_URL,
+        base="required",
+        min_non_base=1,
+        scratch=(1.0, 5.0),
+    ),
+    zoo_method(
+        consensus.consensus_ties,
+        name="consensus_ties",
+        pretty_name="Consensus TIES (TALL masks)",
+        reference_url=consensus.REFERENCE_URL,
+        base="required",
+        min_non_base=1,
+    ),
+    zoo_method(
+        opcm.opcm,
+        name="opcm",
+        pretty_name="OPCM (orthogonal projection continual merging)",
+        reference_url=opcm.REFERENCE_URL,
+        base="required",
+        min_non_base=1,
+        delta_scale=DeltaScale(stats=opcm.opcm_stats, scale=opcm.opcm_scale),
+        scratch=(1.0, 7.0),
+    ),
+)
+
+
+class Registry:
+    """Merge methods by name; registering a name twice is an error."""
+
+    def __init__(self, methods: Iterable[MergeMethod] = ()):
+        self._methods: dict[str, MergeMethod] = {}
+        for method in methods:
+            self.register(method)
+
+    def register(self, method: MergeMethod) -> None:
+        """Add method; raise ValueError if its name is taken (plugins never shadow each other)."""
+        if method.name in self._methods:
+            raise ValueError(f"merge method {method.name!r} is already registered")
+        self._methods[method.name] = method
+
+    def get(self, name: str) -> MergeMethod:
+        """Return the method called name; raise UserError with the closest name otherwise."""
+        try:
+            return self._methods[name]
+        except (KeyError, TypeError):
+            raise UserError(unknown_name("merge method", name, self._methods)) from None
+
+    def names(self) -> list[str]:
+        """Return the registered names, sorted."""
+        return sorted(self._methods)
+
+    @property
+    def methods(self) -> Mapping[str, MergeMethod]:
+        return MappingProxyType(self._methods)
+
+
+def unknown_name(kind: str, name: object, known: Iterable[str]) -> str:
+    """Return "unknown <kind> 'x' (did you mean 'y'?)" for messages about misspelt names."""
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
+    return f"unknown {kind} {name!r}{hint}"
+
+
+REGISTRY = Registry(_METHODS)
+
+
+def get_method(name: str) -> MergeMethod:
+    """Return the registered merge method `name`; raise UserError suggesting the closest name."""
+    return REGISTRY.get(name)
+
+
+def list_methods() -> list[str]:
+    """Return the names of every registered merge method, sorted."""
+    return REGISTRY.names()
