@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_members(sub)
     _add_merge(sub)
     _add_data(sub)
+    _add_bag(sub)
     return parser
 
 
@@ -123,6 +124,73 @@ def _cmd_suite_build(args: argparse.Namespace) -> int:
 
     path, pushed = pipelines.build_suite(args.size, args.out, push=args.push, hub=args.hub, token=args.token)
     _emit(args, {"path": str(path), "pushed": pushed}, str(path) + (f"\npushed {pushed}" if pushed else ""))
+    return 0
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    bad = [v for v in values if not 0 < v <= 1]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"ratios must lie in (0, 1], got {text!r}")
+    return values
+
+
+def _add_bag(sub: Any) -> None:
+    from zoo.train.config import TrainConfig
+
+    f = TrainConfig.model_fields
+    bag = sub.add_parser("bag", help="BOOM bags").add_subparsers(dest="bag_command", required=True,
+                                                                 parser_class=_Parser)
+    train = bag.add_parser("train", help="train one model per bag ratio on a corpus, optionally publish")
+    train.add_argument("corpus", type=Path, help="corpus spec YAML (e.g. a suite's corpus.yaml)")
+    train.add_argument("--base", required=True, help="base model: local folder or REPO_ID[@REV]")
+    train.add_argument("--ratios", type=_ratios, default=None, help="bag ratios, e.g. 0.4,0.6,0.8,1.0 "
+                                                                     "(default: the corpus spec's)")
+    mode = train.add_mutually_exclusive_group()
+    mode.add_argument("--lora-r", type=int, default=None, help=f["lora_r"].description)
+    mode.add_argument("--full", action="store_true", help="full fine-tuning (the default)")
+    train.add_argument("--lora-alpha", type=int, default=None, help=f["lora_alpha"].description)
+    train.add_argument("--seed", type=int, default=0, help="seed for sampling and training")
+    length = train.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help=f["steps"].description)
+    length.add_argument("--epochs", type=float, default=None, help=f["epochs"].description)
+    train.add_argument("--batch-size", type=int, default=None, help=f["batch_size"].description)
+    train.add_argument("--lr", type=float, default=None, help=f["learning_rate"].description)
+    train.add_argument("--max-seq-length", type=int, default=None, help=f["max_seq_length"].description)
+    train.add_argument("--checkpoint-every", type=int, default=None, help=f["checkpoint_every"].description)
+    train.add_argument("--bootstrap", action="store_true", help="sample with replacement")
+    train.add_argument("--push-to", default=None, metavar="ORG/PREFIX",
+                       help="publish each bag as ORG/PREFIX-<ratio> (kind=bag)")
+    train.add_argument("--experiment", default=None, help="experiment name (default: the prefix's name)")
+    train.add_argument("--out", type=Path, default=Path(".zoo/bags"), help="where bags are trained")
+    train.add_argument("--executor", choices=("local", "ray"), default="local", help="local or ray")
+    train.add_argument("--workers", type=int, default=1, help="local processes training at once")
+    train.add_argument("--json", action="store_true", help="machine-readable output")
+    _hub_options(train)
+    train.set_defaults(func=_cmd_bag_train)
+
+
+def _cmd_bag_train(args: argparse.Namespace) -> int:
+    from zoo import pipelines
+
+    settings = {"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "steps": args.steps,
+                "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+                "max_seq_length": args.max_seq_length, "checkpoint_every": args.checkpoint_every}
+    outcomes = pipelines.train_bags(
+        args.corpus, base=args.base, ratios=args.ratios, seed=args.seed, bootstrap=args.bootstrap,
+        push_to=args.push_to, experiment=args.experiment, out=args.out, executor=args.executor,
+        workers=args.workers, hub=args.hub, token=args.token, progress=not args.json,
+        **{k: v for k, v in settings.items() if v is not None})
+    rows = [{"ratio": o.ratio, "path": str(o.path), "published": o.published,
+             "examples_seen": o.result.examples_seen, "wall_time_s": round(o.result.wall_time_s, 2),
+             "final_loss": o.result.final_loss,
+             "manifest_sha256": o.meta.training.corpus_manifest_hash if o.meta else None} for o in outcomes]
+    text = "\n".join(f"bag {r['ratio']:g}: {r['published'] or r['path']}  "
+                     f"({r['examples_seen']} examples, {r['wall_time_s']} s, loss {r['final_loss']})" for r in rows)
+    _emit(args, rows, text)
     return 0
 
 

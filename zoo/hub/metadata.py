@@ -56,6 +56,7 @@ class DatasetUse(_Strict):
     source: str = Field(description="local path, task folder or hub dataset 'org/name@sha'")
     revision: str | None = Field(default=None, description="source revision or content hash")
     fingerprint: str = Field(description="fingerprint of the normalised dataset")
+    size: int | None = Field(default=None, ge=0, description="rows in the dataset sampled from")
     count: int = Field(ge=0, description="rows used")
     indices_sha256: str = Field(description="sha256 of the sorted selected row indices")
 
@@ -68,6 +69,7 @@ class Training(_Strict):
     datasets: tuple[DatasetUse, ...] = Field(description="per-dataset sources and selections")
     ratio: float | None = Field(default=None, gt=0, le=1, description="bag sampling ratio")
     seed: int = Field(description="seed for sampling and training")
+    bootstrap: bool = Field(default=False, description="sampled with replacement")
     subset_hash: str | None = Field(default=None, description="sha256 over the selected subset")
     hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
     examples_seen: int = Field(ge=0)
