@@ -137,12 +137,13 @@ def _job(plan: BagPlan, manifest: BagManifest, out: Path) -> TrainJob:
 def to_train_columns(ds: datasets.Dataset) -> datasets.Dataset:
     """zoo.data rows {query, pos[], neg[], label, group} -> trainer rows {anchor, positive[, negative]}.
 
-    The first positive and the first hard negative are used; every batch comes from one dataset.
+    The first positive is used, and the first hard negative when every row has one (a dataset
+    with gaps trains on in-batch negatives only); every batch comes from one dataset.
     """
     pos, neg = ds["pos"], ds["neg"]
     columns = {"anchor": list(ds["query"]), "positive": [p[0] for p in pos]}
-    if any(len(n) for n in neg):
-        columns["negative"] = [n[0] if n else p[0] for n, p in zip(neg, pos)]
+    if len(neg) and all(len(n) for n in neg):  # a hard negative only where every row has one
+        columns["negative"] = [n[0] for n in neg]
     return datasets.Dataset.from_dict(columns)
 
 
