@@ -27,10 +27,10 @@ def run(capsys, *argv):
 
 def test_push_ls_show_pull(capsys, hub, folder, tmp_path):
     h = ["--hub", hub.url, "--token", hub.admin_token]
-    code, out, _ = run(capsys, "push", folder, "zoo/cli-model", "--meta", "team=x", "--json", *h)
+    code, out, _ = run(capsys, "push", folder, "zoo/cli-model", "--meta", "team=cli-x", "--json", *h)
     assert code == 0
     sha = json.loads(out)["sha"]
-    code, out, _ = run(capsys, "ls", "--json", "--meta", "team=x", *h)
+    code, out, _ = run(capsys, "ls", "--json", "--meta", "team=cli-x", *h)
     assert code == 0 and [r["sha"] for r in json.loads(out)] == [sha]
     code, out, _ = run(capsys, "ls", *h)
     assert "zoo/cli-model" in out and sha[:8] in out
