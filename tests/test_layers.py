@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1] / "zoo"
 COMPONENTS = {"hub", "data", "train", "recipe", "merge", "eval", "cards"}
 SHARED = {"types", "errors", "hashing", "__init__"}
 ALLOWED_CROSS = {("recipe", "merge")}
-HEAVY = {"mergekit": {"merge", "recipe"}, "mteb": {"eval"}, "huggingface_hub": {"hub"}, "httpx2": {"hub"},
+HEAVY = {"mergekit": {"merge", "recipe"}, "mteb": {"eval"}, "huggingface_hub": {"hub", "cards"}, "httpx2": {"hub"},
          "starlette": {"hub"}, "uvicorn": {"hub"}}
 
 

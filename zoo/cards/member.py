@@ -86,20 +86,3 @@ def _provenance(meta: dict[str, Any]) -> list[dict[str, str]]:
     rows += [(f"label.{k}", v) for k, v in sorted(meta.get("labels", {}).items())]
     return [{"key": k, "value": v} for k, v in rows]
 
-
-def merged_card(repo_id: str, meta: dict[str, Any], recipe: str, lock: str) -> str:
-    """Render the README.md of a merged model: lineage, the recipe as written and its lock."""
-    method = meta.get("labels", {}).get("merge_method", "merge")
-    extra = {"tags": ["merge", method]}
-    context = {
-        "front_matter": dump_front_matter(front_matter(meta, extra)),
-        "repo_id": repo_id,
-        "summary": f"{_SUMMARY['merged']} Method: `{method}`, {len(meta['parents'])} parents.",
-        "lora": False,
-        "parents": list(meta["parents"]),
-        "base_model": meta.get("base_model") or "",
-        "recipe": recipe.rstrip("\n"),
-        "lock": lock.rstrip("\n"),
-        "zoo_version": meta["zoo_version"],
-    }
-    return render("merged", context)

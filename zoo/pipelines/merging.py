@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from zoo.cards.member import merged_card
+from zoo.cards.merged import merged_card
 from zoo.errors import UserError
 from zoo.hashing import folder_digest
 from zoo.hub import client
@@ -204,6 +204,12 @@ def _common_base(h: Hub, parents: tuple[str, ...]) -> str:
     return max(set(bases), key=bases.count) if bases else parents[0]
 
 
+def _meta_dict(h: Hub, ref: str) -> dict | None:
+    repo, _, sha = ref.partition("@")
+    meta = client.read_metadata(h, repo, sha)
+    return meta.model_dump(mode="json") if meta else None
+
+
 def _publish(h: Hub, target: Path, recipe: Recipe) -> tuple[str, str]:
     pub = recipe.zoo.publish
     zoo_json = target / "zoo.json"
@@ -213,7 +219,10 @@ def _publish(h: Hub, target: Path, recipe: Recipe) -> tuple[str, str]:
     meta = ZooMetadata.model_validate_json(zoo_json.read_text())
     tag = pub.tag or client.next_version_tag(h, pub.repo_id)
     lock_text = (target / LOCK_FILE).read_text()
-    card = merged_card(pub.repo_id, meta.model_dump(mode="json"), recipe.text, lock_text)
+    edges = client.lineage(h, pub.repo_id, meta)
+    parents = {p: _meta_dict(h, p) for p in meta.parents}
+    card = merged_card(pub.repo_id, meta.model_dump(mode="json"), recipe.text, lock_text,
+                       edges=edges, parents_meta=parents)
     sha = client.push_member(h, target, pub.repo_id, meta, card, private=pub.private, tag=tag,
                              message=f"zoo merge: {meta.labels.get('merge_method')} of {len(meta.parents)} models")
     return f"{pub.repo_id}@{sha}", tag

@@ -1,0 +1,38 @@
+"""The lineage of a model as a mermaid graph: base -> bags/updates -> merged, nodes 'repo@short-sha'."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+_SHAPES = {"base": ('(["', '"])'), "merged": ('{{"', '"}}'), None: ('["', '"]')}
+
+
+def short(ref: str, n: int = 8) -> str:
+    """'org/name@<40-hex>' -> 'org/name@<n-hex>' (other refs unchanged)."""
+    repo, sep, rev = ref.partition("@")
+    return f"{repo}@{rev[:n]}" if sep and len(rev) == 40 else ref
+
+
+def mermaid(root: str, edges: Sequence[dict[str, Any]], root_kind: str = "merged") -> str:
+    """A `graph BT` diagram: every edge child -> parent, nodes labelled repo@short-sha.
+
+    edges: {child, parent, relation, kind} as zoo.hub.client.lineage returns them. Deterministic:
+    node ids follow first appearance in (root, edges) order.
+    """
+    ids: dict[str, str] = {}
+    kinds = {root: root_kind, **{e["parent"]: e.get("kind") for e in edges}}
+    lines = ["graph BT"]
+    for ref in [root, *[r for e in edges for r in (e["child"], e["parent"])]]:
+        if ref not in ids:
+            ids[ref] = f"n{len(ids)}"
+            left, right = _SHAPES.get(kinds.get(ref), _SHAPES[None])
+            kind = kinds.get(ref) or "model"
+            lines.append(f"  {ids[ref]}{left}{short(ref)}<br/>{kind}{right}")
+    seen = set()
+    for e in edges:
+        key = (e["child"], e["parent"])
+        if key not in seen:
+            seen.add(key)
+            label = "base" if e["relation"] == "base" else "merged from"
+            lines.append(f"  {ids[e['child']]} -->|{label}| {ids[e['parent']]}")
+    return "\n".join(lines)
