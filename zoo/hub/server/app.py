@@ -1,0 +1,150 @@
+"""The ASGI application: a Starlette app whose router matches the *raw* request path.
+
+Routing is on the still-percent-encoded path because the Hub protocol puts quoted revisions in
+one segment (`refs%2Fpr%2F1`) and quoted folder paths in /tree; Starlette's decoded path would
+merge them with the segments around them. Every error, including unknown routes and crashes,
+answers with X-Error-Code, X-Error-Message and a JSON {"error": ...} body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from zoo.hub.server import routes_files as F
+from zoo.hub.server import routes_repos as R
+from zoo.hub.server import routes_upload as U
+from zoo.hub.server.errors import HubError
+from zoo.hub.server.http import Call, Limits, authenticate
+from zoo.hub.server.store import HubStore
+
+log = logging.getLogger("zoo.hub.server")
+
+_S = r"([^/]+)"
+_T = r"(models|datasets|spaces)"
+_REPO = rf"/api/{_T}/{_S}/{_S}"
+_GIT = rf"/(?:(datasets)/)?{_S}/([^/]+?)\.git/info/lfs/objects"
+_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
+
+ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
+    (methods, re.compile(pattern), handler)
+    for methods, pattern, handler in [
+        (("POST",), r"/api/repos/create", R.create_repo),
+        (("DELETE",), r"/api/repos/delete", R.delete_repo),
+        (("GET",), r"/api/whoami-v2", R.whoami),
+        (("POST",), r"/api/validate-yaml", R.validate_yaml),
+        (("GET",), rf"/api/{_T}", R.list_repos),
+        (("GET",), _REPO, R.repo_info),
+        (("GET",), rf"{_REPO}/revision/{_S}", R.repo_info),
+        (("GET",), rf"{_REPO}/tree/{_S}(?:/(.*))?", F.tree),
+        (("POST",), rf"{_REPO}/paths-info/{_S}", F.paths_info),
+        (("POST",), rf"{_REPO}/preupload/{_S}", U.preupload),
+        (("POST",), rf"{_REPO}/commit/{_S}", U.commit),
+        (("GET",), rf"{_REPO}/refs", R.list_refs),
+        (("GET",), rf"{_REPO}/commits/{_S}", R.list_commits),
+        (("POST",), rf"{_REPO}/branch/(.+)", R.create_branch),
+        (("DELETE",), rf"{_REPO}/branch/(.+)", R.delete_branch),
+        (("POST",), rf"{_REPO}/tag/(.+)", R.create_tag),
+        (("DELETE",), rf"{_REPO}/tag/(.+)", R.delete_tag),
+        (("GET", "HEAD"), rf"{_REPO}/xet-(?:read|write)-token(?:/.*)?", R.xet_token),
+        (("POST",), rf"{_GIT}/batch", U.lfs_batch),
+        (("POST",), rf"{_GIT}/verify", U.lfs_verify),
+        (("PUT",), rf"{_GIT}/([0-9a-f]{{64}})/(\d{{1,19}})", U.lfs_put),
+        (("GET", "HEAD"), rf"/(?:(datasets)/)?{_S}/{_S}/resolve/{_S}/(.+)", F.resolve),
+    ]
+]
+
+
+def _header_safe(text: str) -> str:
+    line = " ".join(str(text).split())[:1000]
+    return line.encode("latin-1", "replace").decode("latin-1")
+
+
+def error_response(err: HubError) -> JSONResponse:
+    """The JSON error response for `err`, with X-Error-Code and X-Error-Message headers."""
+    headers = {
+        "X-Error-Code": err.code,
+        "X-Error-Message": _header_safe(err.message),
+        **err.headers,
+    }
+    return JSONResponse(
+        {**err.extra, "error": err.message}, status_code=err.status, headers=headers
+    )
+
+
+# Handlers that stream a request body of unbounded length enforce their own idle timeout
+# instead of the per-request deadline.
+_STREAMING = {U.lfs_put}
+
+
+def _route(method: str, raw_path: str):
+    allowed = False
+    for methods, pattern, handler in ROUTES:
+        match = pattern.fullmatch(raw_path)
+        if match:
+            if method in methods or (method == "HEAD" and "GET" in methods):
+                groups = tuple(unquote(g) if g is not None else None for g in match.groups())
+                return handler, groups
+            allowed = True
+    if allowed:
+        raise HubError(405, "MethodNotAllowed", f"{method} is not allowed on {raw_path}")
+    raise HubError(404, "NotFound", f"no such endpoint: {method} {raw_path}")
+
+
+def create_app(root: Path, **limits) -> Starlette:
+    """Build the Hub ASGI app serving `root` (layout created on first use).
+
+    `limits` override fields of http.Limits (body caps, timeouts, page sizes, chunk size).
+    """
+    store = HubStore(Path(root))
+    store.sweep()
+    lim = Limits(**limits)
+
+    async def dispatch(request: Request):
+        raw = request.scope.get("raw_path")
+        raw_path = raw.decode("latin-1") if raw else request.url.path
+        method = request.method.upper()
+        handler, groups = _route(method, raw_path)
+        call = Call(request, store, lim, groups, authenticate(request, store))
+        if handler in _STREAMING:
+            return await handler(call)
+        try:
+            return await asyncio.wait_for(handler(call), lim.request_timeout_s)
+        except asyncio.TimeoutError:  # an alias of TimeoutError since Python 3.11
+            raise HubError(
+                504, "DeadlineExceeded", f"request not completed within {lim.request_timeout_s} s"
+            ) from None
+
+    async def on_hub_error(request: Request, exc: Exception):
+        return error_response(exc)  # type: ignore[arg-type]
+
+    async def on_http_exception(request: Request, exc: Exception):
+        status = getattr(exc, "status_code", 500)
+        detail = getattr(exc, "detail", "") or "request refused"
+        return error_response(HubError(status, "HttpError", f"{detail}"))
+
+    async def on_crash(request: Request, exc: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(
+            HubError(500, "InternalError", f"internal server error: {type(exc).__name__}")
+        )
+
+    app = Starlette(
+        routes=[Route("/{path:path}", dispatch, methods=_METHODS)],
+        exception_handlers={
+            HubError: on_hub_error,
+            HTTPException: on_http_exception,
+            Exception: on_crash,
+        },
+    )
+    app.state.store, app.state.limits = store, lim
+    return app

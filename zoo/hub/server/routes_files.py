@@ -1,0 +1,158 @@
+"""Routes that read files: /tree, /paths-info and /resolve (HEAD + GET, Range)."""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import parse_qsl, quote
+
+from starlette.concurrency import run_in_threadpool
+
+from zoo.hub.server import views
+from zoo.hub.server.access import readable_repo
+from zoo.hub.server.commits import directories
+from zoo.hub.server.download import BlobResponse, parse_range
+from zoo.hub.server.errors import bad_request, entry_not_found
+from zoo.hub.server.http import Call, json_response, offset_param, page_response, read_body
+from zoo.hub.server.paths import path_problem, valid_path
+from zoo.hub.server.routes_repos import repo_of
+
+_MAX_PATHS_INFO = 10_000
+
+
+def _listing(tree: dict, folder: str, recursive: bool) -> list[tuple[str, str]]:
+    """(kind, path) of what lies in `folder` ('' = root), sorted by path."""
+    prefix = folder + "/" if folder else ""
+
+    def inside(p: str) -> bool:
+        return p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
+
+    items = [("file", p) for p in tree if inside(p)]
+    items += [("directory", d) for d in directories(tree) if inside(d)]
+    return sorted(items, key=lambda kp: kp[1])
+
+
+async def tree(call: Call):
+    """GET /api/{t}/{repo}/tree/{rev}[/{path}]?recursive=&expand=: files and folders, Link-paged."""
+    repo_type, repo_id = repo_of(call)
+    folder = (call.groups[4] or "").strip("/")
+    if folder:
+        valid_path(folder)
+    expand, recursive = call.query_flag("expand"), call.query_flag("recursive")
+    offset = offset_param(call)
+    size = min(call.limits.tree_page_size, 50) if expand else call.limits.tree_page_size
+
+    def build() -> tuple[list[dict], bool]:
+        state = readable_repo(call, repo_type, repo_id)
+        commit = call.store.repos.resolve_or_404(state, call.groups[3])
+        files = commit["tree"]
+        if folder and folder not in directories(files):
+            raise entry_not_found(folder, commit["id"])
+        listing = _listing(files, folder, recursive)
+        page = listing[offset : offset + size]
+        last = (
+            views.last_commits(call.store.repos.history(state, commit["id"]), [p for _, p in page])
+            if expand
+            else {}
+        )
+        return [_entry(files, k, p, last.get(p)) for k, p in page], offset + size < len(listing)
+
+    page, more = await run_in_threadpool(build)
+    return page_response(call, page, offset + size if more else None)
+
+
+def _entry(files: dict, kind: str, path: str, last: dict | None) -> dict:
+    if kind == "file":
+        return views.file_entry(path, files[path], last)
+    return views.folder_entry(files, path, last)
+
+
+async def paths_info(call: Call):
+    """POST /api/{t}/{repo}/paths-info/{rev} (form `paths=a&paths=b&expand=`): known paths only."""
+    repo_type, repo_id = repo_of(call)
+    paths, expand = _paths_and_expand(call, await read_body(call))
+
+    def build() -> list[dict]:
+        state = readable_repo(call, repo_type, repo_id)
+        commit = call.store.repos.resolve_or_404(state, call.groups[3])
+        files, dirs = commit["tree"], directories(commit["tree"])
+        known = [
+            p for p in dict.fromkeys(paths) if path_problem(p) is None and (p in files or p in dirs)
+        ]
+        last = (
+            views.last_commits(call.store.repos.history(state, commit["id"]), known)
+            if expand
+            else {}
+        )
+        return [_entry(files, "file" if p in files else "directory", p, last.get(p)) for p in known]
+
+    return json_response(await run_in_threadpool(build))
+
+
+def _paths_and_expand(call: Call, raw: bytes) -> tuple[list[str], bool]:
+    if call.request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            raise bad_request("request body is not valid JSON") from None
+        paths, expand = data.get("paths", []), bool(data.get("expand", False))
+    else:
+        pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        paths = [v for k, v in pairs if k == "paths"]
+        expand = any(k == "expand" and v.lower() in ("1", "true") for k, v in pairs)
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise bad_request("paths must be a list of strings")
+    if len(paths) > _MAX_PATHS_INFO:
+        raise bad_request(f"at most {_MAX_PATHS_INFO} paths per request")
+    return [p.strip("/") for p in paths], expand
+
+
+async def resolve(call: Call):
+    """HEAD/GET /{prefix}{repo}/resolve/{rev}/{path}: the file with X-Repo-Commit and ETag headers.
+
+    ETag is the git blob sha1 for regular files and the sha256 for LFS files (which also get
+    X-Linked-Etag and X-Linked-Size); the client names cached blobs after it. A missing file is
+    404 EntryNotFound carrying X-Repo-Commit, so the client caches the miss.
+    """
+    repo_type = "dataset" if call.groups[0] else "model"
+    repo_id, revision = f"{call.groups[1]}/{call.groups[2]}", call.groups[3]
+    path = valid_path(call.groups[4])
+
+    def locate() -> tuple[int, dict, dict]:
+        state = readable_repo(call, repo_type, repo_id)
+        commit = call.store.repos.resolve_or_404(state, revision)
+        entry = commit["tree"].get(path)
+        if entry is None:
+            raise entry_not_found(path, commit["id"])
+        fd = os.open(call.store.objects.path(entry["sha256"]), os.O_RDONLY)
+        return fd, commit, entry
+
+    fd, commit, entry = await run_in_threadpool(locate)
+    try:
+        span = parse_range(call.request.headers.get("range"), entry["size"])
+    except Exception:
+        os.close(fd)
+        raise
+    return BlobResponse(
+        fd,
+        entry["size"],
+        span,
+        _file_headers(commit, entry, path),
+        call.limits.download_chunk_bytes,
+    )
+
+
+def _file_headers(commit: dict, entry: dict, path: str) -> dict[str, str]:
+    etag = entry["sha256"] if entry["lfs"] else entry["oid"]
+    name = path.rsplit("/", 1)[-1]
+    headers = {
+        "X-Repo-Commit": commit["id"],
+        "ETag": f'"{etag}"',
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}",
+    }
+    if entry["lfs"]:
+        headers["X-Linked-Etag"] = f'"{etag}"'
+        headers["X-Linked-Size"] = str(entry["size"])
+    return headers
