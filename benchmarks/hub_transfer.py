@@ -52,7 +52,7 @@ def timed(cmd: list[str], env: dict | None = None) -> float:
 def start_server(root: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([*ZOO, "hub", "serve", "--root", str(root), "--port", str(port)],
-                            stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -77,11 +77,12 @@ def run(gib: float, rounds: int, work: Path) -> dict:
         subprocess.run([*ZOO, "push", str(src), "bench/seed", *hub], check=True, env=env,
                        stdout=subprocess.DEVNULL)
         file_url = f"{url}/bench/seed/resolve/main/model.safetensors"
-        times: dict[str, list[float]] = {k: [] for k in ("cp", "curl", "zoo push", "zoo pull")}
+        times: dict[str, list[float]] = {k: [] for k in ("cp", "curl", "curl /dev/null", "zoo push", "zoo pull")}
         for r in range(rounds):
             dst = work / f"copy{r}"
             times["cp"].append(timed(["cp", str(src / "model.safetensors"), str(dst)]))
             times["curl"].append(timed(["curl", "-sf", "-o", str(work / f"curl{r}"), file_url]))
+            times["curl /dev/null"].append(timed(["curl", "-sf", "-o", "/dev/null", file_url]))
             times["zoo push"].append(timed([*ZOO, "push", str(src), f"bench/push-{r}", *hub], env))
             cache = {**env, "HF_HOME": str(work / f"hf{r}")}
             times["zoo pull"].append(timed([*ZOO, "pull", "bench/seed", "--to", str(work / f"pull{r}"),
