@@ -1,0 +1,33 @@
+"""The one training loop of zoo (bags and update models) and the executors that run many of them.
+
+Public API:
+    TrainConfig, TrainResult        plain-data settings and record (no torch import)
+    train(train_sets, config, out, *, prompts=None, resume=True, progress=True) -> TrainResult
+    fit(...) -> Trained             the same loop, also returning the model in memory
+    TrainJob, run_jobs(jobs, executor="local", workers=1) -> list[TrainResult]
+    plan_batches, Source            the batch-level-shuffling plan (pure)
+
+Heavy modules (torch, sentence-transformers) load on first use of train/fit/run_jobs, so importing
+zoo.train for its config (as the CLI does for its help) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from zoo.train.config import TrainConfig, TrainResult
+
+_LAZY = {
+    "train": "zoo.train.loop", "fit": "zoo.train.loop", "Trained": "zoo.train.loop",
+    "TrainJob": "zoo.train.executors", "run_jobs": "zoo.train.executors",
+    "plan_batches": "zoo.train.sampler", "Source": "zoo.train.sampler",
+}
+
+__all__ = ["TrainConfig", "TrainResult", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo.train' has no attribute {name!r}")
