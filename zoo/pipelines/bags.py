@@ -127,22 +127,30 @@ def resolve_base(h: Hub | None, base: str) -> tuple[Path, str | None]:
 
 def _job(plan: BagPlan, manifest: BagManifest, out: Path) -> TrainJob:
     rows = select_rows(plan.corpus, manifest)
-    train_sets = {name: to_train_columns(ds) for name, ds in rows.items() if len(ds)}
+    own = frozenset(d.name for d in plan.corpus.datasets if not d.in_batch_negatives)
+    train_sets = {name: to_train_columns(ds, all_negatives=name in own) for name, ds in rows.items() if len(ds)}
     prompts = {d.name: d.instruction for d in plan.corpus.datasets if d.instruction and d.name in train_sets}
     config = TrainConfig(base=str(plan.base_path), **plan.train)
     folder = Path(out) / f"{plan.experiment}-{ratio_name(manifest.ratio)}"
-    return TrainJob(train_sets, config, folder, prompts or None, name=f"bag {ratio_name(manifest.ratio)}")
+    return TrainJob(train_sets, config, folder, prompts or None, name=f"bag {ratio_name(manifest.ratio)}",
+                    own_candidates=own & set(train_sets))
 
 
-def to_train_columns(ds: datasets.Dataset) -> datasets.Dataset:
-    """zoo.data rows {query, pos[], neg[], label, group} -> trainer rows {anchor, positive[, negative]}.
+def to_train_columns(ds: datasets.Dataset, *, all_negatives: bool = False) -> datasets.Dataset:
+    """zoo.data rows {query, pos[], neg[], label, group} -> trainer rows {anchor, positive, negative...}.
 
-    The first positive is used, and the first hard negative when every row has one (a dataset
-    with gaps trains on in-batch negatives only); every batch comes from one dataset.
+    The first positive is used. Datasets trained with in-batch negatives get the first hard negative
+    when every row has one; own-candidates datasets (classification, clustering: no in-batch
+    negatives) get all of them as negative_1..negative_k, k the smallest count over the rows.
     """
     pos, neg = ds["pos"], ds["neg"]
     columns = {"anchor": list(ds["query"]), "positive": [p[0] for p in pos]}
-    if len(neg) and all(len(n) for n in neg):  # a hard negative only where every row has one
+    k = min((len(n) for n in neg), default=0)
+    if all_negatives:
+        if k == 0:
+            raise UserError("a dataset without in-batch negatives needs hard negatives on every row")
+        columns.update({f"negative_{i + 1}": [n[i] for n in neg] for i in range(k)})
+    elif k:
         columns["negative"] = [n[0] for n in neg]
     return datasets.Dataset.from_dict(columns)
 

@@ -41,6 +41,7 @@ class TrainJob:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     name: str = ""
+    own_candidates: frozenset[str] = frozenset()  # datasets trained without in-batch negatives
 
     @property
     def label(self) -> str:
@@ -76,7 +77,7 @@ def run_job(job: TrainJob, progress: bool = False) -> TrainResult:
     from zoo.train.loop import train
 
     return train(dict(job.train_sets), job.config, Path(job.out), prompts=job.prompts,
-                 progress=progress)
+                 progress=progress, own_candidates=job.own_candidates)
 
 
 def _run_in_worker(job: TrainJob) -> TrainResult:

@@ -9,7 +9,8 @@ dataset, prepended to the anchor only. A saved dataset may be given as a path in
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import numpy as np
 from zoo.errors import UserError
 from zoo.train.sampler import Source
 
-TEXT_COLUMNS = ("anchor", "positive", "negative")
+TEXT_COLUMNS = ("anchor", "positive", "negative")  # plus negative_1, negative_2, ... (hard negatives)
+_NEGATIVE_N = re.compile(r"^negative_\d+$")
 GROUP_COLUMN = "group"
 _SIGNATURE_SAMPLE = 32
 
@@ -31,6 +33,7 @@ class Prepared:
     datasets: dict[str, Any]          # name -> Dataset with only the text columns, in loss order
     sources: tuple[Source, ...]       # same order as datasets
     prompts: dict[str, dict[str, str]] | None   # sentence-transformers form: name -> {"anchor": p}
+    own_candidates: frozenset[str] = frozenset()  # datasets trained without in-batch negatives
 
     @property
     def rows(self) -> dict[str, int]:
@@ -38,7 +41,8 @@ class Prepared:
         return {name: len(ds) for name, ds in self.datasets.items()}
 
 
-def prepare(train_sets: Mapping[str, Any], prompts: Mapping[str, str] | None = None) -> Prepared:
+def prepare(train_sets: Mapping[str, Any], prompts: Mapping[str, str] | None = None,
+            own_candidates: Iterable[str] = ()) -> Prepared:
     """Validate and normalise the training data; raise UserError naming every problem found.
 
     Does not mutate the given datasets (column selection makes new Dataset objects). Deterministic:
@@ -50,15 +54,29 @@ def prepare(train_sets: Mapping[str, Any], prompts: Mapping[str, str] | None = N
     problems = [p for name, ds in loaded.items() for p in _problems(name, ds)]
     unknown = sorted(set(prompts or {}) - set(loaded))
     problems += [f"prompt given for unknown dataset {n!r}" for n in unknown]
+    own = frozenset(own_candidates)
+    problems += [f"own-candidates dataset {n!r} is unknown" for n in sorted(own - set(loaded))]
+    problems += [f"own-candidates dataset {n!r} has no negative column" for n in sorted(own & set(loaded))
+                 if not _negatives(loaded[n].column_names)]
     if problems:
         raise UserError("bad training data: " + "; ".join(problems))
     if sum(len(ds) for ds in loaded.values()) == 0:
         raise UserError("bad training data: every dataset is empty")
-    datasets = {n: ds.select_columns([c for c in TEXT_COLUMNS if c in ds.column_names])
-                for n, ds in loaded.items()}
+    datasets = {n: ds.select_columns(_text_columns(ds.column_names)) for n, ds in loaded.items()}
     sources = tuple(Source(len(ds), _group_ids(ds)) for ds in loaded.values())
     st_prompts = {n: {"anchor": p} for n, p in sorted((prompts or {}).items()) if p}
-    return Prepared(datasets, sources, st_prompts or None)
+    return Prepared(datasets, sources, st_prompts or None, own)
+
+
+def _negatives(columns: Iterable[str]) -> list[str]:
+    """'negative' and 'negative_<n>' columns, in number order."""
+    numbered = sorted((c for c in columns if _NEGATIVE_N.match(c)), key=lambda c: int(c.split("_")[1]))
+    return (["negative"] if "negative" in columns else []) + numbered
+
+
+def _text_columns(columns: Iterable[str]) -> list[str]:
+    columns = list(columns)
+    return [c for c in ("anchor", "positive") if c in columns] + _negatives(columns)
 
 
 def _load(name: str, value: Any) -> Any:
@@ -80,7 +98,7 @@ def _problems(name: str, ds: Any) -> list[str]:
     columns = list(ds.column_names)
     out = [f"dataset {name!r} lacks column {c!r}"
            for c in ("anchor", "positive") if c not in columns]
-    extra = sorted(set(columns) - set(TEXT_COLUMNS) - {GROUP_COLUMN})
+    extra = sorted(set(columns) - set(_text_columns(columns)) - {GROUP_COLUMN})
     if extra:
         out.append(f"dataset {name!r} has unexpected columns {extra} "
                    f"(expected {list(TEXT_COLUMNS)} and optional {GROUP_COLUMN!r})")
@@ -113,4 +131,5 @@ def signature(prepared: Prepared) -> dict[str, Any]:
             digest.update(np.ascontiguousarray(src.groups).tobytes())
         out[name] = {"rows": len(ds), "columns": list(ds.column_names),
                      "sample_sha256": digest.hexdigest()}
-    return {"datasets": out, "prompts": prepared.prompts}
+    return {"datasets": out, "prompts": prepared.prompts,
+            "own_candidates": sorted(prepared.own_candidates)}

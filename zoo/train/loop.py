@@ -13,7 +13,7 @@ model goes to the first GPU if there is one, else the CPU.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ class Trained:
 
 def train(train_sets: Mapping[str, Any], config: TrainConfig, out: Path | str, *,
           prompts: Mapping[str, str] | None = None, resume: bool = True,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, own_candidates: Iterable[str] = ()) -> TrainResult:
     """Train one model on train_sets with batch-level shuffling; save it to out; return the record.
 
     train_sets maps dataset names to datasets.Dataset (or saved-dataset paths) with columns anchor,
@@ -55,7 +55,7 @@ def train(train_sets: Mapping[str, Any], config: TrainConfig, out: Path | str, *
     files.
     """
     out = Path(out)
-    data = prepare(train_sets, prompts)
+    data = prepare(train_sets, prompts, own_candidates)
     if resume and (done := _finished(out, config, data)) is not None:
         return done
     return fit(data, config, out, resume=resume, progress=progress).result
@@ -117,7 +117,8 @@ def _train(model: Any, run: _Run, progress: bool) -> Trained:
     args = tr.training_args(config, run.ckpt_dir, bf16=bf16, progress=progress,
                             prompts=data.prompts)
     clock = tr.ClockCallback(tr.prior_elapsed(run.start))
-    trainer = tr.build_trainer(model, make_loss(model, config), data, args, clock)
+    loss = make_loss(model, config, data.own_candidates, data.datasets)
+    trainer = tr.build_trainer(model, loss, data, args, clock)
     started = time.time()
     trainer.train(resume_from_checkpoint=str(run.start) if run.start else None)
     history, steps = tr.loss_history(trainer), int(trainer.state.global_step)

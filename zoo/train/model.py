@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from zoo.errors import UserError
 from zoo.train.config import TrainConfig
@@ -63,8 +63,23 @@ def _lora_config(config: TrainConfig) -> Any:
                       target_modules=list(targets) if isinstance(targets, tuple) else targets)
 
 
-def make_loss(model: Any, config: TrainConfig) -> Any:
-    """InfoNCE over in-batch negatives (plus the hard negative column when present), scaled."""
+def make_loss(model: Any, config: TrainConfig, own_candidates: frozenset[str] = frozenset(),
+              names: Iterable[str] = ()) -> Any:
+    """InfoNCE over in-batch negatives (plus the hard negative columns when present), scaled.
+
+    Datasets in own_candidates get OwnCandidatesLoss instead (no in-batch negatives); then the
+    result is a {dataset name: loss} dict, which the trainer applies per batch.
+    """
+    shared = _contrastive(model, config)
+    if not own_candidates:
+        return shared
+    from zoo.train.losses import OwnCandidatesLoss
+
+    own = OwnCandidatesLoss(model, scale=config.scale)
+    return {name: own if name in own_candidates else shared for name in names}
+
+
+def _contrastive(model: Any, config: TrainConfig) -> Any:
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         MultipleNegativesRankingLoss,
