@@ -184,14 +184,21 @@ def _cmd_bag_train(args: argparse.Namespace) -> int:
         push_to=args.push_to, experiment=args.experiment, out=args.out, executor=args.executor,
         workers=args.workers, hub=args.hub, token=args.token, progress=not args.json,
         **{k: v for k, v in settings.items() if v is not None})
-    rows = [{"ratio": o.ratio, "path": str(o.path), "published": o.published,
-             "examples_seen": o.result.examples_seen, "wall_time_s": round(o.result.wall_time_s, 2),
-             "final_loss": o.result.final_loss,
-             "manifest_sha256": o.meta.training.corpus_manifest_hash if o.meta else None} for o in outcomes]
-    text = "\n".join(f"bag {r['ratio']:g}: {r['published'] or r['path']}  "
-                     f"({r['examples_seen']} examples, {r['wall_time_s']} s, loss {r['final_loss']})" for r in rows)
+    rows = [_bag_row(o) for o in outcomes]
+    text = "\n".join(f"bag {r['ratio']:g}: {r['published'] or r['path']}  " + (
+        "(reused: same manifest and settings already published)" if r["reused"] else
+        f"({r['examples_seen']} examples, {r['wall_time_s']} s, loss {r['final_loss']})") for r in rows)
     _emit(args, rows, text)
     return 0
+
+
+def _bag_row(o: Any) -> dict:
+    t = o.meta.training if o.meta else None
+    return {"ratio": o.ratio, "path": str(o.path) if o.result else None, "published": o.published,
+            "reused": o.reused, "examples_seen": t.examples_seen if t else o.result.examples_seen,
+            "wall_time_s": round(t.wall_time_s if t else o.result.wall_time_s, 2),
+            "final_loss": o.result.final_loss if o.result else None,
+            "manifest_sha256": t.corpus_manifest_hash if t else None}
 
 
 def _add_merge(sub: Any) -> None:

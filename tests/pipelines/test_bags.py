@@ -36,6 +36,23 @@ def test_bags_are_listed_with_their_manifests(hub, trained, tiny_base, capsys):
         assert all(d["count"] <= d["size"] for d in t["datasets"])
 
 
+def test_a_second_run_reuses_published_bags(hub, trained, tiny_suite, capsys):
+    before = {r: hub.api().model_info(r).sha for r in ("demo/bag-0.4", "demo/bag-1.0")}
+    capsys.readouterr()
+    argv = ["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert",
+            "--ratios", "0.4,0.6,1.0", "--steps", "3", "--batch-size", "8", "--push-to", "demo/bag",
+            "--out", str(trained), "--json", *HUB(hub)]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["reused"] for r in rows] == [True, True, True]
+    assert {r: hub.api().model_info(r).sha for r in before} == before
+    other = ["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert", "--ratios", "0.4",
+             "--steps", "4", "--batch-size", "8", "--push-to", "demo/bag", "--out", str(trained / "other"),
+             "--json", *HUB(hub)]
+    assert main(other) == 0   # other settings: retrained
+    assert json.loads(capsys.readouterr().out)[0]["reused"] is False
+
+
 def test_manifest_in_metadata_refinds_the_exact_rows(hub, trained, tiny_suite, capsys):
     capsys.readouterr()
     main(["show", "demo/bag-0.6", "--json", *HUB(hub)])

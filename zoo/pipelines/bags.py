@@ -21,6 +21,7 @@ from zoo.hub.session import Hub, open_hub
 from zoo.pipelines.members import push
 from zoo.train.config import TrainConfig, TrainResult
 from zoo.train.executors import TrainJob, run_jobs
+from zoo.train.model import resolve_bf16
 from zoo.types import ModelRef, check_repo_id
 
 
@@ -31,8 +32,9 @@ class BagOutcome:
     ratio: float
     path: Path
     meta: ZooMetadata | None
-    result: TrainResult
+    result: TrainResult | None
     published: str | None = None
+    reused: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,28 @@ def train_bags(corpus_path: Path, *, base: str, ratios: Sequence[float] | None =
     needs_hub = push_to is not None or not Path(base).is_dir() or _has_hub_sources(spec)
     with _maybe_hub(needs_hub, hub, token) as h:
         plan = _plan(h, spec, base, ratios, seed, bootstrap, experiment or _experiment(push_to, corpus_path), train)
-        jobs = [_job(plan, m, out) for m in plan.manifests]
-        results = run_jobs(jobs, executor=executor, workers=workers, progress=progress)
-        outcomes = [_finish(plan, m, r) for m, r in zip(plan.manifests, results)]
+        reused = _published_bags(h, push_to, plan) if push_to else {}
+        todo = [m for m in plan.manifests if m.manifest_sha256 not in reused]
+        results = run_jobs([_job(plan, m, out) for m in todo], executor=executor, workers=workers,
+                           progress=progress)
+        trained = {m.manifest_sha256: _finish(plan, m, r) for m, r in zip(todo, results)}
         if push_to:
-            outcomes = [_publish(h, o, bag_repo(push_to, o.ratio)) for o in outcomes]
-    return outcomes
+            trained = {k: _publish(h, o, bag_repo(push_to, o.ratio)) for k, o in trained.items()}
+    return [reused.get(m.manifest_sha256) or trained[m.manifest_sha256] for m in plan.manifests]
+
+
+def _published_bags(h: Hub, push_to: str, plan: BagPlan) -> dict[str, BagOutcome]:
+    """Bags already on the Hub with this manifest, base and settings: reused, not retrained."""
+    wanted = TrainConfig(base=str(plan.base_path), **plan.train).hyperparameters()
+    wanted["bf16"] = resolve_bf16(wanted["bf16"])  # runs record the bf16 they actually used
+    found = {}
+    for member in client.find_members(h, kind="bag", query={"experiment": plan.experiment}):
+        t = member.meta.training
+        same = (member.repo_id == bag_repo(push_to, t.ratio) and member.meta.base_model == plan.base_ref
+                and all(t.hyperparameters.get(k) == v for k, v in wanted.items()))
+        if same and t.corpus_manifest_hash not in found:
+            found[t.corpus_manifest_hash] = BagOutcome(t.ratio, Path(), member.meta, None, member.ref, True)
+    return found
 
 
 @contextlib.contextmanager
