@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_merge(sub)
     _add_data(sub)
     _add_bag(sub)
+    _add_boom(sub)
     return parser
 
 
@@ -138,17 +139,12 @@ def _ratios(text: str) -> tuple[float, ...]:
     return values
 
 
-def _add_bag(sub: Any) -> None:
+def _train_options(p: argparse.ArgumentParser) -> None:
+    """Training settings shared by `bag train` and `boom`; help from TrainConfig's descriptions."""
     from zoo.train.config import TrainConfig
 
     f = TrainConfig.model_fields
-    bag = sub.add_parser("bag", help="BOOM bags").add_subparsers(dest="bag_command", required=True,
-                                                                 parser_class=_Parser)
-    train = bag.add_parser("train", help="train one model per bag ratio on a corpus, optionally publish")
-    train.add_argument("corpus", type=Path, help="corpus spec YAML (e.g. a suite's corpus.yaml)")
-    train.add_argument("--base", required=True, help="base model: local folder or REPO_ID[@REV]")
-    train.add_argument("--ratios", type=_ratios, default=None, help="bag ratios, e.g. 0.4,0.6,0.8,1.0 "
-                                                                     "(default: the corpus spec's)")
+    train = p
     mode = train.add_mutually_exclusive_group()
     mode.add_argument("--lora-r", type=int, default=None, help=f["lora_r"].description)
     mode.add_argument("--full", action="store_true", help="full fine-tuning (the default)")
@@ -162,6 +158,24 @@ def _add_bag(sub: Any) -> None:
     train.add_argument("--max-seq-length", type=int, default=None, help=f["max_seq_length"].description)
     train.add_argument("--checkpoint-every", type=int, default=None, help=f["checkpoint_every"].description)
     train.add_argument("--bootstrap", action="store_true", help="sample with replacement")
+
+
+def _train_settings(args: argparse.Namespace) -> dict:
+    settings = {"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "steps": args.steps,
+                "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+                "max_seq_length": args.max_seq_length, "checkpoint_every": args.checkpoint_every}
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def _add_bag(sub: Any) -> None:
+    bag = sub.add_parser("bag", help="BOOM bags").add_subparsers(dest="bag_command", required=True,
+                                                                 parser_class=_Parser)
+    train = bag.add_parser("train", help="train one model per bag ratio on a corpus, optionally publish")
+    train.add_argument("corpus", type=Path, help="corpus spec YAML (e.g. a suite's corpus.yaml)")
+    train.add_argument("--base", required=True, help="base model: local folder or REPO_ID[@REV]")
+    train.add_argument("--ratios", type=_ratios, default=None, help="bag ratios, e.g. 0.4,0.6,0.8,1.0 "
+                                                                     "(default: the corpus spec's)")
+    _train_options(train)
     train.add_argument("--push-to", default=None, metavar="ORG/PREFIX",
                        help="publish each bag as ORG/PREFIX-<ratio> (kind=bag)")
     train.add_argument("--experiment", default=None, help="experiment name (default: the prefix's name)")
@@ -176,19 +190,51 @@ def _add_bag(sub: Any) -> None:
 def _cmd_bag_train(args: argparse.Namespace) -> int:
     from zoo import pipelines
 
-    settings = {"lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "steps": args.steps,
-                "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
-                "max_seq_length": args.max_seq_length, "checkpoint_every": args.checkpoint_every}
     outcomes = pipelines.train_bags(
         args.corpus, base=args.base, ratios=args.ratios, seed=args.seed, bootstrap=args.bootstrap,
         push_to=args.push_to, experiment=args.experiment, out=args.out, executor=args.executor,
         workers=args.workers, hub=args.hub, token=args.token, progress=not args.json,
-        **{k: v for k, v in settings.items() if v is not None})
+        **_train_settings(args))
     rows = [_bag_row(o) for o in outcomes]
     text = "\n".join(f"bag {r['ratio']:g}: {r['published'] or r['path']}  " + (
         "(reused: same manifest and settings already published)" if r["reused"] else
         f"({r['examples_seen']} examples, {r['wall_time_s']} s, loss {r['final_loss']})") for r in rows)
     _emit(args, rows, text)
+    return 0
+
+
+def _add_boom(sub: Any) -> None:
+    boom = sub.add_parser("boom", help="BOOM end to end: bags -> publish -> recipe -> merge -> eval -> publish")
+    boom.add_argument("corpus", type=Path, help="corpus spec YAML (e.g. a suite's corpus.yaml)")
+    boom.add_argument("--base", required=True, help="base model REPO_ID[@REV] on the hub")
+    boom.add_argument("--ratios", type=_ratios, default=None, help="bag ratios (default: the corpus spec's)")
+    boom.add_argument("--method", default="multislerp", help="merge method (default multislerp, as BOOM)")
+    boom.add_argument("--publish", required=True, metavar="ORG/NAME", help="repo of the merged model")
+    boom.add_argument("--eval-task-dir", action="append", default=[], metavar="DIR",
+                      help="task folder to evaluate base, bags and merged model on (repeatable)")
+    boom.add_argument("--bag-prefix", default=None, metavar="ORG/PREFIX", help="bag repos (default ORG/bag)")
+    boom.add_argument("--bls", default=None, metavar="ORG/NAME",
+                      help="also publish the batch-level-shuffling baseline (the ratio-1.0 bag) here")
+    boom.add_argument("--out", type=Path, default=Path(".zoo/boom"), help="working folder")
+    _train_options(boom)
+    boom.add_argument("--json", action="store_true", help="machine-readable output")
+    _hub_options(boom)
+    boom.set_defaults(func=_cmd_boom)
+
+
+def _cmd_boom(args: argparse.Namespace) -> int:
+    from zoo.pipelines.boom import boom
+
+    result = boom(args.corpus, base=args.base, publish=args.publish, method=args.method, ratios=args.ratios,
+                  task_dirs=args.eval_task_dir, bag_prefix=args.bag_prefix, bls_repo=args.bls, out=args.out,
+                  hub=args.hub, token=args.token, progress=not args.json, seed=args.seed, **_train_settings(args))
+    data = {"bags": [_bag_row(b) for b in result.bags], "recipe": str(result.recipe),
+            "published": result.merged.published, "tag": result.merged.tag, "bls": result.bls}
+    text = "\n".join([*(f"bag {r['ratio']:g}: {r['published']}{' (reused)' if r['reused'] else ''}"
+                        for r in data["bags"]), f"recipe: {data['recipe']}",
+                      f"merged: {data['published']} (tag {data['tag']})",
+                      *([f"bls: {data['bls']}"] if data["bls"] else [])])
+    _emit(args, data, text)
     return 0
 
 

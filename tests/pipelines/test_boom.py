@@ -1,0 +1,46 @@
+"""`zoo boom` on the tiny suite: bags, recipe, lock, merged model with complete card and lineage."""
+
+import json
+
+import yaml
+from huggingface_hub import ModelCard
+
+from zoo.cli import main
+
+
+def run_boom(hub, tiny_suite, out, capsys, *extra):
+    capsys.readouterr()
+    argv = ["boom", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert", "--ratios", "0.5,1.0",
+            "--publish", "exp/boom-tiny", "--bls", "exp/bls-tiny", "--steps", "2", "--batch-size", "8",
+            "--out", str(out), "--json", "--hub", hub.url, "--token", hub.admin_token, *extra]
+    assert main(argv) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_boom_publishes_everything_and_reuses_bags(hub, tiny_suite, tiny_base, tmp_path, capsys):
+    first = run_boom(hub, tiny_suite, tmp_path / "w", capsys)
+    assert [b["published"].split("@")[0] for b in first["bags"]] == ["exp/bag-0.5", "exp/bag-1.0"]
+    assert not any(b["reused"] for b in first["bags"])
+    api = hub.api()
+    files = set(api.list_repo_files("exp/boom-tiny"))
+    assert {"recipe.yaml", "zoo.lock.json", "zoo.json", "README.md", "model.safetensors"} <= files
+    recipe = yaml.safe_load(open(api.hf_hub_download("exp/boom-tiny", "recipe.yaml")).read())
+    assert recipe["merge_method"] == "multislerp"
+    assert recipe["zoo"]["select"] == {"kind": "bag", "experiment": "boom-tiny", "order_by": "training.ratio",
+                                       "parameters": {"weight": 1.0}}
+    lock = json.loads(open(api.hf_hub_download("exp/boom-tiny", "zoo.lock.json")).read())
+    bag_refs = sorted(b["published"] for b in first["bags"])
+    assert sorted(m["pinned"] for m in lock["models"]) == bag_refs
+    assert lock["base"]["pinned"] == tiny_base["ref"]
+    card = open(api.hf_hub_download("exp/boom-tiny", "README.md")).read()
+    mermaid = card.split("```mermaid")[1].split("```")[0]
+    for ref in bag_refs + [tiny_base["ref"]]:
+        assert f"{ref.split('@')[0]}@{ref.split('@')[1][:8]}" in mermaid
+    assert ModelCard(card).data.base_model == ["exp/bag-0.5", "exp/bag-1.0"]
+    bls = json.loads(open(api.hf_hub_download("exp/bls-tiny", "zoo.json")).read())
+    assert bls["labels"]["role"] == "bls-baseline" and bls["training"]["ratio"] == 1.0
+
+    second = run_boom(hub, tiny_suite, tmp_path / "w", capsys)
+    assert all(b["reused"] for b in second["bags"])
+    assert [b["published"] for b in second["bags"]] == [b["published"] for b in first["bags"]]
+    assert second["tag"] == "v2"
