@@ -18,7 +18,8 @@ def run_boom(hub, tiny_suite, out, capsys, *extra):
 
 
 def test_boom_publishes_everything_and_reuses_bags(hub, tiny_suite, tiny_base, tmp_path, capsys):
-    first = run_boom(hub, tiny_suite, tmp_path / "w", capsys)
+    tasks = [str(tiny_suite / "in-domain" / "ManPageRetrieval"), str(tiny_suite / "ood" / "LocaleBitextMining")]
+    first = run_boom(hub, tiny_suite, tmp_path / "w", capsys, *[a for t in tasks for a in ("--eval-task-dir", t)])
     assert [b["published"].split("@")[0] for b in first["bags"]] == ["exp/bag-0.5", "exp/bag-1.0"]
     assert not any(b["reused"] for b in first["bags"])
     api = hub.api()
@@ -37,6 +38,17 @@ def test_boom_publishes_everything_and_reuses_bags(hub, tiny_suite, tiny_base, t
     for ref in bag_refs + [tiny_base["ref"]]:
         assert f"{ref.split('@')[0]}@{ref.split('@')[1][:8]}" in mermaid
     assert ModelCard(card).data.base_model == ["exp/bag-0.5", "exp/bag-1.0"]
+    # the card shows base vs each bag vs merged for every task, with the plot committed beside it
+    header = next(line for line in card.splitlines() if line.startswith("| task | type | metric |"))
+    assert header == "| task | type | metric | base | bag-0.5 | bag-1.0 | merged |"
+    for task in ("ManPageRetrieval", "LocaleBitextMining"):
+        row = next(line for line in card.splitlines() if line.startswith(f"| {task} |"))
+        assert row.count("|") == 8 and "—" not in row
+    assert {"scores.png", ".eval_results/ManPageRetrieval.yaml", "eval/merged.json"} <= files
+    index = ModelCard(card).data.eval_results
+    assert {r.dataset_name for r in index} == {"ManPageRetrieval", "LocaleBitextMining"}
+    merged_meta = json.loads(open(api.hf_hub_download("exp/boom-tiny", "zoo.json")).read())
+    assert set(merged_meta["scores"]) == {"ManPageRetrieval", "LocaleBitextMining"}
     bls = json.loads(open(api.hf_hub_download("exp/bls-tiny", "zoo.json")).read())
     assert bls["labels"]["role"] == "bls-baseline" and bls["training"]["ratio"] == 1.0
 

@@ -34,6 +34,7 @@ class MergeOutcome:
     report: engine.MergeReport | None = None
     published: str | None = None
     tag: str | None = None
+    results: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,12 @@ def merge(recipe_path: Path | None = None, *, lock_path: Path | None = None, out
         lock = lock or build_lock(spec, recipe.text, recipe.sha256, {r: (p, f) for r, (p, f, _) in pinned.items()})
         target = out or Path("merged") / _default_name(recipe)
         report = _run_engine(spec, pinned, target, opts)
-        _write_extras(target, recipe, lock, h)
-        outcome = MergeOutcome(lock=lock, plan=_plan_dict(spec, lock), out=target, report=report)
+        results = _evaluate(recipe, spec, pinned, target, opts) if recipe.zoo.eval else None
+        _write_extras(target, recipe, lock, h, results)
+        outcome = MergeOutcome(lock=lock, plan=_plan_dict(spec, lock), out=target, report=report,
+                               results=results)
         if publish:
-            outcome.published, outcome.tag = _publish(h, target, recipe)
+            outcome.published, outcome.tag = _publish(h, target, recipe, results)
     return outcome
 
 
@@ -175,11 +178,36 @@ def _default_name(recipe: Recipe) -> str:
     return Path(recipe.source).stem if recipe.source != "<recipe>" else "merged"
 
 
-def _write_extras(target: Path, recipe: Recipe, lock: Lock, h: Hub | None) -> None:
+def _evaluate(recipe: Recipe, spec: MergeSpec, pinned: dict, target: Path, opts: _Options) -> dict[str, Any]:
+    """Evaluate base, every parent and the merged model on the recipe's tasks; write the files."""
+    from zoo.pipelines import evaluation as ev
+
+    ev_spec = recipe.zoo.eval
+    entrants = [ev.Entrant("base", pinned[spec.base][0], pinned[spec.base][2], _sha(pinned[spec.base][0]))] \
+        if spec.base else []
+    entrants += [ev.Entrant(ev.label_of(pinned[m.ref][0]), pinned[m.ref][0], pinned[m.ref][2],
+                            _sha(pinned[m.ref][0])) for m in spec.models if m.ref != spec.base]
+    entrants.append(ev.Entrant(ev.MERGED, str(target), target))
+    reports = ev.evaluate_lineup(entrants, tasks=ev_spec.tasks, task_dirs=ev_spec.task_dirs,
+                                 progress=opts.progress)
+    results = ev.card_results(entrants, reports)
+    name = recipe.zoo.publish.repo_id if recipe.zoo.publish else target.name
+    ev.write_eval_files(target, results, reports, name)
+    return results
+
+
+def _sha(pinned: str) -> str | None:
+    return pinned.split("@")[1] if "@" in pinned and not _is_local(pinned) else None
+
+
+def _write_extras(target: Path, recipe: Recipe, lock: Lock, h: Hub | None,
+                  results: dict[str, Any] | None = None) -> None:
     """Add the recipe as written, the lock and (for Hub inputs) zoo.json to the merged folder."""
     (target / RECIPE_FILE).write_text(recipe.text, encoding="utf-8")
     (target / LOCK_FILE).write_text(lock.to_json(), encoding="utf-8")
     meta = merged_metadata(lock, h)
+    if meta is not None and results:
+        meta = meta.model_copy(update={"scores": dict(results["scores"]["merged"])})
     if meta is not None:
         (target / "zoo.json").write_text(meta.to_json(), encoding="utf-8")
 
@@ -210,7 +238,7 @@ def _meta_dict(h: Hub, ref: str) -> dict | None:
     return meta.model_dump(mode="json") if meta else None
 
 
-def _publish(h: Hub, target: Path, recipe: Recipe) -> tuple[str, str]:
+def _publish(h: Hub, target: Path, recipe: Recipe, results: dict[str, Any] | None) -> tuple[str, str]:
     pub = recipe.zoo.publish
     zoo_json = target / "zoo.json"
     if not zoo_json.is_file():
@@ -222,7 +250,7 @@ def _publish(h: Hub, target: Path, recipe: Recipe) -> tuple[str, str]:
     edges = client.lineage(h, pub.repo_id, meta)
     parents = {p: _meta_dict(h, p) for p in meta.parents}
     card = merged_card(pub.repo_id, meta.model_dump(mode="json"), recipe.text, lock_text,
-                       edges=edges, parents_meta=parents)
+                       edges=edges, parents_meta=parents, results=results, plot=results is not None)
     sha = client.push_member(h, target, pub.repo_id, meta, card, private=pub.private, tag=tag,
                              message=f"zoo merge: {meta.labels.get('merge_method')} of {len(meta.parents)} models")
     return f"{pub.repo_id}@{sha}", tag

@@ -1,0 +1,78 @@
+"""Evaluate a line-up of models (base, parents, merged) and turn the reports into card data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from zoo.cards.merged import PLOT_FILE
+from zoo.cards.model_index import eval_results_yaml
+from zoo.cards.results import plot_png
+from zoo.eval import EvalReport, evaluate, model_meta_stub, mteb_results_folder
+
+MERGED = "merged"
+
+
+@dataclass(frozen=True)
+class Entrant:
+    """One model to evaluate: its column label, its reference (repo@sha or path), its folder."""
+
+    label: str
+    ref: str
+    path: Path
+    revision: str | None = None
+
+
+def label_of(ref: str) -> str:
+    """'demo/bag-0.4@<sha>' -> 'bag-0.4'; a path -> its folder name."""
+    return ref.split("@")[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def evaluate_lineup(entrants: Sequence[Entrant], *, tasks: Sequence[str] = (),
+                    task_dirs: Sequence[str] = (), progress: bool = True) -> dict[str, EvalReport]:
+    """{label: report} for every entrant, in order (cached by model and task content)."""
+    reports = {}
+    for e in entrants:
+        reports[e.label] = evaluate(e.path, tasks=tasks, task_dirs=task_dirs, model_name=e.ref.split("@")[0],
+                                    revision=e.revision, progress=progress)
+    return reports
+
+
+def card_results(entrants: Sequence[Entrant], reports: dict[str, EvalReport]) -> dict[str, Any]:
+    """The plain results data the cards layer renders (see zoo.cards.results)."""
+    first = next(iter(reports.values()))
+    return {
+        "columns": [{"label": e.label, "ref": e.ref} for e in entrants],
+        "tasks": [{"name": t.name, "type": t.type, "metric": t.main_score} for t in first.tasks],
+        "scores": {label: {t.name: t.score for t in r.tasks} for label, r in reports.items()},
+    }
+
+
+def write_eval_files(target: Path, results: dict[str, Any], reports: dict[str, EvalReport],
+                     repo_id: str) -> None:
+    """Plot, .eval_results/*.yaml, mteb results folder + ModelMeta stub, and every report, into target."""
+    (target / PLOT_FILE).write_bytes(plot_png(results))
+    for name, text in eval_results_yaml(results, MERGED).items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_text(text, encoding="utf-8")
+    merged = reports[MERGED]
+    stub = model_meta_stub(target, name=repo_id, revision=None)
+    mteb_results_folder(merged, target / "mteb", repo_id, "main", model_meta=stub)
+    (target / "eval").mkdir(exist_ok=True)
+    for label, report in reports.items():
+        (target / "eval" / f"{label}.json").write_text(report.to_json(), encoding="utf-8")
+
+
+def score_table(results: dict[str, Any]) -> str:
+    """A plain-text table of main scores (×100): tasks as rows, models as columns."""
+    labels = [c["label"] for c in results["columns"]]
+    width = max(12, *(len(t["name"]) for t in results["tasks"]))
+    lines = [f"{'task':{width}} " + " ".join(f"{lab:>10}" for lab in labels)]
+    for t in results["tasks"]:
+        cells = [results["scores"][lab].get(t["name"]) for lab in labels]
+        lines.append(f"{t['name']:{width}} " + " ".join(f"{100 * c:10.2f}" for c in cells))
+    means = [sum(results["scores"][lab].values()) / max(1, len(results["scores"][lab])) for lab in labels]
+    lines.append(f"{'average':{width}} " + " ".join(f"{100 * m:10.2f}" for m in means))
+    return "\n".join(lines)
+
