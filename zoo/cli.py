@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_bag(sub)
     _add_boom(sub)
+    _add_eval(sub)
     return parser
 
 
@@ -235,6 +236,48 @@ def _cmd_boom(args: argparse.Namespace) -> int:
                       f"merged: {data['published']} (tag {data['tag']})",
                       *([f"bls: {data['bls']}"] if data["bls"] else [])])
     _emit(args, data, text)
+    return 0
+
+
+def _add_eval(sub: Any) -> None:
+    ev = sub.add_parser("eval", help="evaluate a model on MTEB tasks and/or local task folders")
+    ev.add_argument("model", help="local model folder or REPO_ID[@REV]")
+    ev.add_argument("--tasks", nargs="+", default=[], metavar="NAME", help="MTEB task or benchmark names")
+    ev.add_argument("--task-dir", action="append", default=[], metavar="DIR", help="task folder (repeatable)")
+    ev.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    ev.add_argument("--json", action="store_true", help="machine-readable output")
+    _hub_options(ev)
+    ev.set_defaults(func=_cmd_eval)
+    card = sub.add_parser("card", help="re-render a member's card; --update publishes it as a new revision")
+    card.add_argument("ref", help="REPO_ID[@REV]")
+    card.add_argument("--update", action="store_true", help="commit the re-rendered card")
+    _hub_options(card)
+    card.set_defaults(func=_cmd_card)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from zoo.pipelines.evaluation import evaluate_model
+
+    if not args.tasks and not args.task_dir:
+        raise UserError("nothing to evaluate: give --tasks NAME ... and/or --task-dir DIR")
+    report = evaluate_model(args.model, tasks=args.tasks, task_dirs=args.task_dir, hub=args.hub,
+                            token=args.token, batch_size=args.batch_size, progress=not args.json)
+    from zoo.eval import format_report
+
+    _emit(args, json.loads(report.to_json()), format_report(report))
+    return 0
+
+
+def _cmd_card(args: argparse.Namespace) -> int:
+    from zoo.hub.session import open_hub
+    from zoo.pipelines.cards import card
+
+    with open_hub(args.hub, args.token) as hub:
+        text, sha = card(hub, args.ref, update=args.update)
+    if args.update:
+        print(f"{args.ref.split('@')[0]}@{sha}" if sha else f"{args.ref}: the card is up to date")
+    else:
+        print(text, end="")
     return 0
 
 

@@ -10,8 +10,9 @@ from zoo.cli import main
 
 def run_boom(hub, tiny_suite, out, capsys, *extra):
     capsys.readouterr()
+    publish = [] if "--publish" in extra else ["--publish", "exp/boom-tiny", "--bls", "exp/bls-tiny"]
     argv = ["boom", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert", "--ratios", "0.5,1.0",
-            "--publish", "exp/boom-tiny", "--bls", "exp/bls-tiny", "--steps", "2", "--batch-size", "8",
+            *publish, "--steps", "2", "--batch-size", "8",
             "--out", str(out), "--json", "--hub", hub.url, "--token", hub.admin_token, *extra]
     assert main(argv) == 0, capsys.readouterr().err
     return json.loads(capsys.readouterr().out)
@@ -56,3 +57,39 @@ def test_boom_publishes_everything_and_reuses_bags(hub, tiny_suite, tiny_base, t
     assert all(b["reused"] for b in second["bags"])
     assert [b["published"] for b in second["bags"]] == [b["published"] for b in first["bags"]]
     assert second["tag"] == "v2"
+
+
+def test_card_rerenders_identically_and_updates(hub, tiny_suite, tiny_base, tmp_path, capsys):
+    tasks = [str(tiny_suite / "in-domain" / "ManPageRetrieval")]
+    run_boom(hub, tiny_suite, tmp_path / "w2", capsys, "--publish", "exp/boom-card", "--eval-task-dir", tasks[0])
+    api = hub.api()
+    published = open(api.hf_hub_download("exp/boom-card", "README.md")).read()
+    h = ["--hub", hub.url, "--token", hub.admin_token]
+    assert main(["card", "exp/boom-card", *h]) == 0
+    assert capsys.readouterr().out == published          # same inputs, same bytes
+    before = api.model_info("exp/boom-card").sha
+    assert main(["card", "exp/boom-card", "--update", *h]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert api.model_info("exp/boom-card").sha == before   # nothing changed: no new revision
+    # an out-of-date card (edited by hand) is re-rendered and published as a new revision
+    api.upload_file(path_or_fileobj=published.replace("Merged with", "Hand-edited; merged with").encode(),
+                    path_in_repo="README.md", repo_id="exp/boom-card")
+    edited = api.model_info("exp/boom-card").sha
+    assert main(["card", "exp/boom-card", "--update", *h]) == 0
+    new = capsys.readouterr().out.strip().split("@")[1]
+    commits = api.list_repo_commits("exp/boom-card")
+    assert commits[0].commit_id == new and commits[1].commit_id == edited
+    assert open(api.hf_hub_download("exp/boom-card", "README.md", revision=new)).read() == published
+
+
+def test_eval_cli_on_a_hub_member_and_bad_input(hub, tiny_base, tiny_suite, capsys):
+    h = ["--hub", hub.url, "--token", hub.admin_token]
+    task = str(tiny_suite / "in-domain" / "ManPageRetrieval")
+    assert main(["eval", "zoo/tiny-bert", "--task-dir", task, "--json", *h]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["revision"] == tiny_base["ref"].split("@")[1]
+    assert [t["name"] for t in report["tasks"]] == ["ManPageRetrieval"]
+    assert main(["eval", str(tiny_base["path"]), *h]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
+    assert main(["eval", str(tiny_base["path"]), "--task-dir", "/nonexistent/task"]) == 2
+    assert capsys.readouterr().err.startswith("zoo: error:")

@@ -306,3 +306,19 @@ def pull_dataset(hub: Hub, ref: ModelRef) -> tuple[Path, str]:
         path = snapshot_download(ref.repo_id, repo_type="dataset", revision=info.sha,
                                  endpoint=hub.endpoint, token=hub.token)
     return Path(path), info.sha
+
+
+def read_text(hub: Hub, repo_id: str, sha: str, name: str) -> str | None:
+    """A text file of repo_id at commit sha, or None when it does not exist."""
+    with hub_errors(hub, f"read {repo_id}@{sha[:8]}/{name}"):
+        if not hub.api.file_exists(repo_id, name, revision=sha):
+            return None
+        path = hf_hub_download(repo_id, name, revision=sha, endpoint=hub.endpoint, token=hub.token)
+    return Path(path).read_text(encoding="utf-8")
+
+
+def commit_files(hub: Hub, repo_id: str, files: dict[str, bytes], *, parent: str, message: str) -> str:
+    """Add or replace files in one commit on top of parent (a concurrent change fails cleanly)."""
+    ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in sorted(files.items())]
+    with hub_errors(hub, f"commit to {repo_id}"):
+        return hub.api.create_commit(repo_id, ops, commit_message=message, parent_commit=parent).oid

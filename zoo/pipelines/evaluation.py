@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +13,7 @@ from zoo.cards.results import plot_png
 from zoo.eval import EvalReport, evaluate, model_meta_stub, mteb_results_folder
 
 MERGED = "merged"
+RESULTS_FILE = "eval/card-results.json"  # the card's results data, so `zoo card` can re-render it
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def write_eval_files(target: Path, results: dict[str, Any], reports: dict[str, E
     stub = model_meta_stub(target, name=repo_id, revision=None)
     mteb_results_folder(merged, target / "mteb", repo_id, "main", model_meta=stub)
     (target / "eval").mkdir(exist_ok=True)
+    (target / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     for label, report in reports.items():
         (target / "eval" / f"{label}.json").write_text(report.to_json(), encoding="utf-8")
 
@@ -76,3 +79,19 @@ def score_table(results: dict[str, Any]) -> str:
     lines.append(f"{'average':{width}} " + " ".join(f"{100 * m:10.2f}" for m in means))
     return "\n".join(lines)
 
+
+
+def evaluate_model(model: str, *, tasks: Sequence[str] = (), task_dirs: Sequence[str] = (),
+                   hub: str | None = None, token: str | None = None, batch_size: int = 64,
+                   progress: bool = True) -> EvalReport:
+    """`zoo eval`: a local folder as is, or a Hub member pulled (pinned, verified) first."""
+    if Path(model).is_dir():
+        return evaluate(model, tasks=tasks, task_dirs=task_dirs, batch_size=batch_size, progress=progress)
+    from zoo.hub import client
+    from zoo.hub.session import open_hub
+    from zoo.types import ModelRef
+
+    with open_hub(hub, token) as h:
+        pulled = client.pull_member(h, ModelRef.parse(model))
+    return evaluate(pulled.path, tasks=tasks, task_dirs=task_dirs, model_name=pulled.repo_id,
+                    revision=pulled.sha, batch_size=batch_size, progress=progress)
