@@ -180,6 +180,8 @@ def _add_bag(sub: Any) -> None:
     train.add_argument("--push-to", default=None, metavar="ORG/PREFIX",
                        help="publish each bag as ORG/PREFIX-<ratio> (kind=bag)")
     train.add_argument("--experiment", default=None, help="experiment name (default: the prefix's name)")
+    train.add_argument("--eval-task-dir", action="append", default=[], metavar="DIR",
+                       help="evaluate each bag on this task folder; scores go into its metadata")
     train.add_argument("--out", type=Path, default=Path(".zoo/bags"), help="where bags are trained")
     train.add_argument("--executor", choices=("local", "ray"), default="local", help="local or ray")
     train.add_argument("--workers", type=int, default=1, help="local processes training at once")
@@ -195,6 +197,7 @@ def _cmd_bag_train(args: argparse.Namespace) -> int:
         args.corpus, base=args.base, ratios=args.ratios, seed=args.seed, bootstrap=args.bootstrap,
         push_to=args.push_to, experiment=args.experiment, out=args.out, executor=args.executor,
         workers=args.workers, hub=args.hub, token=args.token, progress=not args.json,
+        eval_task_dirs=args.eval_task_dir,
         **_train_settings(args))
     rows = [_bag_row(o) for o in outcomes]
     text = "\n".join(f"bag {r['ratio']:g}: {r['published'] or r['path']}  " + (

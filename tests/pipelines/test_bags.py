@@ -17,7 +17,8 @@ def trained(hub, tiny_suite, tiny_base, tmp_path_factory, capsys_module=None):
     out = tmp_path_factory.mktemp("bags")
     argv = ["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert",
             "--ratios", "0.4,0.6,1.0", "--steps", "3", "--batch-size", "8", "--push-to", "demo/bag",
-            "--out", str(out), "--json", *HUB(hub)]
+            "--out", str(out), "--json", "--eval-task-dir", str(tiny_suite / "ood" / "LocaleBitextMining"),
+            *HUB(hub)]
     assert main(argv) == 0
     return out
 
@@ -34,6 +35,7 @@ def test_bags_are_listed_with_their_manifests(hub, trained, tiny_base, capsys):
         assert t["experiment"] == "bag" and f"{t['ratio']:.1f}" == repo.rsplit("-", 1)[1]
         assert t["examples_seen"] == 24 and len(t["datasets"]) == 5
         assert all(d["count"] <= d["size"] for d in t["datasets"])
+        assert set(meta["scores"]) == {"LocaleBitextMining"} and 0 <= meta["scores"]["LocaleBitextMining"] <= 1
 
 
 def test_a_second_run_reuses_published_bags(hub, trained, tiny_suite, capsys):

@@ -64,7 +64,7 @@ def train_bags(corpus_path: Path, *, base: str, ratios: Sequence[float] | None =
                seed: int = 0, bootstrap: bool = False, push_to: str | None = None,
                experiment: str | None = None, out: Path = Path(".zoo/bags"), executor: str = "local",
                workers: int = 1, hub: str | None = None, token: str | None = None,
-               progress: bool = True, **train: Any) -> list[BagOutcome]:
+               progress: bool = True, eval_task_dirs: Sequence[str] = (), **train: Any) -> list[BagOutcome]:
     """Train one model per bag ratio and (with push_to) publish each as kind=bag.
 
     train holds TrainConfig fields (lora_r, steps, epochs, batch_size, ...). Writes under out
@@ -83,7 +83,7 @@ def train_bags(corpus_path: Path, *, base: str, ratios: Sequence[float] | None =
         todo = [m for m in plan.manifests if m.manifest_sha256 not in reused]
         results = run_jobs([_job(plan, m, out) for m in todo], executor=executor, workers=workers,
                            progress=progress)
-        trained = {m.manifest_sha256: _finish(plan, m, r) for m, r in zip(todo, results)}
+        trained = {m.manifest_sha256: _finish(plan, m, r, eval_task_dirs) for m, r in zip(todo, results)}
         if push_to:
             trained = {k: _publish(h, o, bag_repo(push_to, o.ratio)) for k, o in trained.items()}
     return [reused.get(m.manifest_sha256) or trained[m.manifest_sha256] for m in plan.manifests]
@@ -173,14 +173,24 @@ def to_train_columns(ds: datasets.Dataset, *, all_negatives: bool = False) -> da
     return datasets.Dataset.from_dict(columns)
 
 
-def _finish(plan: BagPlan, manifest: BagManifest, result: TrainResult) -> BagOutcome:
+def _finish(plan: BagPlan, manifest: BagManifest, result: TrainResult,
+            eval_task_dirs: Sequence[str] = ()) -> BagOutcome:
     path = Path(result.out)
     if plan.base_ref is None:  # a local base has no pinned ref: the bag is not a zoo member
         return BagOutcome(manifest.ratio, path, None, result)
     meta = ZooMetadata(kind="bag", base_model=plan.base_ref, adapter=_adapter(path),
-                       training=_training(plan, manifest, result))
+                       training=_training(plan, manifest, result), scores=_scores(path, eval_task_dirs))
     (path / "zoo.json").write_text(meta.to_json(), encoding="utf-8")
     return BagOutcome(manifest.ratio, path, meta, result)
+
+
+def _scores(path: Path, task_dirs: Sequence[str]) -> dict[str, float]:
+    """Main score per task of a freshly trained bag (kept in its metadata), or {} without tasks."""
+    if not task_dirs:
+        return {}
+    from zoo.eval import evaluate
+
+    return {t.name: round(t.score, 6) for t in evaluate(path, task_dirs=task_dirs, progress=False).tasks}
 
 
 def _adapter(path: Path) -> Adapter:
