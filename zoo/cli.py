@@ -200,7 +200,7 @@ def _cmd_bag_train(args: argparse.Namespace) -> int:
         eval_task_dirs=args.eval_task_dir,
         **_train_settings(args))
     rows = [_bag_row(o) for o in outcomes]
-    text = "\n".join(f"bag {r['ratio']:g}: {r['published'] or r['path']}  " + (
+    text = "\n".join(f"bag {ratio_name(r['ratio'])}: {r['published'] or r['path']}  " + (
         "(reused: same manifest and settings already published)" if r["reused"] else
         f"({r['examples_seen']} examples, {r['wall_time_s']} s, loss {r['final_loss']})") for r in rows)
     _emit(args, rows, text)
@@ -234,7 +234,7 @@ def _cmd_boom(args: argparse.Namespace) -> int:
                   hub=args.hub, token=args.token, progress=not args.json, seed=args.seed, **_train_settings(args))
     data = {"bags": [_bag_row(b) for b in result.bags], "recipe": str(result.recipe),
             "published": result.merged.published, "tag": result.merged.tag, "bls": result.bls}
-    text = "\n".join([*(f"bag {r['ratio']:g}: {r['published']}{' (reused)' if r['reused'] else ''}"
+    text = "\n".join([*(f"bag {ratio_name(r['ratio'])}: {r['published']}{' (reused)' if r['reused'] else ''}"
                         for r in data["bags"]), f"recipe: {data['recipe']}",
                       f"merged: {data['published']} (tag {data['tag']})",
                       *([f"bls: {data['bls']}"] if data["bls"] else [])])
@@ -282,6 +282,12 @@ def _cmd_card(args: argparse.Namespace) -> int:
     else:
         print(text, end="")
     return 0
+
+
+def ratio_name(ratio: float) -> str:
+    """0.4 -> '0.4', 1.0 -> '1.0'."""
+    text = f"{ratio:g}"
+    return text if "." in text else f"{text}.0"
 
 
 def _bag_row(o: Any) -> dict:
