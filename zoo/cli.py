@@ -15,6 +15,7 @@ from typing import Any, Callable
 from zoo import __version__
 from zoo.errors import UserError, ZooError
 from zoo.hub.metadata import KINDS, ZooMetadata
+from zoo.types import ratio_name
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -282,12 +283,6 @@ def _cmd_card(args: argparse.Namespace) -> int:
     else:
         print(text, end="")
     return 0
-
-
-def ratio_name(ratio: float) -> str:
-    """0.4 -> '0.4', 1.0 -> '1.0'."""
-    text = f"{ratio:g}"
-    return text if "." in text else f"{text}.0"
 
 
 def _bag_row(o: Any) -> dict:

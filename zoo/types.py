@@ -57,3 +57,9 @@ class ModelRef:
 
     def __str__(self) -> str:
         return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
+
+
+def ratio_name(ratio: float) -> str:
+    """A bag ratio as it appears in names: 0.4 -> '0.4', 1.0 -> '1.0' (always a decimal point)."""
+    text = f"{ratio:g}"
+    return text if "." in text else f"{text}.0"

@@ -22,7 +22,7 @@ from zoo.pipelines.members import push
 from zoo.train.config import TrainConfig, TrainResult
 from zoo.train.executors import TrainJob, run_jobs
 from zoo.train.model import resolve_bf16
-from zoo.types import ModelRef, check_repo_id
+from zoo.types import ModelRef, check_repo_id, ratio_name
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,6 @@ class BagPlan:
     manifests: tuple[BagManifest, ...]
     experiment: str
     train: dict[str, Any]
-
-
-def ratio_name(ratio: float) -> str:
-    """0.4 -> '0.4', 1.0 -> '1.0' (always with a decimal point)."""
-    text = f"{ratio:g}"
-    return text if "." in text else f"{text}.0"
 
 
 def bag_repo(prefix: str, ratio: float) -> str:
