@@ -14,33 +14,34 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import psutil
 import torch
 
 from zoo.errors import UserError
 from zoo.merge import package
+from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, plan_chunks, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
-from zoo.merge.lora import LoraCheckpoint
 from zoo.merge.params import check_params, resolve_params
+from zoo.merge.kernels.chunked import Shape
 from zoo.merge.planning import (
     MergeInput,
     Sources,
     TensorTask,
     check_structure,
+    compute_numel,
     estimate_peak,
     parse_dtype,
     plan_tensors,
     plan_vocabulary,
 )
 from zoo.merge.registry import get_method
-from zoo.merge.vocab import VocabPlan, permute_rows, write_union_tokenizer
+from zoo.merge.resources import PeakRss, resolve_device, reuse_freed_buffers
+from zoo.merge.vocab import permute_rows
 from zoo.merge.writer import DEFAULT_SHARD_BYTES, Entry, StreamWriter, layout, shard_names
 
 __all__ = ["MergeInput", "MergePlan", "MergeReport", "merge_folders", "plan"]
 _SCRATCH = ".zoo-scratch"
-_ST_FILES = {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class MergePlan:
     scratch_disk_bytes: int  # temporary, beside the output (methods with a model-level scale)
     vocab_rows: int | None
     device: str
+    chunked: tuple[str, ...] = ()  # tensors merged in row chunks (see zoo.merge.chunking)
 
     @property
     def tensors_to_merge(self) -> int:
@@ -100,6 +102,7 @@ class _Prepared:
         device,
         allow_pickle,
         max_shard_bytes,
+        chunk_bytes=DEFAULT_CHUNK_BYTES,
     ):
         self.method = get_method(method)
         self.params = dict(params or {})
@@ -117,6 +120,9 @@ class _Prepared:
             self.tasks, self.skipped = plan_tensors(
                 self.sources, self.vocab, self.dtype, self.out_dtype
             )
+            self.chunks = plan_chunks(
+                self.tasks, self.sources, self.method, self.compute_dtype, chunk_bytes
+            )
         except BaseException:
             self.sources.close()
             raise
@@ -126,6 +132,11 @@ class _Prepared:
         self.method.check_inputs(len(s.items), s.base_pos is not None)
         check_params(self.method, self.params, s.params, s.kernel_base)
         check_structure(s)
+
+    def compute_dtype(self, task: TensorTask) -> torch.dtype:
+        """Return the dtype task is merged in: dtype, else its inputs' (at least float32)."""
+        stored = [src.tensors[k].dtype for src, k in zip(self.sources.items, task.keys)]
+        return self.dtype or torch.promote_types(_promoted_dtypes(stored), torch.float32)
 
     def plan(self) -> MergePlan:
         s = self.sources
@@ -144,10 +155,18 @@ class _Prepared:
             skipped=tuple(self.skipped),
             out_files=tuple(files),
             out_bytes=sum(_nbytes(t) for t in self.tasks),
-            peak_bytes=estimate_peak(self.tasks, len(s.items), self.dtype, self.method.scratch),
+            peak_bytes=estimate_peak(
+                self.tasks,
+                len(s.items),
+                self.dtype,
+                self.method.scratch,
+                self.chunks,
+                self.method.chunk_scratch,
+            ),
             scratch_disk_bytes=self._scratch_bytes(),
             vocab_rows=self.vocab.rows if self.vocab else None,
             device=str(self.device),
+            chunked=tuple(sorted(self.chunks)),
         )
 
     def _scratch_bytes(self) -> int:
@@ -155,16 +174,6 @@ class _Prepared:
             return 0
         wide = 8 if self.dtype == torch.float64 else 4
         return sum(_nbytes(t) // t.dtype.itemsize * wide for t in self.tasks if t.kind == "merge")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Return the torch device to merge on; "auto" picks CUDA when torch sees a GPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise UserError(f"invalid device {device!r}: {err}") from None
 
 
 def plan(
@@ -179,6 +188,7 @@ def plan(
     device="cpu",
     allow_pickle: bool = False,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    chunk_bytes: int | None = DEFAULT_CHUNK_BYTES,
 ) -> MergePlan:
     """Check a merge and describe it (tensors, output files, memory estimate) without reading
     any weights. Raises the same UserErrors merge_folders would raise before merging."""
@@ -193,6 +203,7 @@ def plan(
         device=device,
         allow_pickle=allow_pickle,
         max_shard_bytes=max_shard_bytes,
+        chunk_bytes=chunk_bytes,
     )
     try:
         return prepared.plan()
@@ -215,6 +226,7 @@ def merge_folders(
     progress: bool = True,
     seed: int = 0,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    chunk_bytes: int | None = DEFAULT_CHUNK_BYTES,
 ) -> MergeReport:
     """Merge local model folders into a new folder `out` and return a MergeReport.
 
@@ -226,6 +238,10 @@ def merge_folders(
     output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16). Deterministic:
     the same inputs, parameters and seed give byte-identical files on the same device type. Raises
     UserError (one line) on bad input and then leaves nothing at `out`. Never modifies inputs.
+    chunk_bytes: working-set budget per tensor; a larger tensor whose method has a chunked kernel
+    (linear, multislerp, task_arithmetic, ties) is read, merged and written in row chunks that fit
+    it (None: merge every tensor whole). The result equals the whole-tensor merge within float
+    rounding (ties: see zoo.merge.kernels.topk for magnitudes tied at the density threshold).
     """
     started = time.perf_counter()
     prepared = _Prepared(
@@ -239,12 +255,14 @@ def merge_folders(
         device=device,
         allow_pickle=allow_pickle,
         max_shard_bytes=max_shard_bytes,
+        chunk_bytes=chunk_bytes,
     )
-    rss = _PeakRss()
+    rss = PeakRss()
     try:
         tmp = package.start_output(Path(out))
         try:
-            counts = _Run(prepared, tmp, rss, seed, progress).execute()
+            with reuse_freed_buffers():
+                counts = _Run(prepared, tmp, rss, seed, progress).execute()
             _package(prepared, tmp)
             files = package.finish(tmp, Path(out))
         except BaseException:
@@ -270,44 +288,10 @@ def merge_folders(
     )
 
 
-class _PeakRss:
-    """Peak resident memory during the merge: Linux's VmHWM (reset at the start when the kernel
-    allows it), else the highest RSS seen between tensors (which misses in-kernel peaks)."""
-
-    def __init__(self) -> None:
-        self._process = psutil.Process()
-        self._hwm = _reset_high_water_mark()
-        self.peak = 0
-
-    def sample(self) -> int:
-        self.peak = max(self.peak, self._process.memory_info().rss)
-        if self._hwm:
-            self.peak = max(self.peak, _high_water_mark())
-        return self.peak
-
-
-def _reset_high_water_mark() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return _high_water_mark() > 0
-    except OSError:
-        return False
-
-
-def _high_water_mark() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
 class _Run:
     """One execution of a prepared merge into a temporary folder."""
 
-    def __init__(self, prepared: _Prepared, tmp: Path, rss: _PeakRss, seed: int, progress: bool):
+    def __init__(self, prepared: _Prepared, tmp: Path, rss: PeakRss, seed: int, progress: bool):
         self.p = prepared
         self.tmp = tmp
         self.rss = rss
@@ -321,7 +305,10 @@ class _Run:
         else:
             writers = self._writers()
             for task in self._tasks("merging"):
-                writers[task.module].write(task.name, self._output(task))
+                if task.key in self.p.chunks:
+                    self._write_chunked(task, writers[task.module])
+                else:
+                    writers[task.module].write(task.name, self._output(task))
             for writer in writers.values():
                 writer.close()
         return self.counts
@@ -363,7 +350,11 @@ class _Run:
         # Half-precision inputs are merged in float32 unless dtype says otherwise (like ST.merge).
         dtype = self.p.dtype or torch.promote_types(_promoted(tensors), torch.float32)
         tensors = [t.to(self.p.device, dtype) for t in tensors]
-        params = resolve_params(
+        return tensors, self._params(task)
+
+    def _params(self, task: TensorTask) -> dict[str, Any]:
+        s = self.p.sources
+        return resolve_params(
             self.p.method,
             self.p.params,
             s.params,
@@ -371,7 +362,6 @@ class _Run:
             name=task.key,
             t=task.t,
         )
-        return tensors, params
 
     def _merge(self, task: TensorTask, tensors: list[torch.Tensor], params: dict) -> torch.Tensor:
         method, base = self.p.method, self.p.sources.kernel_base
@@ -380,16 +370,41 @@ class _Run:
         ):
             self.counts["passed"] += 1
             return tensors[0]
+        result = self._guard(
+            task, lambda: method.merge(tensors, base, params, name=task.key, seed=self.seed)
+        )
+        self.counts["merged"] += 1
+        return result
+
+    def _guard(self, task: TensorTask, run: Callable[[], Any]) -> Any:
+        """Run a kernel; turn its errors into one-line UserErrors naming the tensor."""
         try:
-            result = method.merge(tensors, base, params, name=task.key, seed=self.seed)
+            return run()
         except UserError:
             raise
         except (ValueError, TypeError, RuntimeError, ArithmeticError) as err:
             raise UserError(
-                f"{method.name} failed on tensor {task.key!r}: {_one_line(err)}"
+                f"{self.p.method.name} failed on tensor {task.key!r}: {_one_line(err)}"
             ) from None
-        self.counts["merged"] += 1
-        return result
+
+    def _write_chunked(self, task: TensorTask, writer: StreamWriter) -> None:
+        """Merge one large tensor in row chunks, writing each chunk's rows as they come."""
+        s, method, device = self.p.sources, self.p.method, self.p.device
+        dtype, params = self.p.compute_dtype(task), self._params(task)
+        shape = Shape(len(s.items), compute_numel(task.shape), dtype, device)
+        kernel = method.chunked(params, s.kernel_base, shape)
+
+        def read(a: int, b: int, which: Sequence[int] | None) -> list[torch.Tensor]:
+            picked = range(len(s.items)) if which is None else which
+            return [s.items[i].read_rows(task.keys[i], a, b).to(device, dtype) for i in picked]
+
+        def write(a: int, rows: torch.Tensor) -> None:
+            writer.write_rows(task.name, a, _finite(task, rows.to(task.dtype)))
+
+        identity = method.identity_on_equal(params, s.kernel_base is not None)
+        bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
+        passed = self._guard(task, lambda: run_chunked(kernel, read, write, bounds, identity))
+        self.counts["passed" if passed else "merged"] += 1
 
     def _two_pass(self) -> None:
         """Methods with a model-level delta scale: merged deltas go to a scratch file first."""
@@ -441,7 +456,9 @@ def _one_line(err: BaseException) -> str:
 
 
 def _finite(task: TensorTask, tensor: torch.Tensor) -> torch.Tensor:
-    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+    # A finite sum means finite elements (inf and NaN propagate); only an overflowing sum needs
+    # the element-wise check, which is 6x slower on bfloat16.
+    if tensor.is_floating_point() and not (_finite_sum(tensor) or torch.isfinite(tensor).all()):
         raise UserError(
             f"the merge produced NaN or Inf in {task.key!r} (dtype {task.dtype}); "
             "check the inputs, the parameters and out_dtype"
@@ -449,10 +466,19 @@ def _finite(task: TensorTask, tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def _finite_sum(tensor: torch.Tensor) -> bool:
+    wide = torch.float64 if tensor.dtype == torch.float64 else torch.float32
+    return bool(torch.isfinite(tensor.sum(dtype=wide)))
+
+
 def _promoted(tensors: Sequence[torch.Tensor]) -> torch.dtype:
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
+    return _promoted_dtypes([t.dtype for t in tensors])
+
+
+def _promoted_dtypes(dtypes: Sequence[torch.dtype]) -> torch.dtype:
+    dtype = dtypes[0]
+    for other in dtypes[1:]:
+        dtype = torch.promote_types(dtype, other)
     return dtype
 
 
@@ -475,29 +501,6 @@ def _nbytes(task: TensorTask) -> int:
 
 def _package(p: _Prepared, tmp: Path) -> None:
     """Copy the donor's non-weight files (tokenizer from the tokenizer source) into tmp."""
-    donor = p.sources.items[p.sources.donor]
-    files = _donor_files(donor)
-    vocab: VocabPlan | None = p.vocab
-    if vocab is not None:
-        files = {
-            k: v for k, v in files.items() if k not in package.tokenizer_files(donor.tokenizer_dir)
-        }
-        files.update(package.tokenizer_files(vocab.tokenizer_dir))
-    package.copy_files(files, tmp)
-    if vocab is not None and vocab.added:
-        write_union_tokenizer(vocab, tmp)
     floats = {t.dtype for t in p.tasks if t.kind == "merge"}
     changed = (p.out_dtype or p.dtype) if len(floats) == 1 else None
-    package.update_config(tmp, dtype=changed, vocab_rows=vocab.rows if vocab else None)
-
-
-def _donor_files(donor: Any) -> dict[str, Path]:
-    """Return the donor's non-weight files; an adapter folder is completed from its base."""
-    if not isinstance(donor, LoraCheckpoint):
-        return package.support_files(donor.path, donor.module_dirs())
-    base = donor.base
-    files = package.support_files(base.path, base.module_dirs())
-    if donor.own.is_st:  # an ST adapter folder carries its own module configs
-        files = {k: v for k, v in files.items() if "/" not in k and k not in _ST_FILES}
-        files |= package.support_files(donor.path, donor.own.module_dirs())
-    return files | package.tokenizer_files(donor.tokenizer_dir)
+    package.assemble(tmp, p.sources.items[p.sources.donor], p.vocab, changed)

@@ -141,6 +141,25 @@ class Checkpoint:
                 f"{self.label}: cannot read {info.key!r} from {info.file}: {_first_line(err)}"
             ) from None
 
+    def read_rows(self, key: str, start: int, stop: int) -> torch.Tensor:
+        """Return rows start:stop (axis 0) of the tensor under key, reading only those rows."""
+        info = self.tensors[key]
+        handle = self._handles.get(info.file)
+        try:
+            if isinstance(handle, dict):
+                return handle[info.key][start:stop]
+            with safe_open(str(info.file), framework="pt", device="cpu") as f:
+                return f.get_slice(info.key)[start:stop]
+        except Exception as err:  # safetensors raises its own error types
+            raise UserError(
+                f"{self.label}: cannot read rows {start}:{stop} of {info.key!r} from "
+                f"{info.file}: {_first_line(err)}"
+            ) from None
+
+    def can_read_rows(self, key: str) -> bool:
+        """True: every tensor of a plain checkpoint can be read a row slice at a time."""
+        return True
+
     def close(self) -> None:
         """Release pickled state dicts (safetensors files are only open during reads)."""
         self._handles.clear()

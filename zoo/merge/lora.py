@@ -293,5 +293,17 @@ class LoraCheckpoint:
         fold = self._folds.get(key)
         return tensor if fold is None else self.adapter.apply(key, tensor, fold)
 
+    def can_read_rows(self, key: str) -> bool:
+        """True for tensors this adapter leaves unchanged (folded ones are read whole)."""
+        return (key in self.own.tensors and self.own.is_st) or key not in self._folds
+
+    def read_rows(self, key: str, start: int, stop: int) -> torch.Tensor:
+        """Return rows start:stop of an unfolded tensor (see can_read_rows)."""
+        if key in self.own.tensors and self.own.is_st:
+            return self.own.read_rows(key, start, stop)
+        if key in self._folds:
+            raise ValueError(f"{key!r} is folded from a LoRA adapter; read it whole")
+        return self.base.read_rows(key, start, stop)
+
     def close(self) -> None:
         self.own.close()

@@ -63,6 +63,11 @@ class MergeMethod:
     # Kernel working set beyond its inputs, in tensor-sizes, as (a, b) for a*K + b with K models;
     # measured on CPU (float32, K = 3 and 5) and used only for plan()'s memory estimate.
     scratch: tuple[float, float] = (4.0, 2.0)
+    # Optional row-chunked kernel for large tensors: chunked(params, base_index, Shape) returns a
+    # per-tensor ChunkedKernel (zoo.merge.kernels.chunked); chunk_scratch is its working set
+    # beyond the input chunks, in chunk-sizes, as (a, b) for a*K + b.
+    chunked: Callable[..., Any] | None = field(default=None, repr=False)
+    chunk_scratch: tuple[float, float] = (2.0, 4.0)
     params: type[BaseModel] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -21,9 +21,11 @@ import torch
 
 from zoo.errors import UserError
 from zoo.merge.io import WEIGHT_SUFFIXES, read_json
-from zoo.merge.vocab import TOKENIZER_FILES
+from zoo.merge.lora import LoraCheckpoint
+from zoo.merge.vocab import TOKENIZER_FILES, VocabPlan, write_union_tokenizer
 
 _SKIP = {"README.md", "adapter_config.json", "mergekit_config.yml"}
+_ST_FILES = {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"}
 
 
 def start_output(out: Path) -> Path:
@@ -112,3 +114,31 @@ def update_config(tmp: Path, *, dtype: torch.dtype | None, vocab_rows: int | Non
     if vocab_rows is not None and "vocab_size" in config:
         config["vocab_size"] = vocab_rows
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def assemble(
+    tmp: Path, donor: Any, vocab: VocabPlan | None, dtype: torch.dtype | None
+) -> None:
+    """Copy the donor's non-weight files into tmp (the tokenizer from vocab's source when the
+    vocabularies were aligned) and update config.json's dtype and vocabulary size."""
+    files = donor_files(donor)
+    if vocab is not None:
+        theirs = tokenizer_files(donor.tokenizer_dir)
+        files = {k: v for k, v in files.items() if k not in theirs}
+        files.update(tokenizer_files(vocab.tokenizer_dir))
+    copy_files(files, tmp)
+    if vocab is not None and vocab.added:
+        write_union_tokenizer(vocab, tmp)
+    update_config(tmp, dtype=dtype, vocab_rows=vocab.rows if vocab else None)
+
+
+def donor_files(donor: Any) -> dict[str, Path]:
+    """Return the donor's non-weight files; an adapter folder is completed from its base."""
+    if not isinstance(donor, LoraCheckpoint):
+        return support_files(donor.path, donor.module_dirs())
+    base = donor.base
+    files = support_files(base.path, base.module_dirs())
+    if donor.own.is_st:  # an ST adapter folder carries its own module configs
+        files = {k: v for k, v in files.items() if "/" not in k and k not in _ST_FILES}
+        files |= support_files(donor.path, donor.own.module_dirs())
+    return files | tokenizer_files(donor.tokenizer_dir)

@@ -7,6 +7,7 @@ are, and which checks fail. Nothing is written; no tensor data is read.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
@@ -14,6 +15,7 @@ from typing import Any, Literal, Mapping, Sequence
 import torch
 
 from zoo.errors import UserError
+from zoo.merge.chunking import working_set
 from zoo.merge.io import Checkpoint, align_names, read_json
 from zoo.merge.lora import ADAPTER_CONFIG, LoraCheckpoint, is_adapter
 from zoo.merge.method import MergeMethod
@@ -223,10 +225,32 @@ def _check_modules(donor, item) -> None:
             and (donor.path / path / "config.json").is_file()
             and (item.path / path / "config.json").is_file()
         ):
-            if read_json(donor.path / path / "config.json") != read_json(
+            if module_config(donor.path / path / "config.json") != module_config(
                 item.path / path / "config.json"
             ):
                 raise UserError(f"{item.label}: {path}/config.json differs from {donor.label}'s")
+
+
+_LEGACY_POOLING = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
+                   "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+                   "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+
+
+def module_config(path: Path) -> dict[str, Any]:
+    """A module's config.json, with sentence-transformers' legacy Pooling keys in today's form.
+
+    sentence-transformers 6 saves Pooling as {embedding_dimension, pooling_mode, include_prompt};
+    older folders (the packaged all-MiniLM-L6-v2) use word_embedding_dimension + one boolean per
+    mode. Both describe the same module, so a fine-tune saved by ST 6 still matches its base.
+    """
+    config = dict(read_json(path))
+    if "word_embedding_dimension" in config:
+        config["embedding_dimension"] = config.pop("word_embedding_dimension")
+        modes = [mode for key, mode in _LEGACY_POOLING.items() if config.pop(key, False)]
+        config["pooling_mode"] = modes[0] if len(modes) == 1 else modes
+    if "pooling_mode" in config:
+        config.setdefault("include_prompt", True)
+    return config
 
 
 def _check_config(donor, item) -> None:
@@ -248,12 +272,29 @@ def plan_vocabulary(sources: Sources, tokenizer_source: str | Path | None) -> Vo
     """Return the vocabulary alignment for the sources (None when their vocabularies agree)."""
     dirs = [s.tokenizer_dir for s in sources.items]
     return plan_vocab(
-        [read_vocab(d) for d in dirs],
+        _read_vocabs(dirs),
         sources.labels,
         dirs,
         donor=sources.donor,
         tokenizer_source=tokenizer_source,
     )
+
+
+def _read_vocabs(dirs: Sequence[Path]) -> list[dict[str, int] | None]:
+    """Read each distinct vocabulary once: folders whose tokenizer files are byte-identical
+    share one parsed dict (K parsed copies of a large vocabulary cost memory and time)."""
+    cache: dict[bytes, dict[str, int] | None] = {}
+    vocabs = []
+    for folder in dirs:
+        digest = hashlib.sha256()
+        for name in ("tokenizer.json", "vocab.txt"):
+            path = Path(folder) / name
+            digest.update(path.read_bytes() if path.is_file() else b"\0")
+        key = digest.digest()
+        if key not in cache:
+            cache[key] = read_vocab(Path(folder))
+        vocabs.append(cache[key])
+    return vocabs
 
 
 def plan_tensors(
@@ -328,21 +369,40 @@ def estimate_peak(
     n_sources: int,
     dtype: torch.dtype | None,
     scratch: tuple[float, float],
+    chunks: Mapping[str, int] | None = None,
+    chunk_scratch: tuple[float, float] = (0.0, 0.0),
 ) -> int:
     """Return an estimate of the merge's peak working set in bytes (the interpreter excluded).
 
-    The largest tensor dominates: its K inputs in the compute dtype (at least float32), the
-    kernel's measured scratch (a*K + b tensor-sizes), and one more for the output copy.
+    The largest working set dominates: for a tensor merged whole, its K inputs in the compute
+    dtype (at least float32), the kernel's measured scratch (a*K + b tensor-sizes) and one more
+    for the output copy; for a tensor merged in chunks (chunks: key -> rows per chunk), the same
+    for one chunk with the chunked kernel's scratch.
     """
-    a, b = scratch
     worst = 0
     for task in tasks:
-        numel = 1
-        for dim in task.shape:
-            numel *= dim
+        numel = compute_numel(task.shape)
         if task.kind == "copy":
             worst = max(worst, numel * task.dtype.itemsize)
             continue
-        itemsize = (dtype or torch.promote_types(task.dtype, torch.float32)).itemsize
-        worst = max(worst, int(numel * itemsize * (n_sources + a * n_sources + b + 1)))
+        itemsize = compute_dtype(dtype, task.dtype).itemsize
+        rows = (chunks or {}).get(task.key)
+        if rows:
+            numel = rows * (numel // task.shape[0])
+            worst = max(worst, working_set(numel, itemsize, n_sources, chunk_scratch))
+        else:
+            worst = max(worst, working_set(numel, itemsize, n_sources, scratch))
     return worst
+
+
+def compute_numel(shape: Sequence[int]) -> int:
+    """Return the number of elements of a shape."""
+    numel = 1
+    for dim in shape:
+        numel *= dim
+    return numel
+
+
+def compute_dtype(dtype: torch.dtype | None, stored: torch.dtype) -> torch.dtype:
+    """Return the dtype a tensor is merged in: dtype if given, else at least float32."""
+    return dtype or torch.promote_types(stored, torch.float32)

@@ -1,7 +1,9 @@
 """The explicit registry of merge methods: mergekit's methods plus zoo-native ones.
 
 Adding a method = one kernel function + one entry in `_METHODS`; the parametrised kernel test
-then checks it against an independent formula. Names are unique; look-ups suggest the closest name.
+then checks it against an independent formula. linear, multislerp, task_arithmetic and ties also
+carry a zoo row-chunked kernel (`chunked=`), used for tensors too large to merge whole; every
+other method merges each tensor whole with its own kernel. Names are unique; look-ups suggest the closest name.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from types import MappingProxyType
 from typing import Iterable, Mapping
 
 from zoo.errors import UserError
+from zoo.merge.kernels import chunked as ck
 from zoo.merge.kernels import consensus, opcm
 from zoo.merge.kernels import mergekit_kernels as mk
 from zoo.merge.method import DeltaScale, MergeMethod, zoo_method
@@ -19,18 +22,29 @@ __all__ = ["MergeMethod", "Registry", "REGISTRY", "get_method", "list_methods"]
 
 _METHODS: tuple[MergeMethod, ...] = (
     mk.method(
-        "linear", identity_on_equal=mk.normalized_weights("weight", "normalize"), scratch=(0.0, 2.0)
+        "linear",
+        identity_on_equal=mk.normalized_weights("weight", "normalize"),
+        scratch=(0.0, 2.0),
+        chunked=ck.LinearChunks,
+        chunk_scratch=(0.0, 2.0),
     ),
     mk.method(
         "multislerp",
         identity_on_equal=mk.normalized_weights("weight", "normalize_weights", base_counts=True),
         scratch=(4.0, 2.0),
+        chunked=ck.MultiSlerpChunks,
+        chunk_scratch=(2.0, 5.0),
     ),
     mk.method("slerp", scratch=(0.0, 2.0)),
     mk.method("nuslerp", scratch=(2.0, 3.0)),
     mk.method("karcher", scratch=(1.0, 3.0)),
-    mk.method("task_arithmetic", scratch=(1.0, 2.0)),
-    mk.method("ties"),
+    mk.method(
+        "task_arithmetic",
+        scratch=(1.0, 2.0),
+        chunked=ck.TaskArithmeticChunks,
+        chunk_scratch=(1.0, 3.0),
+    ),
+    mk.method("ties", chunked=ck.TiesChunks, chunk_scratch=(2.0, 8.0)),
     mk.method("dare_ties", stochastic=True),
     mk.method("dare_linear", stochastic=True),
     mk.method("breadcrumbs"),

@@ -100,6 +100,7 @@ class StreamWriter:
         for path, shard in zip(self.files, shards):
             self._create(path, shard)
         self._pending = set(self._slots)
+        self._rows_done: dict[str, int] = {}
         self._index = None
         if len(shards) > 1:
             total = sum(e.nbytes for e in entries)
@@ -144,6 +145,27 @@ class StreamWriter:
             f.seek(slot.offset)
             f.write(data.view(torch.uint8).numpy().data)
         self._pending.discard(name)
+
+    def write_rows(self, name: str, start: int, rows: torch.Tensor) -> None:
+        """Write rows start:start+len(rows) of tensor `name`; rows arrive in order, each once,
+        and the tensor counts as written when its last row is."""
+        slot = self._slots.get(name)
+        if slot is None or name not in self._pending:
+            raise ZooError(f"tensor {name!r} is not expected (or already written)")
+        shape = slot.entry.shape
+        done = self._rows_done.get(name, 0)
+        if start != done or tuple(rows.shape[1:]) != shape[1:] or start + len(rows) > shape[0]:
+            raise ZooError(
+                f"rows {start}:{start + len(rows)} of {name!r} (shape {tuple(rows.shape)}) do not "
+                f"continue its {done} rows written of {shape}"
+            )
+        data = rows.detach().to("cpu", slot.entry.dtype).contiguous().reshape(-1)
+        with open(slot.file, "r+b") as f:
+            f.seek(slot.offset + start * (slot.entry.nbytes // max(shape[0], 1)))
+            f.write(data.view(torch.uint8).numpy().data)
+        self._rows_done[name] = start + len(rows)
+        if self._rows_done[name] == shape[0]:
+            self._pending.discard(name)
 
     def close(self) -> list[Path]:
         """Check completeness, write the shard index if any, and return the files written."""

@@ -28,8 +28,11 @@ def method(
     stochastic: bool = False,
     reference_url: str | None = None,
     scratch: tuple[float, float] = (3.5, 2.0),
+    chunked: Callable[..., Any] | None = None,
+    chunk_scratch: tuple[float, float] = (2.0, 4.0),
 ) -> MergeMethod:
-    """Return the zoo MergeMethod for mergekit's registered method `name`."""
+    """Return the zoo MergeMethod for mergekit's registered method `name`; `chunked` is an
+    optional zoo row-chunked kernel equal to mergekit's (zoo.merge.kernels.chunked)."""
     spec = mkm.get(name).spec
     contract = spec.contract
     options = {"identity_on_equal": identity_on_equal} if identity_on_equal else {}
@@ -47,6 +50,8 @@ def method(
         stochastic=stochastic,
         source="mergekit",
         scratch=scratch,
+        chunked=chunked,
+        chunk_scratch=chunk_scratch,
         **options,
     )
 

@@ -1,0 +1,156 @@
+"""Merge large tensors in row chunks: which tensors to chunk, and the pass driver.
+
+A tensor is merged in chunks when its whole-tensor working set (K inputs in the compute dtype,
+the kernel's scratch, the output) would exceed the chunk budget and its method has a chunked
+kernel (`MergeMethod.chunked`). Its rows are then read a slice at a time (safetensors reads only
+those rows), passed through the kernel's statistics passes, and written at their place in the
+output file. Peak memory for such a tensor is about the budget, whatever its size.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+
+from zoo.merge.kernels.chunked import ChunkedKernel
+
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+# read(a, b, which) -> rows a:b of the sources in `which` (None: all), compute dtype, on device
+Reader = Callable[[int, int, "Sequence[int] | None"], list[torch.Tensor]]
+Writer = Callable[[int, torch.Tensor], None]  # write(a, rows): output rows starting at row a
+
+
+def working_set(numel: int, itemsize: int, n: int, scratch: tuple[float, float]) -> int:
+    """Return the bytes a kernel holds for numel elements of n inputs: inputs + a*n + b + out."""
+    a, b = scratch
+    return int(numel * itemsize * (n + a * n + b + 1))
+
+
+def chunk_rows(
+    shape: Sequence[int],
+    itemsize: int,
+    n: int,
+    whole_scratch: tuple[float, float],
+    chunk_scratch: tuple[float, float],
+    budget: int | None,
+) -> int | None:
+    """Return rows per chunk for a tensor whose whole working set exceeds budget, else None.
+
+    Chunks are whole rows (elements of a 1-D tensor); at least one row, however wide.
+    """
+    numel = 1
+    for dim in shape:
+        numel *= dim
+    if budget is None or not shape or not numel:
+        return None
+    if working_set(numel, itemsize, n, whole_scratch) <= budget:
+        return None
+    per_row = working_set(numel // shape[0], itemsize, n, chunk_scratch)
+    return max(1, min(shape[0], budget // per_row))
+
+
+def plan_chunks(
+    tasks: Sequence[Any],
+    sources: Any,
+    method: Any,
+    compute_dtype: Callable[[Any], torch.dtype],
+    budget: int | None,
+) -> dict[str, int]:
+    """Return {tensor key: rows per chunk} for the merge tasks to run in row chunks: too large
+    for the budget, with a chunked kernel, neither vocabulary-permuted nor LoRA-folded."""
+    if method.chunked is None or method.delta_scale is not None or budget is None:
+        return {}
+    chunks = {}
+    n = len(sources.items)
+    for task in tasks:
+        if task.kind != "merge" or task.vocab:
+            continue
+        if not all(src.can_read_rows(k) for src, k in zip(sources.items, task.keys)):
+            continue
+        size = compute_dtype(task).itemsize
+        rows = chunk_rows(task.shape, size, n, method.scratch, method.chunk_scratch, budget)
+        if rows:
+            chunks[task.key] = rows
+    return chunks
+
+
+def row_bounds(rows: int, step: int) -> list[tuple[int, int]]:
+    """Return [(a, b), ...] covering rows 0..rows in steps of `step`."""
+    return [(a, min(a + step, rows)) for a in range(0, rows, step)]
+
+
+def run_chunked(
+    kernel: ChunkedKernel,
+    read: Reader,
+    write: Writer,
+    bounds: Sequence[tuple[int, int]],
+    identity_on_equal: bool,
+) -> bool:
+    """Merge one tensor chunk by chunk, writing every output row once, in order.
+
+    Mirrors the engine's whole-tensor rule: identical inputs come back unchanged when they are
+    all zero or the method returns equal inputs unchanged. Kernels without statistics passes
+    apply the rule chunk by chunk (equal within rounding to applying it to the whole tensor).
+    Returns True when the tensor passed through unchanged. Kernel errors propagate.
+    """
+    if kernel.passes == 0:
+        return _single_pass(kernel, read, write, bounds, identity_on_equal)
+    equal, nonzero = True, False
+    for a, b in bounds:
+        chunk = read(a, b, None)
+        equal = equal and _all_equal(chunk)
+        nonzero = nonzero or bool(torch.any(chunk[0]))
+        kernel.observe(0, chunk)
+    if equal and (identity_on_equal or not nonzero):
+        for a, b in bounds:
+            write(a, read(a, b, [0])[0])
+        return True
+    kernel.end_pass(0)
+    for p in range(1, kernel.passes):
+        for a, b in bounds:
+            kernel.observe(p, read(a, b, None))
+        kernel.end_pass(p)
+    for a, b in bounds:
+        write(a, kernel.output(read(a, b, None)))
+    return False
+
+
+def _single_pass(kernel, read, write, bounds, identity_on_equal) -> bool:
+    passed = True
+    for a, b in bounds:
+        chunk = read(a, b, None)
+        if _all_equal(chunk) and (identity_on_equal or not torch.any(chunk[0])):
+            write(a, chunk[0])
+        else:
+            passed = False
+            write(a, kernel.output(chunk))
+    return passed
+
+
+def _all_equal(chunk: Sequence[torch.Tensor]) -> bool:
+    return all(torch.equal(chunk[0], t) for t in chunk[1:])
+
+
+def in_memory_reader(tensors: Sequence[torch.Tensor]) -> Reader:
+    """Return a Reader over in-memory tensors (tests, and sources that cannot read rows)."""
+
+    def read(a: int, b: int, which: Sequence[int] | None) -> list[torch.Tensor]:
+        picked = tensors if which is None else [tensors[i] for i in which]
+        return [t[a:b] for t in picked]
+
+    return read
+
+
+def merge_whole_in_chunks(
+    kernel: ChunkedKernel, tensors: Sequence[torch.Tensor], rows: int, identity: bool = True
+) -> tuple[torch.Tensor, bool]:
+    """Run a chunked kernel over in-memory tensors, `rows` rows at a time; return (out, passed)."""
+    out = torch.empty_like(tensors[0])
+    bounds = row_bounds(tensors[0].shape[0], rows)
+
+    def write(a: int, part: torch.Tensor) -> None:
+        out[a : a + part.shape[0]] = part
+
+    passed = run_chunked(kernel, in_memory_reader(tensors), write, bounds, identity)
+    return out, passed
