@@ -35,6 +35,7 @@ def _tensors(n, shape=(37, 11), seed=0, scale=0.1):
     return [base + scale * torch.randn(shape, generator=gen) for _ in range(n)] + [base]
 
 
+DENSITIES = (0.2, 0.9, 1)
 # method -> list of (global params, per-input params, uses base)
 CASES = {
     "linear": [
@@ -47,7 +48,7 @@ CASES = {
     ],
     "ties": [
         ({"density": 0.5}, [{"weight": w} for w in (0.5, 0.3, 0.7)], True),
-        ({"rescale": True, "lambda": 1.3}, [{"weight": 1.0, "density": d} for d in (0.2, 0.9, 1)], True),
+        ({"rescale": True, "lambda": 1.3}, [{"weight": 1, "density": d} for d in DENSITIES], True),
         ({"normalize": False, "density": 0.0}, [{"weight": 1.0}] * 3, True),
     ],
     "multislerp": [
@@ -63,7 +64,8 @@ def _resolved(name, params, per_input, n, base_index):
     from zoo.merge.params import resolve_params
 
     inputs = list(per_input) + ([{}] if base_index is not None else [])
-    return resolve_params(get_method(name), params, inputs[:n], base_index=base_index, name="w", t=0)
+    method = get_method(name)
+    return resolve_params(method, params, inputs[:n], base_index=base_index, name="w", t=0)
 
 
 def _case(name, params, per_input, uses_base, tensors):
@@ -82,7 +84,8 @@ def _run(name, xs, base_index, resolved, rows):
 
 
 def _mergekit(name, xs, base_index, resolved):
-    return mkm.merge_tensors(xs, mkm.get(name), parameters=resolved, base_index=base_index, name="w")
+    method = mkm.get(name)
+    return mkm.merge_tensors(xs, method, parameters=resolved, base_index=base_index, name="w")
 
 
 def test_the_benchmark_methods_have_chunked_kernels():

@@ -3,7 +3,8 @@
 Adding a method = one kernel function + one entry in `_METHODS`; the parametrised kernel test
 then checks it against an independent formula. linear, multislerp, task_arithmetic and ties also
 carry a zoo row-chunked kernel (`chunked=`), used for tensors too large to merge whole; every
-other method merges each tensor whole with its own kernel. Names are unique; look-ups suggest the closest name.
+other method merges each tensor whole with its own kernel. Names are unique; look-ups suggest
+the closest name.
 """
 
 from __future__ import annotations

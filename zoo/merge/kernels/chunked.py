@@ -204,7 +204,7 @@ class MultiSlerpChunks(ChunkedKernel):
 
     def observe(self, p: int, chunk: Chunk) -> None:
         first = chunk[self.inputs[0]]
-        vectors = torch.empty(len(self.inputs), first.numel(), dtype=torch.float64, device=first.device)
+        vectors = first.new_empty((len(self.inputs), first.numel()), dtype=torch.float64)
         for row, i in enumerate(self.inputs):
             vectors[row] = self._vector(i, chunk).reshape(-1)
         self.gram += (vectors @ vectors.T).cpu()
