@@ -217,7 +217,7 @@ class MultiSlerpChunks(ChunkedKernel):
         scale = 1 / (norms + self.eps)
         units = self.gram * scale.view(-1, 1) * scale.view(1, -1)  # <u_i, u_j>
         mean_sq = float(self.w @ units @ self.w)
-        self.norms, self.scale = norms, scale
+        self.norms = norms
         self.mean_norm = math.sqrt(max(mean_sq, 0.0))
         self.avg_norm = float(norms @ self.w)
         if self.mean_norm < self.eps:
