@@ -193,18 +193,9 @@ def plan(
     """Check a merge and describe it (tensors, output files, memory estimate) without reading
     any weights. Raises the same UserErrors merge_folders would raise before merging."""
     prepared = _Prepared(
-        inputs,
-        base,
-        method,
-        params,
-        dtype=dtype,
-        out_dtype=out_dtype,
-        tokenizer_source=tokenizer_source,
-        device=device,
-        allow_pickle=allow_pickle,
-        max_shard_bytes=max_shard_bytes,
-        chunk_bytes=chunk_bytes,
-    )
+        inputs, base, method, params, dtype=dtype, out_dtype=out_dtype,
+        tokenizer_source=tokenizer_source, device=device, allow_pickle=allow_pickle,
+        max_shard_bytes=max_shard_bytes, chunk_bytes=chunk_bytes)
     try:
         return prepared.plan()
     finally:
@@ -245,18 +236,9 @@ def merge_folders(
     """
     started = time.perf_counter()
     prepared = _Prepared(
-        inputs,
-        base,
-        method,
-        params,
-        dtype=dtype,
-        out_dtype=out_dtype,
-        tokenizer_source=tokenizer_source,
-        device=device,
-        allow_pickle=allow_pickle,
-        max_shard_bytes=max_shard_bytes,
-        chunk_bytes=chunk_bytes,
-    )
+        inputs, base, method, params, dtype=dtype, out_dtype=out_dtype,
+        tokenizer_source=tokenizer_source, device=device, allow_pickle=allow_pickle,
+        max_shard_bytes=max_shard_bytes, chunk_bytes=chunk_bytes)
     rss = PeakRss()
     try:
         tmp = package.start_output(Path(out))

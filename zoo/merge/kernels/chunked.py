@@ -19,6 +19,8 @@ Inputs are borrowed, never modified. Pure maths, no I/O.
 
 from __future__ import annotations
 
+import abc
+
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -40,7 +42,7 @@ class Shape:
     device: torch.device
 
 
-class ChunkedKernel:
+class ChunkedKernel(abc.ABC):
     """One tensor's merge, run as `passes` statistics passes then one output pass over chunks."""
 
     passes: int = 0
@@ -51,9 +53,9 @@ class ChunkedKernel:
     def end_pass(self, p: int) -> None:
         """Finish statistics pass p."""
 
+    @abc.abstractmethod
     def output(self, chunk: Chunk) -> torch.Tensor:
         """Return the merged rows of one chunk (called in row order after the last pass)."""
-        raise NotImplementedError
 
 
 def _non_base(n: int, base_index: int | None) -> list[int]:
