@@ -24,6 +24,7 @@ from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, plan_chunks, row_bounds, run
 from zoo.merge.io import read_tensor
 from zoo.merge.params import check_params, resolve_params
 from zoo.merge.kernels.chunked import Shape
+from zoo.merge.prefetch import Prefetch
 from zoo.merge.planning import (
     MergeInput,
     Sources,
@@ -244,9 +245,9 @@ def merge_folders(
         tmp = package.start_output(Path(out))
         try:
             with reuse_freed_buffers():
-                counts = _Run(prepared, tmp, rss, seed, progress).execute()
+                counts, hashes = _Run(prepared, tmp, rss, seed, progress).execute()
             _package(prepared, tmp)
-            files = package.finish(tmp, Path(out))
+            files = package.finish(tmp, Path(out), known=hashes)
         except BaseException:
             package.discard(tmp)
             raise
@@ -281,35 +282,46 @@ class _Run:
         self.progress = progress
         self.counts: Counter = Counter(merged=0, passed=0, copied=0)
 
-    def execute(self) -> Counter:
+    def execute(self) -> tuple[Counter, dict[str, str]]:
+        """Merge every tensor into tmp; return the counts and {weight file: sha256}."""
         if self.p.method.delta_scale is not None:
-            self._two_pass()
-        else:
-            writers = self._writers()
-            for task in self._tasks("merging"):
+            return self.counts, self._two_pass()
+        with _Writers(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers, Prefetch(
+            self._read
+        ) as ahead:
+            self.order = writers.order
+            for i, task in enumerate(self._tasks("merging", self.order)):
+                writer, following = writers[task.module], self._first_read(i + 1)
                 if task.key in self.p.chunks:
-                    self._write_chunked(task, writers[task.module])
+                    self._write_chunked(i, task, writer, ahead, following)
                 else:
-                    writers[task.module].write(task.name, self._output(task))
-            for writer in writers.values():
-                writer.close()
-        return self.counts
+                    writer.write(task.name, self._output(task, ahead.get(("whole", i), following)))
+        return self.counts, writers.hashes
 
-    def _writers(self) -> dict[str, StreamWriter]:
-        return {
-            module: StreamWriter(
-                self.tmp / module,
-                [Entry(t.name, t.dtype, t.shape) for t in tasks],
-                max_shard_bytes=self.p.max_shard_bytes,
-            )
-            for module, tasks in _by_module(self.p.tasks).items()
-        }
+    def _first_read(self, i: int) -> tuple | None:
+        """Return the key of task i's first read (None past the end)."""
+        if i >= len(self.order):
+            return None
+        task = self.order[i]
+        if task.key in self.p.chunks:
+            return ("rows", i, 0, min(self.p.chunks[task.key], task.shape[0]), None)
+        return ("whole", i)
 
-    def _tasks(self, desc: str):
+    def _read(self, key: tuple) -> list[torch.Tensor]:
+        """Read what a Prefetch key names: ("whole", i) or ("rows", i, a, b, which)."""
+        task = self.order[key[1]]
+        if key[0] == "whole":
+            return self._load(task)
+        _, _, a, b, which = key
+        s, dtype = self.p.sources, self.p.compute_dtype(task)
+        picked = range(len(s.items)) if which is None else which
+        return [s.items[i].read_rows(task.keys[i], a, b, dtype).to(self.p.device) for i in picked]
+
+    def _tasks(self, desc: str, tasks: Sequence[TensorTask]):
         from tqdm.auto import tqdm
 
         for task in tqdm(
-            self.p.tasks,
+            tasks,
             desc=f"{desc} ({self.p.method.name})",
             disable=not self.progress,
             unit="tensor",
@@ -317,22 +329,24 @@ class _Run:
             yield task
             self.rss.sample()
 
-    def _output(self, task: TensorTask) -> torch.Tensor:
+    def _output(self, task: TensorTask, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """Return task's output from its loaded inputs (see _load)."""
         if task.kind == "copy":
             self.counts["copied"] += 1
-            return self.p.sources.items[task.copy_from].read(task.keys[task.copy_from])
-        tensors, params = self._inputs(task)
-        return _finite(task, self._merge(task, tensors, params).to(task.dtype))
+            return tensors[0]
+        return _finite(task, self._merge(task, tensors, self._params(task)))
 
-    def _inputs(self, task: TensorTask) -> tuple[list[torch.Tensor], dict[str, Any]]:
+    def _load(self, task: TensorTask) -> list[torch.Tensor]:
+        """Return a copy task's source tensor, or a merge task's inputs on the device in the
+        compute dtype (rows permuted onto the output vocabulary when needed)."""
         s = self.p.sources
-        tensors = [src.read(k) for src, k in zip(s.items, task.keys)]
+        if task.kind == "copy":
+            return [s.items[task.copy_from].read(task.keys[task.copy_from])]
+        dtype = self.p.compute_dtype(task)
+        tensors = [src.read(k, dtype) for src, k in zip(s.items, task.keys)]
         if task.vocab:
             tensors = permute_rows(tensors, self.p.vocab.index, s.base_pos)
-        # Half-precision inputs are merged in float32 unless dtype says otherwise (like ST.merge).
-        dtype = self.p.dtype or torch.promote_types(_promoted(tensors), torch.float32)
-        tensors = [t.to(self.p.device, dtype) for t in tensors]
-        return tensors, self._params(task)
+        return [t.to(self.p.device) for t in tensors]
 
     def _params(self, task: TensorTask) -> dict[str, Any]:
         s = self.p.sources
@@ -369,26 +383,33 @@ class _Run:
                 f"{self.p.method.name} failed on tensor {task.key!r}: {_one_line(err)}"
             ) from None
 
-    def _write_chunked(self, task: TensorTask, writer: StreamWriter) -> None:
-        """Merge one large tensor in row chunks, writing each chunk's rows as they come."""
-        s, method, device = self.p.sources, self.p.method, self.p.device
-        dtype, params = self.p.compute_dtype(task), self._params(task)
-        shape = Shape(len(s.items), compute_numel(task.shape), dtype, device)
+    def _write_chunked(
+        self, i: int, task: TensorTask, writer: StreamWriter, ahead: Prefetch, following
+    ) -> None:
+        """Merge task i (a large tensor) in row chunks, writing each chunk's rows as they come;
+        every chunk's read announces the next one (then `following`, the next task's read)."""
+        s, method = self.p.sources, self.p.method
+        params = self._params(task)
+        shape = Shape(len(s.items), compute_numel(task.shape), self.p.compute_dtype(task),
+                      self.p.device)
         kernel = method.chunked(params, s.kernel_base, shape)
+        bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
+        schedule = _RowSchedule(bounds, kernel.passes)
 
         def read(a: int, b: int, which: Sequence[int] | None) -> list[torch.Tensor]:
-            picked = range(len(s.items)) if which is None else which
-            return [s.items[i].read_rows(task.keys[i], a, b).to(device, dtype) for i in picked]
+            which = tuple(which) if which is not None else None
+            then = schedule.after(a, b, which)
+            then = ("rows", i, *then, which) if then else following
+            return ahead.get(("rows", i, a, b, which), then)
 
         def write(a: int, rows: torch.Tensor) -> None:
-            writer.write_rows(task.name, a, _finite(task, rows.to(task.dtype)))
+            writer.write_rows(task.name, a, _finite(task, rows))
 
         identity = method.identity_on_equal(params, s.kernel_base is not None)
-        bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
         passed = self._guard(task, lambda: run_chunked(kernel, read, write, bounds, identity))
         self.counts["passed" if passed else "merged"] += 1
 
-    def _two_pass(self) -> None:
+    def _two_pass(self) -> dict[str, str]:
         """Methods with a model-level delta scale: merged deltas go to a scratch file first."""
         scale_of = self.p.method.delta_scale
         merges = [t for t in self.p.tasks if t.kind == "merge"]
@@ -402,34 +423,90 @@ class _Run:
         )
         totals: Counter = Counter()
         base = self.p.sources.kernel_base
-        for task in self._tasks("merging, pass 1/2"):
-            if task.kind == "merge":
-                tensors, params = self._inputs(task)
-                merged = self._merge(task, tensors, params)
-                totals.update(scale_of.stats(tensors, base, merged))
-                scratch.write(task.key, merged.double() - tensors[base].double())
+        try:
+            for task in self._tasks("merging, pass 1/2", self.p.tasks):
+                if task.kind == "merge":
+                    tensors = self._load(task)
+                    merged = self._merge(task, tensors, self._params(task))
+                    totals.update(scale_of.stats(tensors, base, merged))
+                    scratch.write(task.key, merged.double() - tensors[base].double())
+        except BaseException:
+            scratch.abort()
+            raise
         scratch.close()
-        self._apply_scale(scale_of.scale(dict(totals)), scratch_dir / "deltas.safetensors")
+        hashes = self._apply_scale(scale_of.scale(dict(totals)), scratch_dir / "deltas.safetensors")
         shutil.rmtree(scratch_dir)
+        return hashes
 
-    def _apply_scale(self, scale: float, scratch_file: Path) -> None:
-        writers = self._writers()
-        for task in self._tasks("merging, pass 2/2"):
-            if task.kind == "copy":
-                tensor = self._output(task)
-            else:
-                base_tensor = self._base_tensor(task)
-                delta = read_tensor(scratch_file, task.key, "scratch")
-                tensor = _finite(task, (base_tensor.double() + scale * delta).to(task.dtype))
-            writers[task.module].write(task.name, tensor)
-        for writer in writers.values():
-            writer.close()
+    def _apply_scale(self, scale: float, scratch_file: Path) -> dict[str, str]:
+        with _Writers(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers:
+            for task in self._tasks("merging, pass 2/2", writers.order):
+                if task.kind == "copy":
+                    tensor = self._output(task, self._load(task))
+                else:
+                    base_tensor = self._base_tensor(task)
+                    delta = read_tensor(scratch_file, task.key, "scratch")
+                    tensor = _finite(task, base_tensor.double() + scale * delta)
+                writers[task.module].write(task.name, tensor)
+        return writers.hashes
 
     def _base_tensor(self, task: TensorTask) -> torch.Tensor:
         base = self.p.sources.kernel_base
         if task.vocab:  # the base's rows in output order, as pass 1 saw them
-            return self._inputs(task)[0][base].cpu()
+            return self._load(task)[base].cpu()
         return self.p.sources.items[base].read(task.keys[base])
+
+
+class _Writers:
+    """One StreamWriter per module folder, the tasks in the order of their bytes in the files,
+    and, after a clean exit, {weight file relative to tmp: sha256}. A failure aborts them all."""
+
+    def __init__(self, tmp: Path, tasks: Sequence[TensorTask], max_shard_bytes: int):
+        self.writers: dict[str, StreamWriter] = {}
+        groups = _by_module(tasks)
+        try:
+            for module, group in groups.items():
+                entries = [Entry(t.name, t.dtype, t.shape) for t in group]
+                self.writers[module] = StreamWriter(
+                    tmp / module, entries, max_shard_bytes=max_shard_bytes
+                )
+        except BaseException:
+            self._abort()
+            raise
+        self.order = [
+            task
+            for module, group in groups.items()
+            for task in _in_order(group, self.writers[module].order())
+        ]
+        self.hashes: dict[str, str] = {}
+
+    def __getitem__(self, module: str) -> StreamWriter:
+        return self.writers[module]
+
+    def __enter__(self) -> "_Writers":
+        return self
+
+    def __exit__(self, kind, *exc: object) -> None:
+        if kind is not None:
+            self._abort()
+            return
+        try:
+            for module, writer in self.writers.items():
+                writer.close()
+                prefix = f"{module}/" if module else ""
+                self.hashes.update({prefix + n: h for n, h in writer.hashes().items()})
+        except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+
+
+def _in_order(tasks: Sequence[TensorTask], names: Sequence[str]) -> list[TensorTask]:
+    position = {name: i for i, name in enumerate(names)}
+    return sorted(tasks, key=lambda t: position[t.name])
 
 
 def _one_line(err: BaseException) -> str:
@@ -438,23 +515,38 @@ def _one_line(err: BaseException) -> str:
 
 
 def _finite(task: TensorTask, tensor: torch.Tensor) -> torch.Tensor:
-    # A finite sum means finite elements (inf and NaN propagate); only an overflowing sum needs
-    # the element-wise check, which is 6x slower on bfloat16.
-    if tensor.is_floating_point() and not (_finite_sum(tensor) or torch.isfinite(tensor).all()):
-        raise UserError(
-            f"the merge produced NaN or Inf in {task.key!r} (dtype {task.dtype}); "
-            "check the inputs, the parameters and out_dtype"
-        )
-    return tensor
+    """Return tensor in task's dtype; raise UserError when it is not finite there."""
+    if tensor.is_floating_point() and task.dtype.is_floating_point and tensor.numel():
+        # one pass over the wide result: NaN fails both comparisons; within the output dtype's
+        # range, the cast cannot overflow to Inf
+        low, high = torch.aminmax(tensor)
+        limit = torch.finfo(task.dtype).max
+        if not (float(low) >= -limit and float(high) <= limit):
+            raise UserError(
+                f"the merge produced NaN or Inf in {task.key!r} (dtype {task.dtype}); "
+                "check the inputs, the parameters and out_dtype"
+            )
+    return tensor.to(task.dtype)
 
 
-def _finite_sum(tensor: torch.Tensor) -> bool:
-    wide = torch.float64 if tensor.dtype == torch.float64 else torch.float32
-    return bool(torch.isfinite(tensor.sum(dtype=wide)))
+class _RowSchedule:
+    """The order in which run_chunked reads one tensor's row chunks: all chunks once per
+    statistics pass and once more for the output (or once, for the pass-through reads)."""
 
+    def __init__(self, bounds: Sequence[tuple[int, int]], passes: int):
+        self.bounds = list(bounds)
+        self.rounds = passes + 1
+        self.seen: Counter = Counter()
 
-def _promoted(tensors: Sequence[torch.Tensor]) -> torch.dtype:
-    return _promoted_dtypes([t.dtype for t in tensors])
+    def after(self, a: int, b: int, which: tuple | None) -> tuple[int, int] | None:
+        """Record the read of rows a:b of `which`; return the rows read next, if any."""
+        n = self.seen[which]
+        self.seen[which] += 1
+        index, round_ = n % len(self.bounds), n // len(self.bounds)
+        if index + 1 < len(self.bounds):
+            return self.bounds[index + 1]
+        rounds = self.rounds if which is None else 1
+        return self.bounds[0] if round_ + 1 < rounds else None
 
 
 def _promoted_dtypes(dtypes: Sequence[torch.dtype]) -> torch.dtype:

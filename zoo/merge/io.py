@@ -10,6 +10,9 @@ and "<module dir>/<name>" for other modules (e.g. "2_Dense/linear.weight").
 from __future__ import annotations
 
 import json
+import mmap
+import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -101,6 +104,7 @@ class Checkpoint:
         self.config = self._config()
         self.tensors: dict[str, TensorInfo] = {}
         self._handles: dict[Path, Any] = {}  # pickled state dicts (memory-mapped by torch)
+        self._maps: dict[Path, MappedFile] = {}  # safetensors files
         self._described: dict[Path, dict] = {}
         self._allow_pickle = allow_pickle
         self._require_root = require_root
@@ -123,34 +127,30 @@ class Checkpoint:
         dirs = [""] + [m.get("path", "") for m in self.modules or []]
         return list(dict.fromkeys(d.strip("/") for d in dirs))
 
-    def read(self, key: str) -> torch.Tensor:
-        """Return the tensor stored under key, on the CPU (a fresh copy for safetensors).
-
-        Safetensors files are mapped only for the duration of one read: a mapping kept open
-        would leave every page read so far resident (and counted in RSS) until the merge ends.
-        """
+    def read(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Return the tensor stored under key, on the CPU, as a fresh tensor in `dtype` (default:
+        as stored). Safetensors files are read through a memory map in one pass (the copy is
+        the conversion) and the pages read are unmapped right after, so they do not stay
+        resident in this process."""
         info = self.tensors[key]
-        handle = self._handles.get(info.file)
-        try:
-            if isinstance(handle, dict):
-                return handle[info.key]
-            with safe_open(str(info.file), framework="pt", device="cpu") as f:
-                return f.get_tensor(info.key)
-        except Exception as err:  # safetensors raises its own error types
-            raise UserError(
-                f"{self.label}: cannot read {info.key!r} from {info.file}: {_first_line(err)}"
-            ) from None
+        rows = info.shape[0] if info.shape else 1
+        return self._read(info, 0, rows, dtype)
 
-    def read_rows(self, key: str, start: int, stop: int) -> torch.Tensor:
+    def read_rows(
+        self, key: str, start: int, stop: int, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """Return rows start:stop (axis 0) of the tensor under key, reading only those rows."""
-        info = self.tensors[key]
+        return self._read(self.tensors[key], start, stop, dtype)
+
+    def _read(self, info: TensorInfo, start: int, stop: int, dtype) -> torch.Tensor:
         handle = self._handles.get(info.file)
         try:
             if isinstance(handle, dict):
-                return handle[info.key][start:stop]
-            with safe_open(str(info.file), framework="pt", device="cpu") as f:
-                return f.get_slice(info.key)[start:stop]
-        except Exception as err:  # safetensors raises its own error types
+                tensor = handle[info.key]
+                tensor = tensor[start:stop] if tensor.dim() else tensor
+                return tensor.to(dtype or tensor.dtype)
+            return self._maps[info.file].read(info, start, stop, dtype or info.dtype)
+        except (ValueError, RuntimeError, OSError) as err:
             raise UserError(
                 f"{self.label}: cannot read rows {start}:{stop} of {info.key!r} from "
                 f"{info.file}: {_first_line(err)}"
@@ -161,8 +161,11 @@ class Checkpoint:
         return True
 
     def close(self) -> None:
-        """Release pickled state dicts (safetensors files are only open during reads)."""
+        """Release pickled state dicts and unmap safetensors files."""
         self._handles.clear()
+        for mapped in self._maps.values():
+            mapped.close()
+        self._maps.clear()
 
     def __enter__(self) -> "Checkpoint":
         return self
@@ -200,13 +203,66 @@ class Checkpoint:
         if file in self._described:
             return self._described[file]
         if file.suffix == ".safetensors":
-            with open_safetensors(file, self.label) as handle:  # headers only; reads reopen
+            with open_safetensors(file, self.label) as handle:  # checks the header
                 described = describe(handle, file, self.label)
+            self._maps[file] = MappedFile(file, self.label)
         else:
             self._handles[file] = load_pickle(file, self.label)
             described = describe(self._handles[file], file, self.label)
         self._described[file] = described
         return described
+
+
+class MappedFile:
+    """A safetensors file mapped read-only; reads copy (and convert) a row range in one pass,
+    then drop the pages they touched from this process (they stay in the page cache).
+    Safe to read from several threads."""
+
+    def __init__(self, file: Path, label: str):
+        with open(file, "rb") as f:
+            try:
+                (length,) = struct.unpack("<Q", f.read(8))
+                header = json.loads(f.read(length))
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (struct.error, ValueError, OSError) as err:
+                raise UserError(f"{label}: corrupt safetensors file {file}: {err}") from None
+        self._start = 8 + length
+        self._offsets = {
+            k: v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"
+        }
+
+    def read(
+        self, info: TensorInfo, start: int, stop: int, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Return rows start:stop of info's tensor (the whole tensor when 0-d) in dtype."""
+        row = 1
+        for dim in info.shape[1:]:
+            row *= dim
+        shape = (stop - start, *info.shape[1:]) if info.shape else ()
+        count = row * (stop - start)
+        if count == 0:
+            return torch.empty(shape, dtype=dtype)
+        begin = self._start + self._offsets[info.key] + start * row * info.dtype.itemsize
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns that the buffer is read-only
+            raw = torch.frombuffer(self._map, dtype=info.dtype, count=count, offset=begin)
+        out = raw.to(dtype, copy=True).view(shape)
+        del raw
+        self._release(begin, count * info.dtype.itemsize)
+        return out
+
+    def _release(self, begin: int, size: int) -> None:
+        page = mmap.PAGESIZE
+        first = -(-begin // page) * page
+        last = (begin + size) // page * page
+        if last > first:
+            self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+    def close(self) -> None:
+        try:
+            self._map.close()
+        except BufferError:  # a view is still alive somewhere; the GC unmaps it
+            pass
 
 
 def weight_files(

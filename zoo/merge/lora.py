@@ -285,25 +285,29 @@ class LoraCheckpoint:
         )
         return self.path if own else self.base.tokenizer_dir
 
-    def read(self, key: str) -> torch.Tensor:
+    def read(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Return a tensor of the folded model (base tensor + this adapter's update)."""
         if key in self.own.tensors and self.own.is_st:
-            return self.own.read(key)
-        tensor = self.base.read(key)
+            return self.own.read(key, dtype)
         fold = self._folds.get(key)
-        return tensor if fold is None else self.adapter.apply(key, tensor, fold)
+        if fold is None:
+            return self.base.read(key, dtype)
+        tensor = self.adapter.apply(key, self.base.read(key), fold)
+        return tensor if dtype is None else tensor.to(dtype)
 
     def can_read_rows(self, key: str) -> bool:
         """True for tensors this adapter leaves unchanged (folded ones are read whole)."""
         return (key in self.own.tensors and self.own.is_st) or key not in self._folds
 
-    def read_rows(self, key: str, start: int, stop: int) -> torch.Tensor:
+    def read_rows(
+        self, key: str, start: int, stop: int, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """Return rows start:stop of an unfolded tensor (see can_read_rows)."""
         if key in self.own.tensors and self.own.is_st:
-            return self.own.read_rows(key, start, stop)
+            return self.own.read_rows(key, start, stop, dtype)
         if key in self._folds:
             raise ValueError(f"{key!r} is folded from a LoRA adapter; read it whole")
-        return self.base.read_rows(key, start, stop)
+        return self.base.read_rows(key, start, stop, dtype)
 
     def close(self) -> None:
         self.own.close()

@@ -42,24 +42,29 @@ def discard(tmp: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def finish(tmp: Path, out: Path) -> dict[str, str]:
-    """Move the finished folder into place and return {relative path: sha256} of its files."""
+def finish(tmp: Path, out: Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """Move the finished folder into place and return {relative path: sha256} of its files;
+    `known` hashes (taken while writing) are trusted, the other files are read."""
     out = Path(out)
     if out.is_dir():
         out.rmdir()  # empty, checked by start_output
     os.replace(tmp, out)
-    return file_hashes(out)
+    return file_hashes(out, known)
 
 
-def file_hashes(folder: Path) -> dict[str, str]:
+def file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
     """Return {relative posix path: sha256 hex} for every file under folder, sorted."""
     hashes = {}
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if known and rel in known:
+            hashes[rel] = known[rel]
+            continue
         digest = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
-        hashes[path.relative_to(folder).as_posix()] = digest.hexdigest()
+        hashes[rel] = digest.hexdigest()
     return hashes
 
 

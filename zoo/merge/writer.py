@@ -7,8 +7,11 @@ memory. The layout is a pure function of the entries, so equal inputs give byte-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -55,6 +58,43 @@ class _Slot:
     entry: Entry
 
 
+class _File:
+    """One output file: an open handle and the sha256 of its bytes, kept while writes arrive in
+    file order (the engine writes in that order); out of order, the hash is taken at close."""
+
+    def __init__(self, path: Path, header: bytes, size: int):
+        self.path = path
+        self.size = size
+        self.handle = open(path, "wb+")
+        self.handle.write(header)
+        self.handle.truncate(size)
+        self.digest = hashlib.sha256(header)
+        self.hashed_to: int | None = len(header)  # None: out of order, hash at close
+
+    def write(self, offset: int, data: memoryview) -> None:
+        self.handle.seek(offset)
+        self.handle.write(data)
+        if self.hashed_to == offset:
+            self.digest.update(data)
+            self.hashed_to = offset + len(data)
+        else:
+            self.hashed_to = None
+
+    def finish(self) -> str:
+        self.handle.close()
+        if self.hashed_to == self.size:
+            return self.digest.hexdigest()
+        return _sha256_of(self.path)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def layout(entries: Sequence[Entry], stem: str, max_shard_bytes: int) -> list[list[Entry]]:
     """Split entries into shards: widest dtypes first, then by name (keeps every tensor aligned)."""
     ordered = sorted(entries, key=lambda e: (-e.dtype.itemsize, e.name))
@@ -79,8 +119,12 @@ def shard_names(stem: str, count: int) -> list[str]:
 class StreamWriter:
     """Write a planned set of tensors into one folder, in any order, each exactly once.
 
-    Files are created (at full size) on construction; `close()` checks that every tensor was
-    written and, when sharded, writes the index json. Not thread-safe.
+    Files are created (at full size) on construction. Writes go to a background thread (at most
+    `in_flight` tensors queued), which overlaps the disk with the next tensor's merge; a write
+    error surfaces on a later call. Writing tensors in `order()` lets the sha256 of each file be
+    taken on the way (see `hashes`). `close()` waits for the writes, checks that every tensor
+    was written and, when sharded, writes the index json; `abort()` stops without checking.
+    Call from one thread.
     """
 
     def __init__(
@@ -90,6 +134,7 @@ class StreamWriter:
         *,
         stem: str = "model",
         max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+        in_flight: int = 2,
     ):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -97,8 +142,17 @@ class StreamWriter:
         names = shard_names(stem, len(shards))
         self.files = [self.folder / n for n in names]
         self._slots: dict[str, _Slot] = {}
-        for path, shard in zip(self.files, shards):
-            self._create(path, shard)
+        self._open: dict[Path, _File] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-writer")
+        self._queued: deque[Future] = deque()
+        self._in_flight = max(1, in_flight)
+        self._hashes: dict[str, str] = {}
+        try:
+            for path, shard in zip(self.files, shards):
+                self._create(path, shard)
+        except BaseException:
+            self.abort()
+            raise
         self._pending = set(self._slots)
         self._rows_done: dict[str, int] = {}
         self._index = None
@@ -110,6 +164,10 @@ class StreamWriter:
                 "weight_map": dict(sorted(weight_map.items())),
             }
             self.files.append(self.folder / f"{stem}.safetensors.index.json")
+
+    def order(self) -> list[str]:
+        """Return the tensor names in file order (writing in this order keeps hashes on the way)."""
+        return sorted(self._slots, key=lambda n: (self._slots[n].file, self._slots[n].offset))
 
     def _create(self, path: Path, shard: list[Entry]) -> None:
         header: dict = {"__metadata__": {"format": "pt"}}
@@ -124,15 +182,14 @@ class StreamWriter:
         raw = json.dumps(header, separators=(",", ":")).encode()
         raw += b" " * (-len(raw) % 8)
         start = 8 + len(raw)
-        with open(path, "wb") as f:
-            f.write(struct.pack("<Q", len(raw)) + raw)
-            f.truncate(start + offset)
+        self._open[path] = _File(path, struct.pack("<Q", len(raw)) + raw, start + offset)
         for e in shard:
             begin = header[e.name]["data_offsets"][0]
             self._slots[e.name] = _Slot(path, start + begin, e)
 
     def write(self, name: str, tensor: torch.Tensor) -> None:
-        """Write tensor `name` (cast to its planned dtype) at its place; each name once."""
+        """Write tensor `name` (cast to its planned dtype) at its place; each name once. The
+        tensor must not be modified afterwards (it may still be queued)."""
         slot = self._slots.get(name)
         if slot is None or name not in self._pending:
             raise ZooError(f"tensor {name!r} is not expected (or already written)")
@@ -140,10 +197,7 @@ class StreamWriter:
             raise ZooError(
                 f"tensor {name!r} has shape {tuple(tensor.shape)}, planned {slot.entry.shape}"
             )
-        data = tensor.detach().to("cpu", slot.entry.dtype).contiguous().reshape(-1)
-        with open(slot.file, "r+b") as f:
-            f.seek(slot.offset)
-            f.write(data.view(torch.uint8).numpy().data)
+        self._submit(slot.file, slot.offset, tensor, slot.entry.dtype)
         self._pending.discard(name)
 
     def write_rows(self, name: str, start: int, rows: torch.Tensor) -> None:
@@ -159,21 +213,55 @@ class StreamWriter:
                 f"rows {start}:{start + len(rows)} of {name!r} (shape {tuple(rows.shape)}) do not "
                 f"continue its {done} rows written of {shape}"
             )
-        data = rows.detach().to("cpu", slot.entry.dtype).contiguous().reshape(-1)
-        with open(slot.file, "r+b") as f:
-            f.seek(slot.offset + start * (slot.entry.nbytes // max(shape[0], 1)))
-            f.write(data.view(torch.uint8).numpy().data)
+        row_bytes = slot.entry.nbytes // max(shape[0], 1)
+        self._submit(slot.file, slot.offset + start * row_bytes, rows, slot.entry.dtype)
         self._rows_done[name] = start + len(rows)
         if self._rows_done[name] == shape[0]:
             self._pending.discard(name)
 
+    def _submit(self, path: Path, offset: int, tensor: torch.Tensor, dtype: torch.dtype) -> None:
+        data = tensor.detach().to("cpu", dtype).contiguous().reshape(-1)
+        view = memoryview(data.view(torch.uint8).numpy())  # keeps data alive until written
+        while len(self._queued) >= self._in_flight:
+            self._queued.popleft().result()
+        self._queued.append(self._pool.submit(self._open[path].write, offset, view))
+
+    def _drain(self) -> None:
+        while self._queued:
+            self._queued.popleft().result()
+
     def close(self) -> list[Path]:
-        """Check completeness, write the shard index if any, and return the files written."""
-        if self._pending:
+        """Wait for the writes, check completeness, write the shard index if any, and return the
+        files written."""
+        try:
+            self._drain()
+        except BaseException:
+            self.abort()
+            raise
+        if self._pending:  # the writer stays usable: the missing tensors may still come
             raise ZooError(
                 f"{len(self._pending)} planned tensors were never written, "
                 f"e.g. {sorted(self._pending)[0]!r}"
             )
+        self._pool.shutdown()
+        for path, file in self._open.items():
+            self._hashes[path.name] = file.finish()
+        self._open.clear()
         if self._index is not None:
             self.files[-1].write_text(json.dumps(self._index, indent=2) + "\n")
         return list(self.files)
+
+    def abort(self) -> None:
+        """Stop: cancel queued writes, wait for the running one, close the files (left as they
+        are, for the caller to remove)."""
+        for future in self._queued:
+            future.cancel()
+        self._queued.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for file in self._open.values():
+            file.handle.close()
+        self._open.clear()
+
+    def hashes(self) -> dict[str, str]:
+        """After close: {file name: sha256} of the safetensors files (not the index json)."""
+        return dict(self._hashes)
