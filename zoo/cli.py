@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_bag(sub)
     _add_boom(sub)
+    _add_update(sub)
     _add_eval(sub)
     return parser
 
@@ -239,6 +240,60 @@ def _cmd_boom(args: argparse.Namespace) -> int:
                         for r in data["bags"]), f"recipe: {data['recipe']}",
                       f"merged: {data['published']} (tag {data['tag']})",
                       *([f"bls: {data['bls']}"] if data["bls"] else [])])
+    _emit(args, data, text)
+    return 0
+
+
+def _add_update(sub: Any) -> None:
+    up = sub.add_parser("update", help="train an update model on new data + replay, merge it into "
+                                       "CURRENT, publish CURRENT's next revision")
+    up.add_argument("current", metavar="CURRENT_REF", help="the model in production, REPO_ID[@REV]")
+    up.add_argument("corpus", type=Path, metavar="NEW_CORPUS.yaml", help="corpus spec of the new data")
+    up.add_argument("--replay", type=float, required=True, metavar="FRACTION",
+                    help="fraction of the rows CURRENT was trained on to train on again, in (0, 1]")
+    up.add_argument("--init", choices=("base", "current"), default="base",
+                    help="train the update model from CURRENT's base (default) or from CURRENT")
+    up.add_argument("--method", default="multislerp", help="merge method (default multislerp; "
+                                                           "opcm for repeated updates)")
+    up.add_argument("--weights", default="auto", metavar="auto|A,B",
+                    help="merge weights of CURRENT and the update model; auto = in proportion to "
+                         "the examples each has seen")
+    up.add_argument("--publish", action="store_true",
+                    help="publish the merged model as CURRENT's repo's next revision (tag vN)")
+    up.add_argument("--replay-corpus", type=Path, default=None, metavar="OLD_CORPUS.yaml",
+                    help="the data CURRENT was trained on, for a model without zoo lineage")
+    up.add_argument("--data-root", type=Path, default=None, metavar="DIR",
+                    help="folder the lineage's local dataset paths resolve against "
+                         "(default: NEW_CORPUS.yaml's folder)")
+    up.add_argument("--update-repo", default=None, metavar="ORG/NAME",
+                    help="repo of the update models (default: CURRENT's repo + '-updates')")
+    up.add_argument("--eval-task-dir", action="append", default=[], metavar="DIR",
+                    help="task folder to evaluate CURRENT, the update and the result on (repeatable)")
+    up.add_argument("--out", type=Path, default=Path(".zoo/update"), help="working folder")
+    _train_options(up)
+    up.add_argument("--json", action="store_true", help="machine-readable output")
+    _hub_options(up)
+    up.set_defaults(func=_cmd_update)
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    from zoo.pipelines.update import parse_weights, update
+
+    result = update(args.current, args.corpus, replay=args.replay, init=args.init, method=args.method,
+                    weights=parse_weights(args.weights), publish=args.publish,
+                    update_repo=args.update_repo, replay_corpus=args.replay_corpus,
+                    data_root=args.data_root, task_dirs=args.eval_task_dir, seed=args.seed,
+                    out=args.out, hub=args.hub, token=args.token, progress=not args.json,
+                    **_train_settings(args))
+    data = {"current": result.current, "update": result.update, "recipe": str(result.recipe),
+            "weights": list(result.weights), "new_rows": result.new_rows,
+            "replay_rows": result.replay_rows, "published": result.merged.published,
+            "tag": result.merged.tag, "out": str(result.merged.out)}
+    text = "\n".join([f"update model: {data['update']} ({data['new_rows']} new rows + "
+                      f"{data['replay_rows']} replayed)", f"recipe: {data['recipe']} (weights "
+                      f"{result.weights[0]}, {result.weights[1]})",
+                      f"merged: {data['published'] or data['out']}"
+                      + (f" (tag {data['tag']})" if data["tag"] else "")])
     _emit(args, data, text)
     return 0
 

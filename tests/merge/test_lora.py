@@ -11,25 +11,6 @@ from zoo.merge.engine import MergeInput, merge_folders
 from zoo.merge.lora import fold_lora
 
 
-def _adapter(base, folder, seed, **lora):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModel
-
-    torch.manual_seed(seed)
-    model = get_peft_model(
-        AutoModel.from_pretrained(str(base)),
-        LoraConfig(init_lora_weights=False, **({"r": 4, "lora_alpha": 8} | lora)),
-    )
-    with torch.no_grad():  # random B (peft would start it at zero); "trained" saved modules
-        for name, p in model.named_parameters():
-            if "lora_B" in name or "lora_embedding_B" in name:
-                p.normal_(0, 0.05)
-            elif "modules_to_save" in name:
-                p.add_(torch.randn_like(p) * 0.05)
-    model.save_pretrained(str(folder))
-    return folder
-
-
 def _merged_reference(base, adapter):
     from peft import PeftModel
     from transformers import AutoModel
@@ -62,7 +43,7 @@ def test_fold_lora_formula():
 def test_three_adapters_merged_linearly_equal_merged_full_models(bert_family, tmp_path):
     base = bert_family["base"]
     adapters = [
-        _adapter(base, tmp_path / f"ad{i}", seed=i, target_modules=["query", "value", "dense"])
+        tm.lora_adapter(base, tmp_path / f"ad{i}", seed=i, target_modules=["query", "value", "dense"])
         for i in range(3)
     ]
     weights = [0.5, 0.3, 0.2]
@@ -111,7 +92,7 @@ VARIANTS = {
 def test_lora_variants_fold_exactly(bert_family, tmp_path, variant):
     base = bert_family["base"]
     lora, changed = VARIANTS[variant]
-    adapter = _adapter(base, tmp_path / "ad", seed=5, **lora)
+    adapter = tm.lora_adapter(base, tmp_path / "ad", seed=5, **lora)
     merge_folders([adapter], None, "passthrough", {}, tmp_path / "out", progress=False)
     ours = _root(tmp_path / "out")
     _close(ours, _merged_reference(base, adapter))
@@ -127,21 +108,21 @@ def test_fan_in_fan_out_conv1d(tmp_path):
     GPT2Model(
         GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=2, n_positions=32)
     ).save_pretrained(str(tmp_path / "gpt2"))
-    adapter = _adapter(
+    adapter = tm.lora_adapter(
         tmp_path / "gpt2", tmp_path / "ad", seed=1, target_modules=["c_attn"], fan_in_fan_out=True
     )
     merge_folders([adapter], None, "passthrough", {}, tmp_path / "out", progress=False)
     _close(_root(tmp_path / "out"), _merged_reference(tmp_path / "gpt2", adapter))
 
 
-def test_sentence_transformers_adapter_folder_encodes_like_the_adapter(tmp_path):
+def test_sentence_transformers_adapter_folder_encodes_like_thetm.lora_adapter(tmp_path):
     from peft import LoraConfig
     from sentence_transformers import SentenceTransformer
 
     base = tm.build_st(tmp_path / "base", "bert", dense=True)
     model = SentenceTransformer(str(base), device="cpu")
     torch.manual_seed(3)
-    model.add_adapter(
+    model.addtm.lora_adapter(
         LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], init_lora_weights=False)
     )
     with torch.no_grad():
@@ -171,10 +152,10 @@ def test_sentence_transformers_adapter_folder_encodes_like_the_adapter(tmp_path)
 
 def test_refused_adapters(bert_family, tmp_path):
     base = bert_family["base"]
-    dora = _adapter(base, tmp_path / "dora", seed=1, target_modules=["query"], use_dora=True)
+    dora = tm.lora_adapter(base, tmp_path / "dora", seed=1, target_modules=["query"], use_dora=True)
     with pytest.raises(UserError, match="DoRA"):
         merge_folders([dora], None, "passthrough", {}, tmp_path / "o1", progress=False)
-    orphan = _adapter(base, tmp_path / "orphan", seed=1, target_modules=["query"])
+    orphan = tm.lora_adapter(base, tmp_path / "orphan", seed=1, target_modules=["query"])
     cfg = tm.read_json(orphan / "adapter_config.json") | {
         "base_model_name_or_path": "org/not-local"
     }
@@ -188,7 +169,7 @@ def test_adapter_weights_the_config_does_not_declare_are_refused(bert_family, tm
     import json
 
     base = bert_family["base"]
-    adapter = _adapter(base, tmp_path / "ad", seed=1, target_modules=["query", "value"])
+    adapter = tm.lora_adapter(base, tmp_path / "ad", seed=1, target_modules=["query", "value"])
     cfg = tm.read_json(adapter / "adapter_config.json") | {"target_modules": ["query"]}
     (adapter / "adapter_config.json").write_text(json.dumps(cfg))
     with pytest.raises(UserError, match="target_modules does not name"):

@@ -286,3 +286,23 @@ def rewrite_root(
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def lora_adapter(base, folder, seed, **lora):
+    """Save a peft LoRA adapter over base with random (non-zero) B matrices into folder."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel
+
+    torch.manual_seed(seed)
+    model = get_peft_model(
+        AutoModel.from_pretrained(str(base)),
+        LoraConfig(init_lora_weights=False, **({"r": 4, "lora_alpha": 8} | lora)),
+    )
+    with torch.no_grad():  # random B (peft would start it at zero); "trained" saved modules
+        for name, p in model.named_parameters():
+            if "lora_B" in name or "lora_embedding_B" in name:
+                p.normal_(0, 0.05)
+            elif "modules_to_save" in name:
+                p.add_(torch.randn_like(p) * 0.05)
+    model.save_pretrained(str(folder))
+    return folder

@@ -59,6 +59,9 @@ class DatasetUse(_Strict):
     size: int | None = Field(default=None, ge=0, description="rows in the dataset sampled from")
     count: int = Field(ge=0, description="rows used")
     indices_sha256: str = Field(description="sha256 of the sorted selected row indices")
+    role: Literal["train", "replay"] = Field(
+        default="train", description="'train': drawn as a bag (ratio, seed); 'replay': a seeded "
+                                     "sample of the rows the model's lineage was trained on")
 
 
 class Training(_Strict):
@@ -74,6 +77,11 @@ class Training(_Strict):
     hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
     examples_seen: int = Field(ge=0)
     wall_time_s: float = Field(ge=0)
+    replay: float | None = Field(default=None, gt=0, le=1,
+                                 description="update models: the fraction of the history replayed")
+    corpus_spec: dict[str, Any] | None = Field(
+        default=None, description="the corpus spec entries of the datasets used, sources as "
+                                  "written (how to load the exact rows again)")
 
 
 class ZooMetadata(_Strict):

@@ -201,7 +201,15 @@ def _training(plan: BagPlan, manifest: BagManifest, result: TrainResult) -> Trai
     return Training(experiment=plan.experiment, corpus_manifest_hash=manifest.manifest_sha256,
                     datasets=uses, ratio=manifest.ratio, seed=manifest.seed, bootstrap=manifest.bootstrap,
                     hyperparameters=dict(result.hyperparameters), examples_seen=result.examples_seen,
-                    wall_time_s=result.wall_time_s)
+                    wall_time_s=result.wall_time_s,
+                    corpus_spec=spec_record(plan.corpus.spec, [d.name for d in manifest.datasets]))
+
+
+def spec_record(spec: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The corpus spec entries of the named datasets, as JSON data (kept in training records)."""
+    wanted = set(names)
+    entries = [d.model_dump(mode="json", exclude_defaults=True) for d in spec.datasets if d.name in wanted]
+    return {"datasets": entries, "seed": spec.seed}
 
 
 def _publish(h: Hub, outcome: BagOutcome, repo_id: str) -> BagOutcome:

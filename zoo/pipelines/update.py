@@ -1,0 +1,288 @@
+"""`zoo update`: a light update model on new data plus a replay of the old, merged into the
+current model and published as that repo's next revision.
+
+    CURRENT's lineage -> the exact rows it was trained on (history) -> a seeded replay fraction
+    -> train on new data + replay (the same loop as bags) -> publish kind=update
+    -> recipe (CURRENT + update) -> merge -> evaluate -> publish as CURRENT's repo, tag vN+1
+
+The history comes from the training records of every member in CURRENT's lineage: each record
+names its datasets (fingerprint, size), how its rows were drawn (ratio, seed) and the corpus spec
+entries that load them; local sources resolve against `data_root` (default: the new corpus's
+folder), Hub sources are pulled at their pinned revision, and every dataset must match its
+recorded fingerprint. A model without training records (a community model) needs
+`replay_corpus`: the corpus it was trained on, replayed whole.
+
+`weights="auto"` weighs CURRENT and the update model in proportion to the examples each has seen
+(CURRENT: every trained member of its lineage; the update: its own run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from zoo.data.corpus import Corpus, load_corpus
+from zoo.data.replay import History, HistoryDraw, history, replay_indices, select_history, whole
+from zoo.data.sampler import indices_sha256
+from zoo.data.spec import load_corpus_spec, parse_corpus_spec
+from zoo.errors import UserError
+from zoo.hub import client
+from zoo.hub.metadata import DatasetUse, Training, ZooMetadata
+from zoo.hub.session import Hub, open_hub
+from zoo.merge.registry import get_method
+from zoo.pipelines.bags import spec_record, to_train_columns
+from zoo.pipelines.merging import MergeOutcome, merge
+from zoo.pipelines.members import push
+from zoo.train.config import TrainConfig, TrainResult
+from zoo.types import ModelRef
+
+INITS = ("base", "current")
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """What `zoo update` did."""
+
+    current: str  # CURRENT, pinned
+    update: str  # the update model, published (repo@sha)
+    recipe: Path
+    merged: MergeOutcome
+    new_rows: int
+    replay_rows: int
+    weights: tuple[float, float]
+    result: TrainResult
+
+
+@dataclass(frozen=True)
+class _Current:
+    pinned: str
+    meta: ZooMetadata | None
+    lineage: list[tuple[str, ZooMetadata]]  # every member reachable, CURRENT first
+
+    @property
+    def repo_id(self) -> str:
+        return self.pinned.split("@")[0]
+
+    @property
+    def trained(self) -> list[tuple[str, ZooMetadata]]:
+        return [(ref, m) for ref, m in self.lineage if m.training is not None]
+
+
+def update(current: str, corpus: Path, *, replay: float, init: str = "base",
+           method: str = "multislerp", weights: str | Sequence[float] = "auto",
+           publish: bool = True, update_repo: str | None = None, replay_corpus: Path | None = None,
+           data_root: Path | None = None, task_dirs: Sequence[str] = (), seed: int = 0,
+           out: Path = Path(".zoo/update"), hub: str | None = None, token: str | None = None,
+           progress: bool = True, **train: Any) -> UpdateOutcome:
+    """Run one incremental update of `current` with the data of `corpus` (see the module doc)."""
+    _check_options(init, method, weights, replay)
+    spec = load_corpus_spec(corpus)
+    with open_hub(hub, token, create=True) as h:
+        cur = _resolve_current(h, current)
+        resolver = lambda ref: client.pull_dataset(h, ModelRef.parse(ref))  # noqa: E731
+        hist, old = _history(cur, replay_corpus, data_root or Path(corpus).parent, resolver)
+        new = load_corpus(spec, resolve=resolver)
+        _check_names(new, hist)
+        picked = replay_indices(hist, replay, seed)
+        replayed = select_history(old, hist, picked)
+        init_path, init_ref = _init(h, cur, init)
+        result, folder = _train(new, old, replayed, init_path, out, seed, progress, train)
+        meta = _update_meta(cur, init_ref, new, old, hist, picked, replay, seed, result, folder)
+        (folder / "zoo.json").write_text(meta.to_json(), encoding="utf-8")
+        repo = update_repo or f"{cur.repo_id}-updates"
+        sha, _ = push(h, folder, repo, tag=client.next_version_tag(h, repo))
+    update_ref = f"{repo}@{sha}"
+    pair = _weights(weights, cur, result)
+    recipe = _write_recipe(out, cur, update_ref, method, pair, task_dirs)
+    target = out / "merged"
+    if target.exists():
+        shutil.rmtree(target)
+    merged = merge(recipe, out=target, publish=publish, hub=hub, token=token, progress=progress)
+    return UpdateOutcome(cur.pinned, update_ref, recipe, merged, sum(len(d) for d in new.datasets),
+                         sum(len(r) for r in replayed.values()), pair, result)
+
+
+def _check_options(init: str, method: str, weights: str | Sequence[float], replay: float) -> None:
+    if init not in INITS:
+        raise UserError(f"--init: expected one of {', '.join(INITS)}, got {init!r}")
+    get_method(method)
+    if isinstance(replay, bool) or not isinstance(replay, (int, float)) or not 0 < replay <= 1:
+        raise UserError(f"--replay: fraction {replay!r} is outside (0, 1]")
+    if weights != "auto" and (len(weights) != 2 or any(w < 0 for w in weights) or not sum(weights)):
+        raise UserError(f"--weights: expected 'auto' or two non-negative numbers A,B, got {weights!r}")
+
+
+def parse_weights(text: str) -> str | tuple[float, float]:
+    """'auto' or 'A,B' -> the weights of CURRENT and the update model."""
+    if text == "auto":
+        return text
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--weights: expected 'auto' or A,B (two numbers), got {text!r}") from None
+    if len(values) != 2:
+        raise UserError(f"--weights: expected 'auto' or A,B (two numbers), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _resolve_current(h: Hub, current: str) -> _Current:
+    ref = ModelRef.parse(current)
+    sha = client.resolve(h, ref)
+    pinned = f"{ref.repo_id}@{sha}"
+    meta = client.read_metadata(h, ref.repo_id, sha)
+    return _Current(pinned, meta, _walk(h, pinned, meta))
+
+
+def _walk(h: Hub, pinned: str, meta: ZooMetadata | None) -> list[tuple[str, ZooMetadata]]:
+    """Every member reachable through parents and base_model, each once, CURRENT first."""
+    seen, order, frontier = {pinned}, [], [(pinned, meta)]
+    while frontier:
+        ref, m = frontier.pop(0)
+        if m is None:
+            continue
+        order.append((ref, m))
+        for parent in (*m.parents, *([m.base_model] if m.base_model else [])):
+            if parent not in seen:
+                seen.add(parent)
+                repo, _, sha = parent.partition("@")
+                frontier.append((parent, client.read_metadata(h, repo, sha)))
+    return order
+
+
+def _history(cur: _Current, replay_corpus: Path | None, data_root: Path, resolver) -> tuple[History, Corpus]:
+    """The rows CURRENT was trained on, and the corpus that holds them."""
+    draws = [d for ref, m in cur.trained for d in _draws(ref, m)]
+    if replay_corpus is not None:
+        old = load_corpus(load_corpus_spec(replay_corpus), resolve=resolver)
+        names = {d.name for d in old.datasets}
+        mine = [d for d in draws if d.name in names]
+        return (history(mine) if mine else whole(old)), old
+    if not draws:
+        raise UserError(
+            f"{cur.pinned} has no zoo training lineage (no bag or update records), so the data "
+            "it was trained on is unknown; pass --replay-corpus OLD_CORPUS.yaml naming it"
+        )
+    entries: dict[str, dict] = {}
+    for ref, m in cur.trained:
+        if m.training.corpus_spec is None:
+            raise UserError(
+                f"{ref} records no corpus spec (trained before zoo kept one), so its rows cannot "
+                "be loaded again; pass --replay-corpus OLD_CORPUS.yaml naming its data"
+            )
+        for entry in m.training.corpus_spec.get("datasets", []):
+            entries.setdefault(entry["name"], entry)
+    hist = history(draws)
+    raw = {"datasets": [entries[name] for name in hist.indices]}
+    spec = parse_corpus_spec(raw, base_dir=Path(data_root).resolve(), origin="the lineage's corpus spec")
+    return hist, load_corpus(spec, resolve=resolver)
+
+
+def _draws(ref: str, m: ZooMetadata) -> list[HistoryDraw]:
+    t = m.training
+    return [HistoryDraw(ref, d.name, d.fingerprint, d.size if d.size is not None else d.count,
+                        t.ratio or 1.0, t.seed, t.bootstrap, d.indices_sha256)
+            for d in t.datasets if d.role == "train"]
+
+
+def _check_names(new: Corpus, hist: History) -> None:
+    clash = sorted({d.name for d in new.datasets} & set(hist.indices))
+    if clash:
+        raise UserError(
+            f"new corpus dataset {clash[0]!r} is also in the model's history; give new data new "
+            "names (old data is replayed with --replay)"
+        )
+
+
+def _init(h: Hub, cur: _Current, init: str) -> tuple[Path, str]:
+    """The model the update trains from: the lineage's base (default) or CURRENT itself."""
+    ref = cur.meta.base_model if init == "base" and cur.meta and cur.meta.base_model else cur.pinned
+    pulled = client.pull_member(h, ModelRef.parse(ref))
+    return pulled.path, f"{pulled.repo_id}@{pulled.sha}"
+
+
+def _train(new: Corpus, old: Corpus, replayed: dict, init_path: Path, out: Path, seed: int,
+           progress: bool, train: dict) -> tuple[TrainResult, Path]:
+    from zoo.data.sampler import sample_bags, select_rows
+    from zoo.train import train as run
+
+    rows = select_rows(new, sample_bags(new, (1.0,), seed=seed)[0]) | replayed
+    datasets = {d.name: d for d in (*new.datasets, *old.datasets)}
+    own = {n for n in rows if not datasets[n].in_batch_negatives}
+    sets = {n: to_train_columns(ds, all_negatives=n in own) for n, ds in rows.items() if len(ds)}
+    prompts = {n: datasets[n].instruction for n in sets if datasets[n].instruction}
+    config = TrainConfig(base=str(init_path), seed=seed, **train)
+    folder = Path(out) / "update-model"
+    result = run(sets, config, folder, prompts=prompts or None, progress=progress,
+                 own_candidates=own & set(sets))
+    return result, folder
+
+
+def _update_meta(cur: _Current, init_ref: str, new: Corpus, old: Corpus, hist: History,
+                 picked: dict, replay: float, seed: int, result: TrainResult, folder: Path) -> ZooMetadata:
+    import numpy as np
+
+    uses = [DatasetUse(name=d.name, source=d.source, revision=d.source_rev, fingerprint=d.fingerprint,
+                       size=len(d), count=len(d), indices_sha256=indices_sha256(np.arange(len(d))))
+            for d in new.datasets]
+    uses += [DatasetUse(name=name, source=old[name].source, revision=old[name].source_rev,
+                        fingerprint=hist.fingerprints[name], size=hist.sizes[name], count=len(idx),
+                        indices_sha256=indices_sha256(idx), role="replay")
+             for name, idx in picked.items()]
+    corpus_spec = spec_record(new.spec, [d.name for d in new.datasets])
+    corpus_spec["datasets"] += spec_record(old.spec, list(picked))["datasets"]
+    body = json.dumps([u.model_dump(mode="json") for u in uses], sort_keys=True).encode()
+    adapter = {"type": "full"}
+    if (folder / "adapter_config.json").is_file():
+        adapter = {"type": "lora", "peft_config": json.loads((folder / "adapter_config.json").read_text())}
+    training = Training(
+        experiment=f"{cur.repo_id.split('/')[1]}-updates", corpus_manifest_hash=hashlib.sha256(body).hexdigest(),
+        datasets=tuple(uses), seed=seed, hyperparameters=dict(result.hyperparameters),
+        examples_seen=result.examples_seen, wall_time_s=result.wall_time_s, replay=replay,
+        corpus_spec=corpus_spec)
+    return ZooMetadata(kind="update", base_model=init_ref, parents=(cur.pinned,), adapter=adapter,
+                       training=training)
+
+
+def _weights(weights: str | Sequence[float], cur: _Current, result: TrainResult) -> tuple[float, float]:
+    """(CURRENT, update) merge weights, summing to 1; 'auto' = by examples seen."""
+    if weights == "auto":
+        before = sum(m.training.examples_seen for _, m in cur.trained)
+        pair = (float(before), float(result.examples_seen))
+        if not before:  # a community model: nothing recorded, weigh them equally
+            pair = (1.0, 1.0)
+    else:
+        pair = (float(weights[0]), float(weights[1]))
+    total = sum(pair)
+    return (round(pair[0] / total, 6), round(pair[1] / total, 6))
+
+
+def _write_recipe(out: Path, cur: _Current, update_ref: str, method: str, pair: tuple[float, float],
+                  task_dirs: Sequence[str]) -> Path:
+    """The merge recipe of this update: CURRENT and the update model, published to CURRENT's repo."""
+    spec = get_method(method)
+    base = cur.meta.base_model if cur.meta else None
+    data: dict[str, Any] = {"merge_method": method}
+    if spec.uses_base and base:
+        data["base_model"] = base
+    elif spec.needs_base:
+        raise UserError(f"--method {method} needs a base model, and {cur.pinned} records none; "
+                        "choose a method without one (e.g. multislerp, linear)")
+    weighted = spec.param("weight") is not None
+    data["models"] = [{"model": ref, **({"parameters": {"weight": w}} if weighted else {})}
+                      for ref, w in ((cur.pinned, pair[0]), (update_ref, pair[1]))]
+    zoo: dict[str, Any] = {"publish": {"repo_id": cur.repo_id}}
+    if task_dirs:
+        zoo["eval"] = {"task_dirs": [str(Path(d).resolve()) for d in task_dirs]}
+    data["zoo"] = zoo
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "update-recipe.yaml"
+    header = (f"# Written by `zoo update`: {method} of {cur.pinned} and the update model "
+              f"{update_ref} (weights {pair[0]}, {pair[1]}).\n")
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
