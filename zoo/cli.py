@@ -360,6 +360,9 @@ def _add_merge(sub: Any) -> None:
     merge.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (GPU when present)")
     merge.add_argument("--allow-pickle", action="store_true",
                        help="accept pickle-only checkpoints (loaded with weights_only=True)")
+    merge.add_argument("--search", action="store_true",
+                       help="run the recipe's zoo.search (grid or greedy soup scored on dev task "
+                            "folders) and merge the best candidate")
     merge.add_argument("--quiet", action="store_true", help="no progress bar")
     merge.add_argument("--json", action="store_true", help="machine-readable output")
     _hub_options(merge)
@@ -372,14 +375,18 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     outcome = pipelines.merge(args.recipe, lock_path=args.lock, out=args.out, publish=args.publish,
                               dry_run=args.dry_run, hub=args.hub, token=args.token,
                               device=args.device, allow_pickle=args.allow_pickle,
-                              progress=not args.quiet)
+                              progress=not args.quiet, search=args.search)
     if args.dry_run:
         _emit(args, outcome.plan, _plan_text(outcome.plan))
         return 0
     data = {"out": str(outcome.out), "published": outcome.published, "tag": outcome.tag,
             "seconds": round(outcome.report.seconds, 3), "peak_rss_bytes": outcome.report.peak_rss_bytes,
-            "files": dict(outcome.report.files), "plan": outcome.plan}
+            "files": dict(outcome.report.files), "plan": outcome.plan, "search": outcome.search}
     text = str(outcome.out) + (f"\npublished {outcome.published} (tag {outcome.tag})" if outcome.published else "")
+    if outcome.search:
+        best = outcome.search["trials"][outcome.search["best"]]
+        text += (f"\nsearch ({outcome.search['strategy']}): {len(outcome.search['trials'])} candidates, "
+                 f"best {outcome.search['parameter']}={best['values']} (dev score {best['score']:.4f})")
     _emit(args, data, text)
     return 0
 

@@ -16,7 +16,7 @@ def merged_card(repo_id: str, meta: dict[str, Any], recipe: str, lock: str, *,
                 edges: list[dict] | None = None, results: dict[str, Any] | None = None,
                 parents_meta: dict[str, dict] | None = None, merged_label: str = "merged",
                 datasets: dict[str, dict] | None = None, plot: bool = False,
-                license: str | None = None) -> str:
+                license: str | None = None, search: dict[str, Any] | None = None) -> str:
     """Render README.md of a merged model. Pure: plain data in, text out (no network, no model)."""
     method = meta.get("labels", {}).get("merge_method", "merge")
     extra: dict[str, Any] = {"license": license} if license else {}
@@ -34,6 +34,7 @@ def merged_card(repo_id: str, meta: dict[str, Any], recipe: str, lock: str, *,
         "results": _results_context(results) if results else None,
         "plot": PLOT_FILE if plot and results else None,
         "parents_data": _parents_data(parents_meta or {}),
+        "search": _search_context(search) if search else None,
         "recipe": recipe.rstrip("\n"),
         "lock": lock.rstrip("\n"),
         "zoo_version": meta["zoo_version"],
@@ -46,6 +47,16 @@ def _results_context(results: dict[str, Any]) -> dict[str, Any]:
 
     return {"header": [c["label"] for c in results["columns"]], "tasks": task_rows(results),
             "averages": average_rows(results)}
+
+
+def _search_context(search: dict[str, Any]) -> dict[str, Any]:
+    """The weight search as table rows: one per trial, values per model, score, the winner."""
+    models = [short(m) if "@" in m else m for m in search["models"]]
+    rows = [{"n": i + 1, "cells": ["—" if v is None else f"{v:g}" for v in t["values"]],
+             "score": f"{100 * t['score']:.2f}", "best": i == search["best"]}
+            for i, t in enumerate(search["trials"])]
+    return {"strategy": search["strategy"], "parameter": search["parameter"], "models": models,
+            "task_dirs": [d.rstrip("/").split("/")[-1] for d in search["task_dirs"]], "rows": rows}
 
 
 def _parents_data(parents_meta: dict[str, dict]) -> list[dict[str, Any]]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,6 +20,7 @@ from zoo.merge.planning import MergeInput
 from zoo.recipe.lock import LOCK_FILE, Lock, LockedInput, build_lock, check_files, load_lock
 from zoo.recipe.plan import Candidate, MergeSpec, merge_spec, select
 from zoo.recipe.schema import Recipe, load_recipe
+from zoo.pipelines.search import SEARCH_FILE
 from zoo.types import ModelRef
 
 RECIPE_FILE = "recipe.yaml"
@@ -35,6 +37,7 @@ class MergeOutcome:
     published: str | None = None
     tag: str | None = None
     results: dict[str, Any] | None = None
+    search: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,18 @@ class _Options:
 
 def merge(recipe_path: Path | None = None, *, lock_path: Path | None = None, out: Path | None = None,
           publish: bool = False, dry_run: bool = False, hub: str | None = None, token: str | None = None,
-          device: str = "cpu", allow_pickle: bool = False, progress: bool = True) -> MergeOutcome:
+          device: str = "cpu", allow_pickle: bool = False, progress: bool = True,
+          search: bool = False) -> MergeOutcome:
     """Run a recipe (or re-run a lock) end to end; see the module docstring for the stages.
 
-    Writes only `out` (atomically, via the engine) and, with publish, one commit + tag on the Hub.
+    search: first run the recipe's zoo.search (see zoo.pipelines.search) and merge its best
+    candidate. Writes only `out` (atomically, via the engine) and, with publish, one commit + tag.
     """
     recipe, lock = _load(recipe_path, lock_path)
+    if search and (lock is not None or recipe.zoo.search is None):
+        raise UserError("--search runs a recipe's zoo.search block (task_dirs and grid or greedy); "
+                        + ("a lock already records the chosen weights" if lock else
+                           f"{recipe.source} has none"))
     opts = _Options(hub, token, device, allow_pickle, progress)
     if publish and recipe.zoo.publish is None:
         raise UserError(f"{recipe.source}: --publish needs zoo.publish.repo_id in the recipe")
@@ -64,13 +73,16 @@ def merge(recipe_path: Path | None = None, *, lock_path: Path | None = None, out
         if dry_run:
             return _dry_run(h, spec, recipe, Path(tmp), opts)
         pinned = _fetch(h, spec, lock)
+        searched = None
+        if search:
+            spec, searched = _search(spec, recipe, pinned, opts, Path(tmp))
         lock = lock or build_lock(spec, recipe.text, recipe.sha256, {r: (p, f) for r, (p, f, _) in pinned.items()})
         target = out or Path("merged") / _default_name(recipe)
         report = _run_engine(spec, pinned, target, opts)
         results = _evaluate(recipe, spec, pinned, target, opts) if recipe.zoo.eval else None
-        _write_extras(target, recipe, lock, h, results)
+        _write_extras(target, recipe, lock, h, results, searched)
         outcome = MergeOutcome(lock=lock, plan=_plan_dict(spec, lock), out=target, report=report,
-                               results=results)
+                               results=results, search=searched)
         if publish:
             outcome.published, outcome.tag = _publish(h, target, recipe, results)
     return outcome
@@ -144,6 +156,26 @@ def _run_engine(spec: MergeSpec, pinned: dict, target: Path, opts: _Options) -> 
         progress=opts.progress, seed=spec.seed)
 
 
+def _search(spec: MergeSpec, recipe: Recipe, pinned: dict, opts: _Options,
+            tmp: Path) -> tuple[MergeSpec, dict[str, Any]]:
+    """Run zoo.search: candidates merged quietly and scored on the dev task folders."""
+    from zoo.eval import evaluate
+    from zoo.pipelines.search import run_search
+
+    dirs = recipe.zoo.search.task_dirs
+    quiet = replace(opts, progress=False)
+
+    def merge_to(candidate: MergeSpec, out: Path) -> None:
+        _run_engine(candidate, pinned, out, quiet)
+
+    def score(path: Path) -> dict[str, float]:
+        return {t.name: t.score for t in evaluate(path, task_dirs=dirs, progress=False).tasks}
+
+    paths = [pinned[m.ref][2] for m in spec.models]
+    chosen, result = run_search(spec, recipe.zoo.search, paths, merge_to, score, tmp / "search")
+    return chosen, result.to_json()
+
+
 def _dry_run(h: Hub | None, spec: MergeSpec, recipe: Recipe, tmp: Path, opts: _Options) -> MergeOutcome:
     """Resolve and plan without downloading a weight byte (safetensors headers only)."""
     paths, pinned = {}, {}
@@ -201,9 +233,11 @@ def _sha(pinned: str) -> str | None:
 
 
 def _write_extras(target: Path, recipe: Recipe, lock: Lock, h: Hub | None,
-                  results: dict[str, Any] | None = None) -> None:
-    """Add the recipe as written, the lock and (for Hub inputs) zoo.json to the merged folder."""
+                  results: dict[str, Any] | None = None, searched: dict[str, Any] | None = None) -> None:
+    """Add the recipe as written, the lock, the search (if run) and (for Hub inputs) zoo.json."""
     (target / RECIPE_FILE).write_text(recipe.text, encoding="utf-8")
+    if searched is not None:
+        (target / SEARCH_FILE).write_text(json.dumps(searched, indent=1) + "\n", encoding="utf-8")
     (target / LOCK_FILE).write_text(lock.to_json(), encoding="utf-8")
     meta = merged_metadata(lock, h)
     if meta is not None and results:
@@ -249,8 +283,11 @@ def _publish(h: Hub, target: Path, recipe: Recipe, results: dict[str, Any] | Non
     lock_text = (target / LOCK_FILE).read_text()
     edges = client.lineage(h, pub.repo_id, meta)
     parents = {p: _meta_dict(h, p) for p in meta.parents}
+    search_file = target / SEARCH_FILE
+    searched = json.loads(search_file.read_text()) if search_file.is_file() else None
     card = merged_card(pub.repo_id, meta.model_dump(mode="json"), recipe.text, lock_text,
-                       edges=edges, parents_meta=parents, results=results, plot=results is not None)
+                       edges=edges, parents_meta=parents, results=results, plot=results is not None,
+                       search=searched)
     sha = client.push_member(h, target, pub.repo_id, meta, card, private=pub.private, tag=tag,
                              message=f"zoo merge: {meta.labels.get('merge_method')} of {len(meta.parents)} models")
     return f"{pub.repo_id}@{sha}", tag

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 from mergekit.config import InputModelDefinition, InputSliceDefinition, MergeConfiguration, OutputSliceDefinition
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zoo.errors import UserError
 from zoo.merge.registry import list_methods, unknown_name
@@ -55,6 +55,24 @@ class EvalSpec(_Strict):
     task_dirs: tuple[str, ...] = Field(default=(), description="local task folders")
 
 
+class SearchSpec(_Strict):
+    """Evaluation-driven weight search, run by `zoo merge --search`: every candidate is merged
+    and scored on dev task folders (mean main score); the best one is merged and published."""
+
+    task_dirs: tuple[str, ...] = Field(min_length=1, description="dev task folders to score on")
+    parameter: str = Field(default="weight", description="the per-model parameter searched")
+    grid: tuple[tuple[float, ...], ...] = Field(
+        default=(), description="candidates: one list per candidate, one value per model")
+    greedy: bool = Field(default=False, description="greedy soup: models in order of their own dev "
+                                                    "score, each kept if the soup does not get worse")
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> "SearchSpec":
+        if bool(self.grid) == self.greedy:
+            raise ValueError("give either grid (candidate values) or greedy: true")
+        return self
+
+
 class CardSpec(_Strict):
     """How the card is rendered."""
 
@@ -67,6 +85,7 @@ class ZooBlock(_Strict):
     select: Select | None = None
     publish: Publish | None = None
     eval: EvalSpec | None = None
+    search: SearchSpec | None = None
     card: CardSpec = CardSpec()
     seed: int = Field(default=0, description="seed of stochastic methods (dare, della, ...)")
 
