@@ -115,14 +115,14 @@ def test_fan_in_fan_out_conv1d(tmp_path):
     _close(_root(tmp_path / "out"), _merged_reference(tmp_path / "gpt2", adapter))
 
 
-def test_sentence_transformers_adapter_folder_encodes_like_thetm.lora_adapter(tmp_path):
+def test_sentence_transformers_adapter_folder_encodes_like_the_adapter(tmp_path):
     from peft import LoraConfig
     from sentence_transformers import SentenceTransformer
 
     base = tm.build_st(tmp_path / "base", "bert", dense=True)
     model = SentenceTransformer(str(base), device="cpu")
     torch.manual_seed(3)
-    model.addtm.lora_adapter(
+    model.add_adapter(
         LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"], init_lora_weights=False)
     )
     with torch.no_grad():

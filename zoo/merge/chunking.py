@@ -57,21 +57,23 @@ def plan_chunks(
     compute_dtype: Callable[[Any], torch.dtype],
     budget: int | None,
 ) -> dict[str, int]:
-    """Return {tensor key: rows per chunk} for the merge tasks to run in row chunks: too large
-    for the budget, with a chunked kernel, neither vocabulary-permuted nor LoRA-folded."""
+    """Return {tensor key: rows per chunk} for the merge tasks a chunked kernel runs: every
+    tensor of at least one dimension of a method that has one (a tensor within the budget is one
+    chunk), neither vocabulary-permuted nor LoRA-folded. Half the budget goes to the chunk being
+    merged, half to the next one read ahead and the writes still queued (zoo.merge.prefetch).
+    budget None: no chunked kernels (every tensor whole, through the method's own kernel)."""
     if method.chunked is None or method.delta_scale is not None or budget is None:
         return {}
     chunks = {}
     n = len(sources.items)
     for task in tasks:
-        if task.kind != "merge" or task.vocab:
+        if task.kind != "merge" or task.vocab or not task.shape or not task.shape[0]:
             continue
         if not all(src.can_read_rows(k) for src, k in zip(sources.items, task.keys)):
             continue
         size = compute_dtype(task).itemsize
-        rows = chunk_rows(task.shape, size, n, method.scratch, method.chunk_scratch, budget)
-        if rows:
-            chunks[task.key] = rows
+        rows = chunk_rows(task.shape, size, n, method.scratch, method.chunk_scratch, budget // 2)
+        chunks[task.key] = rows or task.shape[0]
     return chunks
 
 
@@ -94,6 +96,9 @@ def run_chunked(
     apply the rule chunk by chunk (equal within rounding to applying it to the whole tensor).
     Returns True when the tensor passed through unchanged. Kernel errors propagate.
     """
+    if len(bounds) == 1:  # one chunk: read it once for every pass
+        whole = read(*bounds[0], None)
+        read = in_memory_reader(whole, bounds[0][0])
     if kernel.passes == 0:
         return _single_pass(kernel, read, write, bounds, identity_on_equal)
     equal, nonzero = True, False
@@ -132,12 +137,12 @@ def _all_equal(chunk: Sequence[torch.Tensor]) -> bool:
     return all(torch.equal(chunk[0], t) for t in chunk[1:])
 
 
-def in_memory_reader(tensors: Sequence[torch.Tensor]) -> Reader:
-    """Return a Reader over in-memory tensors (tests, and sources that cannot read rows)."""
+def in_memory_reader(tensors: Sequence[torch.Tensor], first_row: int = 0) -> Reader:
+    """Return a Reader over in-memory tensors whose row 0 is row `first_row` of the tensor."""
 
     def read(a: int, b: int, which: Sequence[int] | None) -> list[torch.Tensor]:
         picked = tensors if which is None else [tensors[i] for i in which]
-        return [t[a:b] for t in picked]
+        return [t[a - first_row : b - first_row] for t in picked]
 
     return read
 

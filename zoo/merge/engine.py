@@ -167,8 +167,11 @@ class _Prepared:
             scratch_disk_bytes=self._scratch_bytes(),
             vocab_rows=self.vocab.rows if self.vocab else None,
             device=str(self.device),
-            chunked=tuple(sorted(self.chunks)),
+            chunked=tuple(sorted(k for k, rows in self.chunks.items() if rows < self._rows(k))),
         )
+
+    def _rows(self, key: str) -> int:
+        return next(t.shape[0] for t in self.tasks if t.key == key)
 
     def _scratch_bytes(self) -> int:
         if self.method.delta_scale is None:
@@ -535,7 +538,7 @@ class _RowSchedule:
 
     def __init__(self, bounds: Sequence[tuple[int, int]], passes: int):
         self.bounds = list(bounds)
-        self.rounds = passes + 1
+        self.rounds = passes + 1 if len(self.bounds) > 1 else 1  # one chunk is read once
         self.seen: Counter = Counter()
 
     def after(self, a: int, b: int, which: tuple | None) -> tuple[int, int] | None:

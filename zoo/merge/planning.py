@@ -382,7 +382,8 @@ def estimate_peak(
     The largest working set dominates: for a tensor merged whole, its K inputs in the compute
     dtype (at least float32), the kernel's measured scratch (a*K + b tensor-sizes) and one more
     for the output copy; for a tensor merged in chunks (chunks: key -> rows per chunk), the same
-    for one chunk with the chunked kernel's scratch.
+    for one chunk with the chunked kernel's scratch. The read ahead (the next tensor's or chunk's
+    inputs) and the queued writes (two outputs) come on top.
     """
     worst = 0
     for task in tasks:
@@ -394,9 +395,10 @@ def estimate_peak(
         rows = (chunks or {}).get(task.key)
         if rows:
             numel = rows * (numel // task.shape[0])
-            worst = max(worst, working_set(numel, itemsize, n_sources, chunk_scratch))
+            work = working_set(numel, itemsize, n_sources, chunk_scratch)
         else:
-            worst = max(worst, working_set(numel, itemsize, n_sources, scratch))
+            work = working_set(numel, itemsize, n_sources, scratch)
+        worst = max(worst, work + numel * itemsize * n_sources + 2 * numel * task.dtype.itemsize)
     return worst
 
 
