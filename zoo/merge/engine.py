@@ -1,10 +1,15 @@
 """The streaming merge engine: local folders in, one complete model folder out.
 
-Tensor by tensor: read each input's tensor (memory-mapped safetensors, LoRA folded on the fly),
-merge it with the method's kernel on the chosen device, check it is finite, and write it straight
-into its planned place in the output safetensors file(s). Peak memory is about K input tensors
-plus kernel scratch, never K models or the whole output. The output is assembled in a temporary
-folder beside `out` and renamed into place last, so any failure leaves no partial output.
+Tensor by tensor, in the order of the output files: read each input's tensor (memory-mapped
+safetensors converted to the compute dtype in one pass, LoRA folded on the fly), merge it with
+the method's kernel on the chosen device (linear, task_arithmetic, ties and multislerp through
+zoo's row-chunked kernels, large tensors a chunk at a time), check it is finite, and write it
+at its planned place in the output safetensors file(s). Three threads overlap the work: one reads
+and converts the next tensor or chunk (zoo.merge.prefetch), the caller merges, one writes and
+hashes the output (zoo.merge.writer); torch's own thread count is left as set. Peak memory is
+about two sets of K input chunks plus kernel scratch and two queued outputs, never K models or
+the whole output. The output is assembled in a temporary folder beside `out` and renamed into
+place last, so any failure leaves no partial output.
 """
 
 from __future__ import annotations
@@ -233,10 +238,11 @@ def merge_folders(
     output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16). Deterministic:
     the same inputs, parameters and seed give byte-identical files on the same device type. Raises
     UserError (one line) on bad input and then leaves nothing at `out`. Never modifies inputs.
-    chunk_bytes: working-set budget per tensor; a larger tensor whose method has a chunked kernel
-    (linear, multislerp, task_arithmetic, ties) is read, merged and written in row chunks that fit
-    it (None: merge every tensor whole). The result equals the whole-tensor merge within float
-    rounding (ties: see zoo.merge.kernels.topk for magnitudes tied at the density threshold).
+    chunk_bytes: working-set budget; methods with a chunked kernel (linear, multislerp,
+    task_arithmetic, ties) run it on every tensor, in row chunks that fit half the budget (the
+    other half holds the read ahead and queued writes). None: every tensor whole through the
+    method's own (mergekit) kernel. The results agree within float rounding (ties: see
+    zoo.merge.kernels.topk for magnitudes tied at the density threshold).
     """
     started = time.perf_counter()
     prepared = _Prepared(
