@@ -8,6 +8,8 @@ small offline suite with all-MiniLM-L6-v2, per seed:
   boom-M      the bags merged with M in {multislerp, linear, ties, task_arithmetic, model_stock}
   experts     one model per training dataset (task-level experts), merged with multislerp
   sequential  one model trained dataset after dataset (the corpus order)
+  lora-*      (first seed) BLS and BOOM-multislerp with LoRA adapters (r 16, alpha 32, lr 2e-4)
+              instead of full fine-tuning: which one `make demo` should use
 
 Every arm gets the same epochs' worth of steps: the full corpus gets --steps, a bag of ratio R
 gets R x steps, an expert or a sequential stage gets steps x its dataset's share of the rows.
@@ -46,6 +48,7 @@ METHODS = {  # merge method -> (global parameters, uses the base)
     "model_stock": ({}, True),
 }
 TRAIN = {"batch_size": 32, "max_seq_length": 64, "learning_rate": 5e-5, "checkpoint_every": None}
+LORA = {"lora_r": 16, "lora_alpha": 32, "learning_rate": 2e-4}  # the LoRA arms (first seed only)
 MARK_START = "<!-- boom_repro:start -->"
 MARK_END = "<!-- boom_repro:end -->"
 
@@ -65,14 +68,16 @@ class Repro:
         self.prompts = {d.name: d.instruction for d in self.corpus.datasets if d.instruction}
         self.tasks = {"in-domain": _task_dirs(suite / "in-domain"), "ood": _task_dirs(suite / "ood")}
 
-    def train(self, name: str, rows: dict, steps: int, seed: int, base: Path | None = None):
+    def train(self, name: str, rows: dict, steps: int, seed: int, base: Path | None = None,
+              **settings: Any):
         """Train (or find finished) one model on rows {dataset: zoo rows}; return (path, s)."""
         from zoo.pipelines.bags import to_train_columns
         from zoo.train import TrainConfig, train
 
         sets = {n: to_train_columns(ds, all_negatives=n in self.own)
                 for n, ds in rows.items() if len(ds)}
-        config = TrainConfig(base=str(base or self.base), steps=max(1, steps), seed=seed, **TRAIN)
+        config = TrainConfig(base=str(base or self.base), steps=max(1, steps), seed=seed,
+                             **(TRAIN | settings))
         out = self.work / f"seed{seed}" / name
         result = train(sets, config, out, prompts={n: p for n, p in self.prompts.items() if n in sets},
                        progress=False, own_candidates=self.own & set(sets))
@@ -110,8 +115,9 @@ def _task_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if (p / "task.yaml").is_file())
 
 
-def run_seed(r: Repro, seed: int, log: Callable[[str], None]) -> dict[str, dict]:
-    """Train, merge and evaluate every arm for one seed; return {arm: {seconds, scores}}."""
+def run_seed(r: Repro, seed: int, log: Callable[[str], None], lora: bool = False) -> dict[str, dict]:
+    """Train, merge and evaluate every arm for one seed; return {arm: {seconds, scores}}.
+    lora: also the LoRA variant of BLS and of BOOM-multislerp (LORA settings)."""
     from zoo.data.sampler import sample_bags, select_rows
 
     arms: dict[str, dict] = {}
@@ -130,6 +136,17 @@ def run_seed(r: Repro, seed: int, log: Callable[[str], None]) -> dict[str, dict]
         path, seconds = r.merge(f"boom-{method}", bags, method, seed)
         arms[f"boom-{method}"] = {"path": path, "seconds": bag_seconds + seconds}
         log(f"seed {seed}: boom-{method} merged ({seconds:.1f} s)")
+    if lora:
+        adapters, seconds = [], 0.0
+        for manifest in manifests:
+            path, s_ = r.train(f"lora-bag-{manifest.ratio:g}", select_rows(r.corpus, manifest),
+                               round(r.steps * manifest.ratio), seed, **LORA)
+            adapters.append(path)
+            seconds += s_
+        arms["lora-bls"] = {"path": adapters[-1], "seconds": s_}
+        path, merge_s = r.merge("lora-boom-multislerp", adapters, "multislerp", seed)
+        arms["lora-boom-multislerp"] = {"path": path, "seconds": seconds + merge_s}
+        log(f"seed {seed}: LoRA bags trained and merged ({seconds + merge_s:.0f} s)")
     full = select_rows(r.corpus, manifests[-1])
     shares = _shares(full, r.steps)
     experts, expert_seconds = [], 0.0
@@ -165,14 +182,16 @@ def _shares(rows: dict, steps: int) -> dict[str, int]:
 # ---- the tables ---------------------------------------------------------------------------------
 
 ORDER = ["base", "bls", "bag-0.4", "bag-0.6", "bag-0.8", "boom-multislerp", "boom-linear",
-         "boom-ties", "boom-task_arithmetic", "boom-model_stock", "experts", "sequential"]
+         "boom-ties", "boom-task_arithmetic", "boom-model_stock", "experts", "sequential",
+         "lora-bls", "lora-boom-multislerp"]
 
 
 def summaries(result: dict) -> dict[str, dict]:
     """{arm: {"task:<name>", "type:<split>/<type>", "avg:<split>": [per-seed values], seconds}}."""
     out: dict[str, dict] = {}
     for arm in ORDER:
-        runs = [result["base"]] if arm == "base" else [s[arm] for s in result["seeds"].values()]
+        runs = [result["base"]] if arm == "base" else [
+            s[arm] for s in result["seeds"].values() if arm in s]
         values: dict[str, list[float]] = {}
         for run in runs:
             for key, value in _aggregate(run["scores"]).items():
@@ -249,6 +268,12 @@ def claims(s: dict) -> str:
         for m in ranking)
     out.append(f"\nMerge methods ranked by the mean of the in-domain and OOD averages over the "
                f"seeds (paper: multislerp ≈ task_arithmetic ≈ ties > model_stock): {means}.")
+    if s["lora-boom-multislerp"]["values"]:
+        first = {split: (avg("lora-boom-multislerp", split)[0], avg("boom-multislerp", split)[0])
+                 for split in ("in-domain", "ood")}
+        out.append("\nLoRA vs full fine-tuning, BOOM-multislerp, first seed: in-domain "
+                   f"{first['in-domain'][0]:.2f} vs {first['in-domain'][1]:.2f}, OOD "
+                   f"{first['ood'][0]:.2f} vs {first['ood'][1]:.2f}.")
     return "\n".join(out)
 
 
@@ -261,7 +286,8 @@ def write_benchmarks(result: dict) -> None:
             f"{result['total_seconds'] / 60:.0f} min on {setup['machine']}; seeds "
             f"{', '.join(map(str, setup['seeds']))}; {setup['steps']} steps of batch "
             f"{TRAIN['batch_size']} for the full corpus (max {TRAIN['max_seq_length']} tokens, lr "
-            f"{TRAIN['learning_rate']}, full fine-tuning). Raw numbers: "
+            f"{TRAIN['learning_rate']}, full fine-tuning; the lora-* arms: r {LORA['lora_r']}, "
+            f"alpha {LORA['lora_alpha']}, lr {LORA['learning_rate']}, first seed only). Raw numbers: "
             f"`benchmarks/results/boom_repro.json`. Cells: mean ± (max − min) over the seeds.\n\n"
             f"{render(result)}\n{MARK_END}")
     if MARK_START in text:
@@ -303,13 +329,13 @@ def main() -> None:
     result: dict[str, Any] = {"base": {"scores": r.evaluate(r.base)}}
     result["base"]["eval_seconds"] = time.perf_counter() - base_start
     log("base evaluated")
-    result["seeds"] = {str(seed): run_seed(r, seed, log) for seed in seeds}
+    result["seeds"] = {str(seed): run_seed(r, seed, log, lora=seed == seeds[0]) for seed in seeds}
     result.update(
         command=" ".join([".venv/bin/python", "benchmarks/boom_repro.py", *sys.argv[1:]]),
         date=time.strftime("%Y-%m-%d"),
         total_seconds=time.perf_counter() - started,
         setup={"seeds": seeds, "steps": args.steps, "ratios": RATIOS, "methods": METHODS,
-               "train": TRAIN, "torch_threads": torch.get_num_threads(),
+               "train": TRAIN, "lora": LORA, "torch_threads": torch.get_num_threads(),
                "machine": f"{os.cpu_count()} CPU cores, no GPU"},
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
