@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HUB=.zoo/hub
 SUITE=.zoo/suite/small
-STEPS=${ZOO_DEMO_STEPS:-25}
+STEPS=${ZOO_DEMO_STEPS:-20}
 mkdir -p "$HUB" .zoo
 
 if [ ! -f "$SUITE/stats.json" ]; then

@@ -92,6 +92,7 @@ def update(current: str, corpus: Path, *, replay: float, init: str = "base",
         picked = replay_indices(hist, replay, seed)
         replayed = select_history(old, hist, picked)
         init_path, init_ref = _init(h, cur, init)
+        out = Path(out) / _run_key(cur, corpus, replay, seed, init)  # a rerun resumes its own run
         result, folder = _train(new, old, replayed, init_path, out, seed, progress, train)
         meta = _update_meta(cur, init_ref, new, old, hist, picked, replay, seed, result, folder)
         (folder / "zoo.json").write_text(meta.to_json(), encoding="utf-8")
@@ -106,6 +107,12 @@ def update(current: str, corpus: Path, *, replay: float, init: str = "base",
     merged = merge(recipe, out=target, publish=publish, hub=hub, token=token, progress=progress)
     return UpdateOutcome(cur.pinned, update_ref, recipe, merged, sum(len(d) for d in new.datasets),
                          sum(len(r) for r in replayed.values()), pair, result)
+
+
+def _run_key(cur: _Current, corpus: Path, replay: float, seed: int, init: str) -> str:
+    """The working subfolder of one update: CURRENT, the new data, replay, seed and init."""
+    text = f"{cur.pinned}|{Path(corpus).read_bytes().hex()}|{replay!r}|{seed}|{init}"
+    return f"{cur.pinned.split('@')[1][:8]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def _check_options(init: str, method: str, weights: str | Sequence[float], replay: float) -> None:
