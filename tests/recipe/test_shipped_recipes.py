@@ -62,4 +62,4 @@ def test_every_shipped_recipe_runs_on_tiny_models(recipe_hub, path, tmp_path):
         assert any(not torch.equal(merged[k], theirs[k]) for k in theirs if k in merged)
     model = SentenceTransformer(str(out), device="cpu")
     embedding = model.encode(["a tiny sentence"], convert_to_tensor=True)
-    assert torch.isfinite(embedding).all() and embedding.shape[-1] == model.get_sentence_embedding_dimension()
+    assert torch.isfinite(embedding).all() and embedding.shape[-1] == model.get_embedding_dimension()
