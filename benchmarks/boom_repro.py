@@ -282,7 +282,6 @@ def claims(s: dict) -> str:
 def write_benchmarks(result: dict) -> None:
     """Replace the section between the markers in BENCHMARKS.md (appended the first time)."""
     path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
     setup = result["setup"]
     body = (f"{MARK_START}\n`{result['command']}` — {result['date']}, "
             f"{result['total_seconds'] / 60:.0f} min on {setup['machine']}; seeds "
@@ -294,11 +293,18 @@ def write_benchmarks(result: dict) -> None:
             f"Test tasks left out (evaluation cost): {', '.join(setup.get('skipped_tasks', [])) or 'none'}; "
             f"they are still trained on.\n\n"
             f"{render(result)}\n{MARK_END}")
-    if MARK_START in text:
-        before, rest = text.split(MARK_START, 1)
-        text = before + body + rest.split(MARK_END, 1)[1]
+    replace_section(path, "BOOM reproduction on the small suite", MARK_START, MARK_END, body)
+
+
+def replace_section(path: Path, title: str, start: str, end: str, body: str) -> None:
+    """Put body (which starts with `start` and ends with `end`) in place of the text between the
+    markers in path, or append it under a new `## title` the first time."""
+    text = path.read_text()
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + body + rest.split(end, 1)[1]
     else:
-        text = text.rstrip() + "\n\n## BOOM reproduction on the small suite\n\n" + body + "\n"
+        text = text.rstrip() + f"\n\n## {title}\n\n" + body + "\n"
     path.write_text(text)
 
 
@@ -309,7 +315,7 @@ def main() -> None:
     parser.add_argument("--suite", type=Path, default=ROOT / ".zoo" / "suite" / "small")
     parser.add_argument("--work", type=Path, default=ROOT / ".zoo" / "boom-repro")
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--steps", type=int, default=40, help="steps for the full corpus")
+    parser.add_argument("--steps", type=int, default=30, help="steps for the full corpus")
     parser.add_argument("--skip-tasks", default=",".join(SKIP),
                         help="test tasks left out of the evaluation (default: the three costliest "
                              "in-domain ones, about 3 of the 4 minutes each model's evaluation "

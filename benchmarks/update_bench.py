@@ -133,18 +133,12 @@ def render(result: dict) -> str:
 
 
 def write_benchmarks(result: dict) -> None:
-    path = br.ROOT / "BENCHMARKS.md"
-    text = path.read_text()
     body = (f"{MARK_START}\n`{result['command']}` — {result['date']}, {result['total_seconds'] / 60:.0f} "
             f"min, {result['machine']}; seed {result['seed']}, {result['steps']} steps per full old corpus "
             f"(same steps per row in every arm). Raw numbers: `benchmarks/results/update_bench.json`.\n\n"
             f"{render(result)}\n{MARK_END}")
-    if MARK_START in text:
-        before, rest = text.split(MARK_START, 1)
-        text = before + body + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n## Incremental update vs full retrain (new domain: the Bible)\n\n" + body + "\n"
-    path.write_text(text)
+    br.replace_section(br.ROOT / "BENCHMARKS.md", "Incremental update vs full retrain (new domain: "
+                       "the Bible)", MARK_START, MARK_END, body)
 
 
 def main() -> None:
@@ -152,7 +146,7 @@ def main() -> None:
     parser.add_argument("--suite", type=Path, default=br.ROOT / ".zoo" / "suite" / "small")
     parser.add_argument("--work", type=Path, default=br.ROOT / ".zoo" / "boom-repro")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=40, help="steps per full old corpus")
+    parser.add_argument("--steps", type=int, default=30, help="steps per full old corpus (as boom_repro)")
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     if args.render:
