@@ -353,10 +353,15 @@ def main() -> None:
                "train": TRAIN, "lora": LORA, "torch_threads": torch.get_num_threads(),
                "machine": f"{os.cpu_count()} CPU cores, no GPU"},
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    write_benchmarks(result)
-    print(render(result))
+    finish(result, RESULTS, write_benchmarks, render)
+
+
+def finish(result: dict, path: Path, write: Callable[[dict], None], show: Callable[[dict], str]) -> None:
+    """Save the raw result as JSON, rewrite its BENCHMARKS.md section and print the tables."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    write(result)
+    print(show(result))
 
 
 if __name__ == "__main__":

@@ -168,10 +168,7 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%d"), "total_seconds": time.perf_counter() - started,
               "machine": f"{os.cpu_count()} CPU cores, no GPU", "seed": args.seed, "steps": args.steps,
               "arms": arms}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    write_benchmarks(result)
-    print(render(result))
+    br.finish(result, RESULTS, write_benchmarks, render)
 
 
 if __name__ == "__main__":
