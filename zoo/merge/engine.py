@@ -8,9 +8,7 @@ at its planned place in the output safetensors file(s). Three threads overlap th
 and converts the next tensor or chunk (zoo.merge.prefetch), the caller merges, one writes and
 hashes the output (zoo.merge.writer); torch's own thread count is left as set. Peak memory is
 about two sets of K input chunks plus kernel scratch and two queued outputs, never K models or
-the whole output. The output is assembled in a temporary folder beside `out` and renamed into
-place last, so any failure leaves no partial output.
-"""
+the whole output. The output is built in a temporary folder beside `out` and renamed last."""
 
 from __future__ import annotations
 
@@ -44,7 +42,8 @@ from zoo.merge.planning import (
 from zoo.merge.registry import get_method
 from zoo.merge.resources import PeakRss, resolve_device, reuse_freed_buffers
 from zoo.merge.vocab import permute_rows
-from zoo.merge.writer import DEFAULT_SHARD_BYTES, Entry, StreamWriter, layout, shard_names
+from zoo.merge.streams import ModuleWriters, RowSchedule, by_module, file_names, task_nbytes
+from zoo.merge.writer import DEFAULT_SHARD_BYTES, Entry, StreamWriter
 
 __all__ = ["MergeInput", "MergePlan", "MergeReport", "merge_folders", "plan"]
 _SCRATCH = ".zoo-scratch"
@@ -146,11 +145,11 @@ class _Prepared:
 
     def plan(self) -> MergePlan:
         s = self.sources
-        groups = _by_module(self.tasks)
+        groups = by_module(self.tasks)
         files = [
             f"{m + '/' if m else ''}{name}"
             for m, tasks in groups.items()
-            for name in _file_names(tasks, self.max_shard_bytes)
+            for name in file_names(tasks, self.max_shard_bytes)
         ]
         return MergePlan(
             method=self.method.name,
@@ -160,7 +159,7 @@ class _Prepared:
             tasks=tuple(self.tasks),
             skipped=tuple(self.skipped),
             out_files=tuple(files),
-            out_bytes=sum(_nbytes(t) for t in self.tasks),
+            out_bytes=sum(task_nbytes(t) for t in self.tasks),
             peak_bytes=estimate_peak(
                 self.tasks,
                 len(s.items),
@@ -182,7 +181,7 @@ class _Prepared:
         if self.method.delta_scale is None:
             return 0
         wide = 8 if self.dtype == torch.float64 else 4
-        return sum(_nbytes(t) // t.dtype.itemsize * wide for t in self.tasks if t.kind == "merge")
+        return sum(task_nbytes(t) // t.dtype.itemsize * wide for t in self.tasks if t.kind == "merge")
 
 
 def plan(
@@ -295,7 +294,7 @@ class _Run:
         """Merge every tensor into tmp; return the counts and {weight file: sha256}."""
         if self.p.method.delta_scale is not None:
             return self.counts, self._two_pass()
-        with _Writers(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers, Prefetch(
+        with ModuleWriters(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers, Prefetch(
             self._read
         ) as ahead:
             self.order = writers.order
@@ -403,7 +402,7 @@ class _Run:
                       self.p.device)
         kernel = method.chunked(params, s.kernel_base, shape)
         bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
-        schedule = _RowSchedule(bounds, kernel.passes)
+        schedule = RowSchedule(bounds, kernel.passes)
 
         def read(a: int, b: int, which: Sequence[int] | None) -> list[torch.Tensor]:
             which = tuple(which) if which is not None else None
@@ -448,7 +447,7 @@ class _Run:
         return hashes
 
     def _apply_scale(self, scale: float, scratch_file: Path) -> dict[str, str]:
-        with _Writers(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers:
+        with ModuleWriters(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers:
             for task in self._tasks("merging, pass 2/2", writers.order):
                 if task.kind == "copy":
                     tensor = self._output(task, self._load(task))
@@ -464,58 +463,6 @@ class _Run:
         if task.vocab:  # the base's rows in output order, as pass 1 saw them
             return self._load(task)[base].cpu()
         return self.p.sources.items[base].read(task.keys[base])
-
-
-class _Writers:
-    """One StreamWriter per module folder, the tasks in the order of their bytes in the files,
-    and, after a clean exit, {weight file relative to tmp: sha256}. A failure aborts them all."""
-
-    def __init__(self, tmp: Path, tasks: Sequence[TensorTask], max_shard_bytes: int):
-        self.writers: dict[str, StreamWriter] = {}
-        groups = _by_module(tasks)
-        try:
-            for module, group in groups.items():
-                entries = [Entry(t.name, t.dtype, t.shape) for t in group]
-                self.writers[module] = StreamWriter(
-                    tmp / module, entries, max_shard_bytes=max_shard_bytes
-                )
-        except BaseException:
-            self._abort()
-            raise
-        self.order = [
-            task
-            for module, group in groups.items()
-            for task in _in_order(group, self.writers[module].order())
-        ]
-        self.hashes: dict[str, str] = {}
-
-    def __getitem__(self, module: str) -> StreamWriter:
-        return self.writers[module]
-
-    def __enter__(self) -> "_Writers":
-        return self
-
-    def __exit__(self, kind, *exc: object) -> None:
-        if kind is not None:
-            self._abort()
-            return
-        try:
-            for module, writer in self.writers.items():
-                writer.close()
-                prefix = f"{module}/" if module else ""
-                self.hashes.update({prefix + n: h for n, h in writer.hashes().items()})
-        except BaseException:
-            self._abort()
-            raise
-
-    def _abort(self) -> None:
-        for writer in self.writers.values():
-            writer.abort()
-
-
-def _in_order(tasks: Sequence[TensorTask], names: Sequence[str]) -> list[TensorTask]:
-    position = {name: i for i, name in enumerate(names)}
-    return sorted(tasks, key=lambda t: position[t.name])
 
 
 def _one_line(err: BaseException) -> str:
@@ -538,48 +485,11 @@ def _finite(task: TensorTask, tensor: torch.Tensor) -> torch.Tensor:
     return tensor.to(task.dtype)
 
 
-class _RowSchedule:
-    """The order in which run_chunked reads one tensor's row chunks: all chunks once per
-    statistics pass and once more for the output (or once, for the pass-through reads)."""
-
-    def __init__(self, bounds: Sequence[tuple[int, int]], passes: int):
-        self.bounds = list(bounds)
-        self.rounds = passes + 1 if len(self.bounds) > 1 else 1  # one chunk is read once
-        self.seen: Counter = Counter()
-
-    def after(self, a: int, b: int, which: tuple | None) -> tuple[int, int] | None:
-        """Record the read of rows a:b of `which`; return the rows read next, if any."""
-        n = self.seen[which]
-        self.seen[which] += 1
-        index, round_ = n % len(self.bounds), n // len(self.bounds)
-        if index + 1 < len(self.bounds):
-            return self.bounds[index + 1]
-        rounds = self.rounds if which is None else 1
-        return self.bounds[0] if round_ + 1 < rounds else None
-
-
 def _promoted_dtypes(dtypes: Sequence[torch.dtype]) -> torch.dtype:
     dtype = dtypes[0]
     for other in dtypes[1:]:
         dtype = torch.promote_types(dtype, other)
     return dtype
-
-
-def _by_module(tasks: Sequence[TensorTask]) -> dict[str, list[TensorTask]]:
-    groups: dict[str, list[TensorTask]] = {}
-    for task in tasks:
-        groups.setdefault(task.module, []).append(task)
-    return groups
-
-
-def _file_names(tasks: Sequence[TensorTask], max_shard_bytes: int) -> list[str]:
-    shards = layout([Entry(t.name, t.dtype, t.shape) for t in tasks], "model", max_shard_bytes)
-    names = shard_names("model", len(shards))
-    return names + (["model.safetensors.index.json"] if len(shards) > 1 else [])
-
-
-def _nbytes(task: TensorTask) -> int:
-    return Entry(task.name, task.dtype, task.shape).nbytes
 
 
 def _package(p: _Prepared, tmp: Path) -> None:
