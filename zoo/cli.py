@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from zoo import __version__
+from zoo.cli_text import bag_row, ls_table, plan_text, show_text
 from zoo.errors import UserError, ZooError
 from zoo.hub.metadata import KINDS, ZooMetadata
 from zoo.types import ratio_name
@@ -201,7 +202,7 @@ def _cmd_bag_train(args: argparse.Namespace) -> int:
         workers=args.workers, hub=args.hub, token=args.token, progress=not args.json,
         eval_task_dirs=args.eval_task_dir,
         **_train_settings(args))
-    rows = [_bag_row(o) for o in outcomes]
+    rows = [bag_row(o) for o in outcomes]
     text = "\n".join(f"bag {ratio_name(r['ratio'])}: {r['published'] or r['path']}  " + (
         "(reused: same manifest and settings already published)" if r["reused"] else
         f"({r['examples_seen']} examples, {r['wall_time_s']} s, loss {r['final_loss']})") for r in rows)
@@ -234,7 +235,7 @@ def _cmd_boom(args: argparse.Namespace) -> int:
     result = boom(args.corpus, base=args.base, publish=args.publish, method=args.method, ratios=args.ratios,
                   task_dirs=args.eval_task_dir, bag_prefix=args.bag_prefix, bls_repo=args.bls, out=args.out,
                   hub=args.hub, token=args.token, progress=not args.json, seed=args.seed, **_train_settings(args))
-    data = {"bags": [_bag_row(b) for b in result.bags], "recipe": str(result.recipe),
+    data = {"bags": [bag_row(b) for b in result.bags], "recipe": str(result.recipe),
             "published": result.merged.published, "tag": result.merged.tag, "bls": result.bls}
     text = "\n".join([*(f"bag {ratio_name(r['ratio'])}: {r['published']}{' (reused)' if r['reused'] else ''}"
                         for r in data["bags"]), f"recipe: {data['recipe']}",
@@ -340,15 +341,6 @@ def _cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bag_row(o: Any) -> dict:
-    t = o.meta.training if o.meta else None
-    return {"ratio": o.ratio, "path": str(o.path) if o.result else None, "published": o.published,
-            "reused": o.reused, "examples_seen": t.examples_seen if t else o.result.examples_seen,
-            "wall_time_s": round(t.wall_time_s if t else o.result.wall_time_s, 2),
-            "final_loss": o.result.final_loss if o.result else None,
-            "manifest_sha256": t.corpus_manifest_hash if t else None}
-
-
 def _add_merge(sub: Any) -> None:
     merge = sub.add_parser("merge", help="merge checkpoints by recipe (mergekit YAML + zoo block)")
     merge.add_argument("recipe", nargs="?", type=Path, help="recipe YAML (omit with --lock)")
@@ -377,7 +369,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
                               device=args.device, allow_pickle=args.allow_pickle,
                               progress=not args.quiet, search=args.search)
     if args.dry_run:
-        _emit(args, outcome.plan, _plan_text(outcome.plan))
+        _emit(args, outcome.plan, plan_text(outcome.plan))
         return 0
     data = {"out": str(outcome.out), "published": outcome.published, "tag": outcome.tag,
             "seconds": round(outcome.report.seconds, 3), "peak_rss_bytes": outcome.report.peak_rss_bytes,
@@ -389,17 +381,6 @@ def _cmd_merge(args: argparse.Namespace) -> int:
                  f"best {outcome.search['parameter']}={best['values']} (dev score {best['score']:.4f})")
     _emit(args, data, text)
     return 0
-
-
-def _plan_text(plan: dict) -> str:
-    lines = [f"method: {plan['method']}  params: {json.dumps(plan['params'], sort_keys=True)}  seed: {plan['seed']}"]
-    if plan["base"]:
-        lines.append(f"base: {plan['base']}")
-    lines += [f"model: {m['ref']}  {json.dumps(m['params'], sort_keys=True)}" for m in plan["models"]]
-    lines.append(f"tensors: {plan['tensors']} ({plan['tensors_to_merge']} merged)  "
-                 f"output: {plan['out_bytes'] / 2**20:.1f} MiB in {', '.join(plan['out_files'])}")
-    lines.append(f"estimated peak memory: {plan['estimated_peak_bytes'] / 2**20:.1f} MiB on {plan['device']}")
-    return "\n".join(lines)
 
 
 def _hub_root(args: argparse.Namespace) -> Path:
@@ -453,20 +434,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         members = pipelines.ls(hub, kind=args.kind, tags=tuple(args.tag), query=dict(args.meta))
     rows = [{"repo_id": m.repo_id, "sha": m.sha, "private": m.private,
              "meta": m.meta.model_dump(mode="json")} for m in members]
-    _emit(args, rows, _ls_table(members))
+    _emit(args, rows, ls_table(members))
     return 0
-
-
-def _ls_table(members: list) -> str:
-    if not members:
-        return "no members found"
-    lines = [f"{'REPO':40} {'SHA':8} {'KIND':7} {'EXPERIMENT':14} {'RATIO':5} BASE"]
-    for m in members:
-        t = m.meta.training
-        ratio = "" if not t or t.ratio is None else f"{t.ratio:g}"
-        lines.append(f"{m.repo_id:40} {m.sha[:8]} {m.meta.kind:7} {(m.meta.experiment or ''):14} "
-                     f"{ratio:5} {m.meta.base_model or ''}")
-    return "\n".join(lines)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -474,22 +443,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     with _open(args) as hub:
         info = pipelines.show(hub, args.ref)
-    _emit(args, info, _show_text(info))
+    _emit(args, info, show_text(info))
     return 0
-
-
-def _show_text(info: dict) -> str:
-    meta = info["meta"] or {}
-    lines = [f"{info['repo_id']}@{info['sha']}  ({info['revision']})",
-             f"kind: {meta.get('kind', 'not a zoo member')}"]
-    if meta.get("base_model"):
-        lines.append(f"base_model: {meta['base_model']}")
-    lines += [f"branch {n}: {s}" for n, s in info["branches"].items()]
-    lines += [f"tag {n}: {s}" for n, s in info["tags"].items()]
-    lines += [f"lineage: {e['child']} -> {e['parent']} ({e['relation']}, {e['kind']})"
-              for e in info["lineage"]]
-    lines += [f"commit {c['id'][:8]} {c['date']} {c['title']}" for c in info["commits"]]
-    return "\n".join(lines)
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
