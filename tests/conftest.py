@@ -7,6 +7,8 @@ because the client freezes HF_ENDPOINT and HF_HOME when it is imported.
 import os
 import tempfile
 
+import pytest
+
 _HOME = tempfile.mkdtemp(prefix="zoo-test-hf-")
 os.environ["HF_HOME"] = _HOME
 os.environ["HF_HUB_DISABLE_XET"] = "1"
@@ -25,3 +27,12 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover - torch is a hard dependency
     pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_transformers():
+    """No transformers progress bars or warnings in test output."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()

@@ -19,14 +19,6 @@ from zoo.data.suite import build_suite
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _quiet_transformers():
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()
-
-
 @pytest.fixture(scope="session")
 def suite(tmp_path_factory) -> Path:
     """The tiny offline suite (9 task folders in in-domain/, ood/, new-domain/)."""

@@ -10,14 +10,6 @@ from tests.merge import tiny_models as tm
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _quiet_transformers():
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()
-
-
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory):
     return tmp_path_factory.mktemp("tiny-models")
