@@ -18,7 +18,7 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 from zoo.errors import IntegrityError, UserError
 from zoo.hashing import git_blob_id, sha256_file
 from zoo.hub.metadata import ZooMetadata, matches, parse_metadata
-from zoo.hub.session import Hub, hub_errors
+from zoo.hub.session import Hub, hub_errors, retrying
 from zoo.types import ModelRef
 
 GENERATED = ("README.md", "zoo.json")
@@ -149,8 +149,13 @@ def pull_member(hub: Hub, ref: ModelRef, to: Path | None = None) -> Pulled:
     """Download ref at its pinned commit and verify every file against the Hub's hashes.
 
     LFS files are checked by sha256, regular files by git blob id. A file that fails is fetched
-    once more (it may be a stale cache entry); a second failure raises IntegrityError.
+    once more (it may be a stale cache entry); a second failure raises IntegrityError. A hub that
+    goes away mid-pull is retried with backoff (session.retrying); the download resumes.
     """
+    return retrying(f"pull {ref}", lambda: _pull_once(hub, ref, to))
+
+
+def _pull_once(hub: Hub, ref: ModelRef, to: Path | None) -> Pulled:
     with hub_errors(hub, f"pull {ref}"):
         info = hub.api.model_info(ref.repo_id, revision=ref.revision, files_metadata=True)
         path = Path(snapshot_download(ref.repo_id, revision=info.sha, endpoint=hub.endpoint,
@@ -300,7 +305,11 @@ def push_dataset(hub: Hub, folder: Path, repo_id: str, *, private: bool = False,
 
 
 def pull_dataset(hub: Hub, ref: ModelRef) -> tuple[Path, str]:
-    """Download a dataset repo at its pinned commit; return (local folder, sha)."""
+    """Download a dataset repo at its pinned commit (retried like pull_member); return (folder, sha)."""
+    return retrying(f"pull dataset {ref}", lambda: _pull_dataset_once(hub, ref))
+
+
+def _pull_dataset_once(hub: Hub, ref: ModelRef) -> tuple[Path, str]:
     with hub_errors(hub, f"pull dataset {ref}"):
         info = hub.api.dataset_info(ref.repo_id, revision=ref.revision)
         path = snapshot_download(ref.repo_id, repo_type="dataset", revision=info.sha,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import httpx2
 import huggingface_hub
@@ -22,6 +23,7 @@ from huggingface_hub import errors as hf_errors
 from zoo.errors import HubUnreachable, UserError, ZooError
 
 HF_HOSTS = ("huggingface.co", "hf.co")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,3 +136,24 @@ def _http_error(hub: Hub, what: str, exc: hf_errors.HfHubHTTPError) -> ZooError:
 
 def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def retrying(what: str, call: Callable[[], T]) -> T:
+    """call(), retried with exponential backoff while the hub is unreachable; then one clear error.
+
+    Only for idempotent reads (pulls): a download resumes where it stopped. ZOO_HUB_RETRIES
+    (default 4) retries wait ZOO_HUB_BACKOFF seconds (default 1) doubling each time, at most 30.
+    """
+    retries = int(os.environ.get("ZOO_HUB_RETRIES", "4"))
+    wait = float(os.environ.get("ZOO_HUB_BACKOFF", "1"))
+    start = time.monotonic()
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except HubUnreachable as exc:
+            if attempt == retries:
+                spent = time.monotonic() - start
+                raise HubUnreachable(f"{exc} — gave up after {retries + 1} attempts over "
+                                     f"{spent:.0f} s (ZOO_HUB_RETRIES)") from None
+        time.sleep(min(wait * 2**attempt, 30.0))
+    raise AssertionError("unreachable")

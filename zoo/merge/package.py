@@ -4,7 +4,8 @@ Everything except the weights is copied from the donor (the base, else the first
 modules.json, module configs (Pooling, Dense, Normalize, ...), sentence_bert_config.json,
 config_sentence_transformers.json, config.json and tokenizer files. The donor's README.md is
 left out (it describes the donor, not the merge). Output is built in a temporary folder next to
-`out` and renamed into place at the end, so a failure leaves nothing behind.
+`out` and renamed into place at the end, so a failure leaves nothing behind; the folder left by a
+killed merge (its owner process is gone) is removed by the next merge into the same `out`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from zoo.merge.vocab import TOKENIZER_FILES, VocabPlan, write_union_tokenizer
 
 _SKIP = {"README.md", "adapter_config.json", "mergekit_config.yml"}
 _ST_FILES = {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"}
+_OWNER = ".zoo-owner"  # in a temporary output folder: the pid of the merge building it
 
 
 def start_output(out: Path) -> Path:
@@ -34,7 +36,31 @@ def start_output(out: Path) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"output {out} already exists and is not empty; choose a new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.zoo-tmp-", dir=out.parent))
+    _remove_orphans(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.zoo-tmp-", dir=out.parent))
+    (tmp / _OWNER).write_text(str(os.getpid()))
+    return tmp
+
+
+def _remove_orphans(out: Path) -> None:
+    """Delete temporary folders for `out` whose merge process no longer exists (killed)."""
+    for tmp in out.parent.glob(f".{out.name}.zoo-tmp-*"):
+        try:
+            pid = int((tmp / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # being created right now, or not ours
+        if not _alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def discard(tmp: Path) -> None:
@@ -46,6 +72,7 @@ def finish(tmp: Path, out: Path, known: dict[str, str] | None = None) -> dict[st
     """Move the finished folder into place and return {relative path: sha256} of its files;
     `known` hashes (taken while writing) are trusted, the other files are read."""
     out = Path(out)
+    (tmp / _OWNER).unlink(missing_ok=True)
     if out.is_dir():
         out.rmdir()  # empty, checked by start_output
     os.replace(tmp, out)
