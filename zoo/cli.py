@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from zoo import __version__
 from zoo.cli_text import bag_row, ls_table, plan_text, show_text
-from zoo.errors import UserError, ZooError
+from zoo.errors import UserError, ZooError, disk_full
 from zoo.hub.metadata import KINDS, ZooMetadata
 from zoo.types import ratio_name
 
@@ -478,6 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("zoo: interrupted\n")
         return 130
+    except OSError as exc:
+        full = disk_full(exc)
+        if full is None:
+            return _fail(args, exc, 1, prefix=f"internal error ({type(exc).__name__}): ")
+        return _fail(args, full, 1)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
         return _fail(args, exc, 1, prefix=f"internal error ({type(exc).__name__}): ")
 

@@ -1,5 +1,7 @@
 """Error types shared by every layer; the CLI maps them to exit codes."""
 
+import errno
+
 
 class ZooError(Exception):
     """A failure that is not the user's fault (exit code 1)."""
@@ -15,3 +17,15 @@ class HubUnreachable(UserError):
 
 class IntegrityError(ZooError):
     """Bytes on disk or from the Hub do not match their recorded sha256."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_full(exc: OSError, target: object = None) -> ZooError | None:
+    """A one-line ZooError for an out-of-space write (ENOSPC, quota, file size limit), else None."""
+    if exc.errno not in _FULL:
+        return None
+    target = target or exc.filename
+    where = f" writing {target}" if target else ""
+    return ZooError(f"disk full{where} ({exc.strerror}); free space and run the command again")

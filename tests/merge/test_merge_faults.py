@@ -67,3 +67,34 @@ def test_a_live_merges_temporary_folder_is_left_alone(bert_family, tmp_path):
     (live / ".zoo-owner").write_text(str(os.getppid()))
     merge_folders(_inputs(bert_family), None, "linear", {}, out, progress=False)
     assert live.is_dir() and not (out / ".zoo-owner").exists()
+
+
+FULL_DISK = """
+set -e
+mount -t tmpfs -o size={size}k tmpfs "{disk}"
+set +e
+"{python}" -c 'import sys; from zoo.cli import main; sys.exit(main(sys.argv[1:]))' \\
+    merge "{recipe}" --out "{disk}/merged" --quiet
+echo "rc=$?"
+ls -A "{disk}"
+"""
+
+
+def test_disk_full_during_merge_is_one_clear_error_and_leaves_nothing(bert_family, tmp_path):
+    """A real full disk: the output goes to a 64 KiB tmpfs in a private mount namespace."""
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    recipe = tmp_path / "recipe.yaml"
+    models = "".join(f"  - model: {p}\n    parameters: {{weight: 0.5}}\n"
+                     for p in bert_family["variants"][:2])
+    recipe.write_text(f"merge_method: linear\nmodels:\n{models}")
+    script = FULL_DISK.format(size=64, disk=disk, python=sys.executable, recipe=recipe)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    stdout = run.stdout.split()
+    assert stdout[0] == "rc=1" and stdout[1:] == [], run.stdout    # nothing left on the full disk
+    error = run.stderr.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("zoo: error: disk full writing "), run.stderr
+    assert "No space left on device" in error[0] and "Traceback" not in run.stderr

@@ -250,15 +250,10 @@ def merge_folders(
         max_shard_bytes=max_shard_bytes, chunk_bytes=chunk_bytes)
     rss = PeakRss()
     try:
-        tmp = package.start_output(Path(out))
-        try:
-            with reuse_freed_buffers():
-                counts, hashes = _Run(prepared, tmp, rss, seed, progress).execute()
+        with package.building(Path(out)) as tmp, reuse_freed_buffers():
+            counts, hashes = _Run(prepared, tmp, rss, seed, progress).execute()
             _package(prepared, tmp)
             files = package.finish(tmp, Path(out), known=hashes)
-        except BaseException:
-            package.discard(tmp)
-            raise
     finally:
         prepared.sources.close()
     s = prepared.sources

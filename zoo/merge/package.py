@@ -10,17 +10,18 @@ killed merge (its owner process is gone) is removed by the next merge into the s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
-from zoo.errors import UserError
+from zoo.errors import UserError, disk_full
 from zoo.merge.io import WEIGHT_SUFFIXES, read_json
 from zoo.merge.lora import LoraCheckpoint
 from zoo.merge.vocab import TOKENIZER_FILES, VocabPlan, write_union_tokenizer
@@ -40,6 +41,19 @@ def start_output(out: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.zoo-tmp-", dir=out.parent))
     (tmp / _OWNER).write_text(str(os.getpid()))
     return tmp
+
+
+@contextlib.contextmanager
+def building(out: Path) -> Iterator[Path]:
+    """A temporary folder to build `out` in, discarded on any failure (disk full: one clear error)."""
+    tmp = start_output(out)
+    try:
+        yield tmp
+    except BaseException as exc:
+        discard(tmp)
+        if isinstance(exc, OSError) and (full := disk_full(exc, out)):
+            raise full from None
+        raise
 
 
 def _remove_orphans(out: Path) -> None:
