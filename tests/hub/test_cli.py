@@ -100,3 +100,17 @@ def _known(hub, _done=set()):
     api.create_repo("zoo/known", exist_ok=True)
     api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id="zoo/known")
     _done.add(hub.url)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_inf_weights_are_never_published(capsys, hub, folder, bad):
+    import torch
+    from safetensors.torch import save_file
+
+    (folder / "2_Dense").mkdir()
+    save_file({"linear.weight": torch.tensor([[1.0, bad]])}, folder / "2_Dense" / "model.safetensors")
+    repo = f"zoo/nonfinite-{abs(hash(str(bad))) % 10_000}"
+    code, _, err = run(capsys, "push", folder, repo, "--hub", hub.url, "--token", hub.admin_token)
+    assert code == 2 and err.count("\n") == 1
+    assert "NaN or Inf weights (2_Dense/model.safetensors: linear.weight)" in err
+    assert not hub.api().repo_exists(repo)

@@ -381,3 +381,14 @@ def _counterpart(name: str, ref: set[str]) -> str | None:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0]
+
+
+def first_nonfinite(folder: Path) -> str | None:
+    """'file: tensor' of the first floating tensor under folder holding NaN or Inf, else None."""
+    for path in sorted(Path(folder).rglob("*.safetensors")):
+        with safe_open(str(path), "pt") as f:
+            for name in f.keys():
+                t = f.get_tensor(name)
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    return f"{path.relative_to(folder).as_posix()}: {name}"
+    return None

@@ -11,6 +11,7 @@ from zoo.errors import UserError
 from zoo.hub import client
 from zoo.hub.metadata import ZooMetadata, parse_metadata
 from zoo.hub.session import Hub
+from zoo.merge.io import first_nonfinite
 from zoo.types import ModelRef, check_repo_id
 
 # --meta keys that set schema fields; every other key becomes a free label.
@@ -44,6 +45,8 @@ def push(hub: Hub, folder: Path, repo_id: str, *, kind: str | None = None, priva
     """Publish a local model folder as a zoo member in one commit; return (commit sha, metadata)."""
     check_repo_id(repo_id)
     meta = member_metadata(folder, kind, meta_kv or {})
+    if bad := first_nonfinite(folder):
+        raise UserError(f"{folder} holds NaN or Inf weights ({bad}); refusing to publish them")
     card = member_card(repo_id, meta.model_dump(mode="json"), client.source_card_data(folder))
     sha = client.push_member(hub, folder, repo_id, meta, card, private=private, tag=tag)
     return sha, meta
