@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "zoo"
 COMPONENTS = {"hub", "data", "train", "recipe", "merge", "eval", "cards"}
-SHARED = {"types", "errors", "hashing", "__init__"}
+SHARED = {"types", "errors", "hashing", "safety", "__init__"}
 # recipe asks merge which methods exist; eval reads task folders with the data layer's validator.
 ALLOWED_CROSS = {("recipe", "merge"), ("eval", "data")}
 HEAVY = {"mergekit": {"merge", "recipe"}, "mteb": {"eval"}, "huggingface_hub": {"hub", "cards"}, "httpx2": {"hub"},

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.errors import UserError
 from zoo.hashing import sha256_file
+from zoo.safety import custom_code_error, refuse_pickles
 from zoo.types import COMMIT_RE
 
 if TYPE_CHECKING:
@@ -126,10 +127,13 @@ def load_model(spec: ModelSpec, device: str | None) -> SentenceTransformer:
     """Load the folder of `spec` with sentence-transformers, local files only (no network)."""
     from sentence_transformers import SentenceTransformer
 
+    refuse_pickles(spec.folder, "evaluate")
     try:
         return SentenceTransformer(str(spec.folder), device=device, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if custom_code_error(exc):
+            first = "it needs its own Python code, which zoo never runs (trust_remote_code)"
         raise UserError(
             f"{spec.folder}: not a loadable sentence-transformers model folder ({first})"
         ) from None

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from zoo.errors import UserError
+from zoo.safety import custom_code_error, refuse_pickles
 from zoo.train.config import TrainConfig
 
 # CPU features under which torch's bf16 autocast runs on native instructions (x86 and Arm).
@@ -36,7 +37,14 @@ def load_model(config: TrainConfig) -> Any:
     if not (base / "modules.json").is_file() and not (base / "config.json").is_file():
         raise UserError(f"base model {config.base!r} is not a local model folder "
                         "(pull it first, e.g. `zoo pull REPO_ID`)")
-    model = SentenceTransformer(str(base.resolve()), device=_device())
+    refuse_pickles(base, "base model")
+    try:
+        model = SentenceTransformer(str(base.resolve()), device=_device())
+    except ValueError as exc:
+        if not custom_code_error(exc):
+            raise
+        raise UserError(f"base model {config.base!r} needs its own Python code, which zoo never "
+                        "runs (trust_remote_code)") from None
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
     if config.is_lora:
