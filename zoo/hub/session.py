@@ -117,6 +117,11 @@ def hub_errors(hub: Hub, what: str) -> Iterator[None]:
         raise UserError(f"{what}: file not found on {hub.label} ({_short(exc)})") from None
     except hf_errors.HfHubHTTPError as exc:
         raise _http_error(hub, what, exc) from None
+    except ValueError as exc:
+        if not str(exc).startswith("LFS batch API returned errors"):
+            raise
+        detail = str(exc).splitlines()[-1].split(": ", 1)[-1].strip("` .")
+        raise UserError(f"{what}: upload refused by {hub.label} ({detail})") from None
     except (httpx2.TransportError, hf_errors.OfflineModeIsEnabled, hf_errors.LocalEntryNotFoundError) as exc:
         raise HubUnreachable(f"{what}: hub {hub.label} is unreachable ({type(exc).__name__})") from None
 
