@@ -117,6 +117,10 @@ def hub_errors(hub: Hub, what: str) -> Iterator[None]:
         raise UserError(f"{what}: file not found on {hub.label} ({_short(exc)})") from None
     except hf_errors.HfHubHTTPError as exc:
         raise _http_error(hub, what, exc) from None
+    except RuntimeError as exc:   # an upload's HTTP error, wrapped by the client
+        if not isinstance(exc.__cause__, hf_errors.HfHubHTTPError):
+            raise
+        raise _http_error(hub, what, exc.__cause__) from None
     except ValueError as exc:
         if not str(exc).startswith("LFS batch API returned errors"):
             raise
@@ -132,6 +136,9 @@ def _http_error(hub: Hub, what: str, exc: hf_errors.HfHubHTTPError) -> ZooError:
         return UserError(f"{what}: the token was refused by {hub.label} (check --token / HF_TOKEN)")
     if status == 403:
         return UserError(f"{what}: your token may not write here on {hub.label}")
+    if status == 507:
+        detail = (getattr(exc, "server_message", None) or "507").splitlines()[0]
+        return ZooError(f"{what}: {hub.label} is out of storage ({detail}); free space there and retry")
     if status == 412:
         return UserError(f"{what}: the branch moved while you were pushing; run the command again")
     if status is not None and 400 <= status < 500:
