@@ -33,8 +33,9 @@ def _parse_line(path: Path, lineno: int, line: str) -> dict:
     """Parse one JSON line into a dict or raise UserError naming path:lineno."""
     try:
         obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # besides bad syntax: a huge integer, deep nesting
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise UserError(f"{path}:{lineno}: invalid JSON ({detail})") from None
     if not isinstance(obj, dict):
         raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
     return obj

@@ -45,6 +45,8 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HUB_RE = re.compile(r"^[^@\s]+/[^@\s]+@[^@\s]+$")
+# PyYAML's safe constructors raise plain Python errors on bad tags, impossible dates, huge ints.
+_YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, AttributeError, LookupError, RecursionError)
 
 
 class _Strict(BaseModel):
@@ -111,7 +113,7 @@ class DatasetSpec(_Strict):
         unknown = sorted(set(self.columns) - set(required) - set(optional))
         if unknown:
             raise ValueError(
-                f"columns.{unknown[0]}: unknown role for type {self.type} "
+                f"columns.{_printable(unknown[0])}: unknown role for type {self.type} "
                 f"(roles: {', '.join(required + optional)})"
             )
         return self
@@ -170,10 +172,10 @@ def load_corpus_spec(path: str | Path) -> CorpusSpec:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UserError(f"corpus spec {path}: cannot read ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
+    except UnicodeDecodeError:
+        raise UserError(f"corpus spec {path}: not valid UTF-8") from None
+    except _YAML_ERRORS as exc:
         raise UserError(f"corpus spec {path}: invalid YAML ({exc})".replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise UserError(f"corpus spec {path}: expected a mapping with a `datasets:` list")
     return parse_corpus_spec(raw, base_dir=path.parent.resolve(), origin=str(path))
 
 
@@ -181,7 +183,9 @@ def parse_corpus_spec(
     raw: dict, base_dir: Path | None = None, origin: str = "corpus spec"
 ) -> CorpusSpec:
     """Validate an already-parsed spec mapping; raise one UserError listing every problem."""
-    doc = {**raw, "base_dir": str(base_dir) if base_dir else None}
+    if not isinstance(raw, dict):
+        raise UserError(f"{origin}: expected a mapping with a `datasets:` list")
+    doc = {**_str_keys(raw), "base_dir": str(base_dir) if base_dir else None}
     try:  # JSON mode: strict types, but YAML lists may fill tuples
         return CorpusSpec.model_validate_json(json.dumps(doc, default=str))
     except ValidationError as exc:
@@ -189,7 +193,21 @@ def parse_corpus_spec(
         lines = [_error_line(err, raw) for err in exc.errors()] + _duplicate_names(raw)
         lines = list(dict.fromkeys(lines))
         head = f"{origin}: {len(lines)} problem{'s' if len(lines) > 1 else ''}"
-        raise UserError("\n  ".join([head, *lines])) from None
+        raise UserError(f"{head}: {'; '.join(lines)}") from None
+
+
+def _str_keys(value: object) -> object:
+    """Return `value` with every mapping key a string (YAML keys may be dates, JSON's may not)."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _str_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_str_keys(v) for v in value]
+    return value
+
+
+def _printable(part: object) -> str:
+    """Return `part` as text, quoted and escaped if it holds a line break or control character."""
+    return str(part) if str(part).isprintable() else repr(part)
 
 
 def _duplicate_names(raw: dict) -> list[str]:
@@ -211,11 +229,13 @@ def _error_line(err: dict, raw: dict) -> str:
         msg = f"unknown task type {err['input']!r} (expected one of: {', '.join(ROLES)})"
     field = ""
     for part in loc:
-        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+        text = _printable(part)
+        field += f"[{part}]" if isinstance(part, int) else (f".{text}" if field else text)
     if len(loc) >= 2 and loc[0] == "datasets" and isinstance(loc[1], int):
         name = _dataset_name(raw, loc[1])
         if name:
-            field = field.replace(f"datasets[{loc[1]}]", f"datasets[{loc[1]}] ({name})", 1)
+            named = f"datasets[{loc[1]}] ({_printable(name)})"
+            field = field.replace(f"datasets[{loc[1]}]", named, 1)
     if msg.startswith(("datasets", "ratios[")):  # the message already names the full field
         return msg
     if msg.startswith(("columns.", "hub:", "negatives:", "min_score:")):  # names a sub-field

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -45,7 +46,7 @@ def _is_text(v: object) -> bool:
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _is_label(v: object) -> bool:
@@ -53,7 +54,7 @@ def _is_label(v: object) -> bool:
 
 
 def _is_binary(v: object) -> bool:
-    return v in (0, 1) and not isinstance(v, float)
+    return v in (0, 1) and not isinstance(v, (bool, float))
 
 
 def _is_texts(v: object) -> bool:
@@ -77,6 +78,8 @@ _SHAPES: dict[str, dict[str, tuple[Check, str]]] = {
     "retrieval_train": {"query": _TEXT, "pos": (_is_texts, "a string or a list of strings")},
 }
 _OPTIONAL = {"retrieval_train": {"neg": (_is_opt_texts, "a list of strings")}}
+# PyYAML's safe constructors raise plain Python errors on bad tags, impossible dates, huge ints.
+_YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, AttributeError, LookupError, RecursionError)
 _TEST_FILES: dict[str, dict[str, str]] = {
     "retrieval": {"corpus.jsonl": "doc", "queries.jsonl": "query"},
     "sts": {"test.jsonl": "sts"},
@@ -92,9 +95,13 @@ def read_task_info(folder: Path) -> TaskInfo:
     path = folder / "task.yaml"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError:
+    except FileNotFoundError:
         raise UserError(f"{path}: missing (every task folder needs a task.yaml)") from None
-    except yaml.YAMLError as exc:
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not valid UTF-8") from None
+    except _YAML_ERRORS as exc:
         raise UserError(f"{path}: invalid YAML ({exc})".replace("\n", " ")) from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with name, type, description")
@@ -102,7 +109,7 @@ def read_task_info(folder: Path) -> TaskInfo:
         return TaskInfo.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
+        field = ".".join(str(p) if str(p).isprintable() else repr(p) for p in err["loc"])
         raise UserError(f"{path}: {field}: {err['msg']}") from None
 
 
@@ -114,7 +121,7 @@ def validate_task_folder(folder: str | Path) -> TaskInfo:
     corpus id, and the optional train.jsonl. Reads only; does not modify anything.
     """
     folder = Path(folder)
-    if not folder.is_dir():
+    if not _is_dir(folder):
         raise UserError(f"{folder}: not a task folder (no such directory)")
     info = read_task_info(folder)
     files = _TEST_FILES[info.type]
@@ -125,6 +132,13 @@ def validate_task_folder(folder: str | Path) -> TaskInfo:
     if info.type == "retrieval":
         _check_qrels(folder)
     return info
+
+
+def _is_dir(folder: Path) -> bool:
+    try:
+        return folder.is_dir()
+    except OSError:  # e.g. a name too long: not a folder we can check
+        return False
 
 
 def _check_file(path: Path, shape: str, required: bool) -> int:

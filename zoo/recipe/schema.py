@@ -20,6 +20,8 @@ from zoo.errors import UserError
 from zoo.merge.registry import list_methods, unknown_name
 
 KINDS = ("base", "bag", "update", "merged")
+# PyYAML's safe constructors raise plain Python errors on bad tags, impossible dates, huge ints.
+_YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, AttributeError, LookupError, RecursionError)
 
 
 class _Strict(BaseModel):
@@ -113,12 +115,14 @@ def load_recipe(path_or_text: str | Path) -> Recipe:
     text, source = _read(path_or_text)
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except _YAML_ERRORS as exc:
+        detail = _first_line(str(exc) or type(exc).__name__)
+        raise UserError(f"{source}: not valid YAML ({detail})") from None
     if not isinstance(data, dict):
         raise UserError(f"{source}: a recipe is a YAML mapping with merge_method and models")
     problems: list[str] = []
-    zoo = _zoo_block(data.pop("zoo", None) or {}, problems)
+    raw_zoo = data.pop("zoo", None)
+    zoo = _zoo_block({} if raw_zoo is None else raw_zoo, problems)
     problems += _structure_problems(data, zoo)
     if problems:
         raise UserError(f"{source}: " + "; ".join(problems))
@@ -126,12 +130,31 @@ def load_recipe(path_or_text: str | Path) -> Recipe:
 
 
 def _read(path_or_text: str | Path) -> tuple[str, str]:
-    if isinstance(path_or_text, Path) or "\n" not in str(path_or_text):
-        path = Path(path_or_text)
-        if not path.is_file():
-            raise UserError(f"recipe not found: {path}")
+    """Return (text, source name); a string holding a line break is YAML text, else a path."""
+    if not isinstance(path_or_text, Path) and "".join(path_or_text.splitlines()) != path_or_text:
+        return path_or_text, "<recipe>"
+    path = Path(path_or_text)
+    try:
         return path.read_text(encoding="utf-8"), str(path)
-    return str(path_or_text), "<recipe>"
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not valid UTF-8") from None
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, ValueError):  # NUL in path
+        raise UserError(f"recipe not found: {_printable(path)}") from None
+    except OSError as exc:
+        raise UserError(f"{_printable(path)}: cannot read ({exc.strerror or exc})") from None
+
+
+def _first_line(text: str) -> str:
+    return (text.splitlines() or [""])[0]
+
+
+def _printable(part: object) -> str:
+    """Return `part` as text, quoted and escaped if it holds a line break or control character."""
+    return str(part) if str(part).isprintable() else repr(part)
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(_printable(p) for p in loc)
 
 
 def _zoo_block(raw: Any, problems: list[str]) -> ZooBlock:
@@ -139,8 +162,7 @@ def _zoo_block(raw: Any, problems: list[str]) -> ZooBlock:
         return ZooBlock.model_validate(raw)
     except ValidationError as exc:
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            problems.append(_field_problem(f"zoo.{loc}", err, _zoo_known(err["loc"])))
+            problems.append(_field_problem(("zoo", *err["loc"]), err, _zoo_known(err["loc"])))
         return ZooBlock()
 
 
@@ -156,11 +178,10 @@ def _zoo_known(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _field_problem(where: str, err: dict, known: list[str]) -> str:
+def _field_problem(loc: tuple, err: dict, known: list[str]) -> str:
     if err["type"] == "extra_forbidden":
-        parent, _, key = where.rpartition(".")
-        return unknown_name(f"key in {parent}:", key, known)
-    return f"{where}: {err['msg']}"
+        return unknown_name(f"key in {_where(loc[:-1])}:", loc[-1], known)
+    return f"{_where(loc)}: {_first_line(err['msg'])}"
 
 
 _TOP = set(MergeConfiguration.model_fields) | {"zoo"}
@@ -175,7 +196,7 @@ def _structure_problems(data: dict, zoo: ZooBlock) -> list[str]:
     if not method:
         problems.append("merge_method is required")
     elif method not in list_methods():
-        problems.append(unknown_name("merge method", method, list_methods()))
+        problems.append("merge_method: " + unknown_name("merge method", method, list_methods()))
     problems += _inputs_problems(data, zoo)
     if not problems:
         problems += _mergekit_problems(data, zoo)
@@ -183,17 +204,14 @@ def _structure_problems(data: dict, zoo: ZooBlock) -> list[str]:
 
 
 def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
-    problems = []
-    for i, entry in enumerate(data.get("models") or []):
+    problems: list[str] = []
+    for i, entry in enumerate(_entries(data.get("models"), "models", problems)):
         if not isinstance(entry, dict) or "model" not in entry:
             problems.append(f"models[{i}]: expected a mapping with 'model'")
             continue
         problems += [unknown_name(f"key in models[{i}]:", k, _MODEL_KEYS) for k in entry if k not in _MODEL_KEYS]
-    for i, sl in enumerate(data.get("slices") or []):
-        problems += [unknown_name(f"key in slices[{i}]:", k, _SLICE_KEYS) for k in sl if k not in _SLICE_KEYS]
-        for j, src in enumerate(sl.get("sources") or []):
-            problems += [unknown_name(f"key in slices[{i}].sources[{j}]:", k, _SOURCE_KEYS)
-                         for k in src if k not in _SOURCE_KEYS]
+    for i, sl in enumerate(_entries(data.get("slices"), "slices", problems)):
+        problems += _slice_problems(i, sl)
     has_inputs = bool(data.get("models") or data.get("slices") or data.get("modules"))
     if not has_inputs and zoo.select is None:
         problems.append("no inputs: give models:, slices: or zoo.select:")
@@ -202,12 +220,36 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
     return problems
 
 
+def _slice_problems(i: int, sl: Any) -> list[str]:
+    if not isinstance(sl, dict):
+        return [f"slices[{i}]: expected a mapping with 'sources'"]
+    problems = [unknown_name(f"key in slices[{i}]:", k, _SLICE_KEYS)
+                for k in sl if k not in _SLICE_KEYS]
+    for j, src in enumerate(_entries(sl.get("sources"), f"slices[{i}].sources", problems)):
+        if not isinstance(src, dict):
+            problems.append(f"slices[{i}].sources[{j}]: expected a mapping with 'model'")
+            continue
+        problems += [unknown_name(f"key in slices[{i}].sources[{j}]:", k, _SOURCE_KEYS)
+                     for k in src if k not in _SOURCE_KEYS]
+    return problems
+
+
+def _entries(value: Any, where: str, problems: list[str]) -> list:
+    """Return `value` as a list (empty if unset); note a problem if it is not a list."""
+    if value and not isinstance(value, list):
+        problems.append(f"{where}: expected a list, got {type(value).__name__}")
+    return value if isinstance(value, list) else []
+
+
 def _mergekit_problems(data: dict, zoo: ZooBlock) -> list[str]:
     probe = dict(data)
     if zoo.select is not None:
         probe["models"] = [{"model": "select/placeholder"}]
     try:
         MergeConfiguration.model_validate(probe)
-    except (ValidationError, RuntimeError, ValueError) as exc:
-        return [f"not a valid mergekit configuration: {str(exc).splitlines()[0]}"]
+    except ValidationError as exc:
+        return [f"{_where(err['loc'])}: {_first_line(err['msg'])}" for err in exc.errors()]
+    except (RuntimeError, ValueError) as exc:
+        detail = _first_line(str(exc) or type(exc).__name__)
+        return [f"not a valid mergekit configuration: {detail}"]
     return []
