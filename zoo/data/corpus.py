@@ -98,7 +98,7 @@ def load_corpus(spec: CorpusSpec, resolve: Resolver | None = None) -> Corpus:
             problems.append(f"datasets[{i}] ({ds_spec.name}).{exc}")
     if problems:
         head = f"corpus: {len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise UserError("\n  ".join([head, *problems]))
+        raise UserError(f"{head}: {'; '.join(problems)}")
     return Corpus(tuple(loaded), spec)
 
 
