@@ -9,6 +9,7 @@ answers with X-Error-Code, X-Error-Message and a JSON {"error": ...} body.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 from pathlib import Path
@@ -133,6 +134,10 @@ def create_app(root: Path, **limits) -> Starlette:
         return error_response(HubError(status, "HttpError", f"{detail}"))
 
     async def on_crash(request: Request, exc: Exception):
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("disk full on %s %s", request.method, request.url.path)
+            return error_response(HubError(
+                507, "InsufficientStorage", "the Hub's storage is full; nothing was stored"))
         log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(
             HubError(500, "InternalError", f"internal server error: {type(exc).__name__}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -29,6 +30,10 @@ from zoo.hub.server.errors import (
 from zoo.hub.server.store import HubStore
 
 M = TypeVar("M", bound=BaseModel)
+# ASCII digits only (str.isdigit() also accepts '²', which int() refuses), and few enough that
+# offset + page size stays below sys.maxsize (itertools.islice refuses more).
+_UINT = re.compile(r"[0-9]{1,18}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -101,10 +106,15 @@ def authenticate(request: Request, store: HubStore) -> User | None:
     return user
 
 
+def parse_uint(text: str) -> int | None:
+    """Return `text` as a non-negative integer of at most 18 ASCII digits, or None."""
+    return int(text) if _UINT.fullmatch(text) else None
+
+
 def _declared_length(request: Request, cap: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if parse_uint(declared) is None:
             raise bad_request("invalid Content-Length header")
         if int(declared) > cap:
             raise too_large(f"request body of {declared} bytes exceeds the limit of {cap} bytes")
@@ -151,12 +161,30 @@ async def stream_chunks(call: Call, cap: int) -> AsyncIterator[bytes]:
 
 async def read_model(call: Call, model: type[M]) -> M:
     """Read a JSON body into `model`; 400 naming the first bad field."""
-    raw = await read_body(call)
+    return parse_model(model, parse_json(await read_body(call) or b"{}"))
+
+
+def parse_json(raw: bytes, what: str = "request body") -> object:
+    """Parse JSON; 400 if it is malformed, nested too deeply, or holds a lone surrogate.
+
+    A lone surrogate (`"\\ud800"`) parses into a str that cannot be encoded as UTF-8, so storing
+    or echoing it would fail later, in every response that shows it.
+    """
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise bad_request("request body is not valid JSON") from None
-    return parse_model(model, data)
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise bad_request(f"{what} is not valid JSON") from None
+    stack = [data]
+    while stack:  # iterative: the nesting json.loads accepts could exhaust Python's stack
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and not item.isascii() and _SURROGATE.search(item):
+            raise bad_request(f"{what} holds a lone UTF-16 surrogate: not valid Unicode")
+    return data
 
 
 def parse_model(model: type[M], data: object) -> M:
@@ -191,6 +219,9 @@ def page_response(call: Call, page: list, next_offset: int | None, cursor: str =
 def offset_param(call: Call, name: str = "cursor") -> int:
     """Read a non-negative integer paging offset from the query (0 if absent); 400 if malformed."""
     raw = call.request.query_params.get(name, "0")
-    if not raw.isdigit():
-        raise bad_request(f"invalid {name!r} query parameter {raw!r}")
-    return int(raw)
+    value = parse_uint(raw)
+    if value is None:
+        raise bad_request(
+            f"invalid {name!r} query parameter {raw[:50]!r}: expected 1 to 18 digits (0-9)"
+        )
+    return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from urllib.parse import parse_qsl, quote
 
@@ -13,7 +12,14 @@ from zoo.hub.server.access import readable_repo
 from zoo.hub.server.commits import directories
 from zoo.hub.server.download import BlobResponse, parse_range
 from zoo.hub.server.errors import bad_request, entry_not_found
-from zoo.hub.server.http import Call, json_response, offset_param, page_response, read_body
+from zoo.hub.server.http import (
+    Call,
+    json_response,
+    offset_param,
+    page_response,
+    parse_json,
+    read_body,
+)
 from zoo.hub.server.paths import path_problem, valid_path
 from zoo.hub.server.routes_repos import repo_of
 
@@ -91,10 +97,9 @@ async def paths_info(call: Call):
 
 def _paths_and_expand(call: Call, raw: bytes) -> tuple[list[str], bool]:
     if call.request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            data = json.loads(raw or b"{}")
-        except ValueError:
-            raise bad_request("request body is not valid JSON") from None
+        data = parse_json(raw or b"{}")
+        if not isinstance(data, dict):
+            raise bad_request('request body must be a JSON object {"paths": [...]}')
         paths, expand = data.get("paths", []), bool(data.get("expand", False))
     else:
         pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)

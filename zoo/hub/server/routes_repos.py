@@ -16,6 +16,7 @@ from zoo.hub.server.http import (
     json_response,
     offset_param,
     page_response,
+    parse_uint,
     read_model,
 )
 from zoo.hub.server.paths import (
@@ -106,8 +107,8 @@ async def list_repos(call: Call):
     repo_type = repo_type_from_plural(call.groups[0])
     q = call.request.query_params
     limit = q.get("limit")
-    if limit is not None and (not limit.isdigit() or int(limit) == 0):
-        raise bad_request(f"invalid limit {limit!r}: expected a positive integer")
+    if limit is not None and not parse_uint(limit):
+        raise bad_request(f"invalid limit {limit[:50]!r}: expected a positive integer")
     size = min(int(limit or call.limits.list_page_size), call.limits.list_page_size)
     offset = offset_param(call)
     items = await run_in_threadpool(_matching_repos, call, repo_type)
@@ -272,12 +273,9 @@ async def validate_yaml(call: Call):
     try:
         parse_front_matter(body.content)
     except CardError as exc:
-        message = str(exc)
-        return json_response(
-            {"error": message, "errors": [{"message": message}], "warnings": []},
-            status=400,
-            headers={"X-Error-Code": "InvalidYaml", "X-Error-Message": message.splitlines()[0]},
-        )
+        message = str(exc)  # the app makes it header-safe: YAML tags may hold any character
+        extra = {"errors": [{"message": message}], "warnings": []}
+        raise HubError(400, "InvalidYaml", message, extra=extra) from None
     return json_response({"errors": [], "warnings": []})
 
 

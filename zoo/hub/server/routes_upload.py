@@ -10,8 +10,7 @@ object only once it is linked (422 otherwise).
 from __future__ import annotations
 
 import base64
-import binascii
-import json
+import errno
 import time
 
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +18,16 @@ from starlette.concurrency import run_in_threadpool
 from zoo.hub.server import commits as C
 from zoo.hub.server.access import writable_repo
 from zoo.hub.server.errors import HubError, bad_request, repo_not_found, revision_not_found
-from zoo.hub.server.http import Call, Strict, json_response, parse_model, read_model, stream_chunks
+from zoo.hub.server.http import (
+    Call,
+    Strict,
+    json_response,
+    parse_json,
+    parse_model,
+    parse_uint,
+    read_model,
+    stream_chunks,
+)
 from zoo.hub.server.objects import SHA256_RE, ObjectMismatch
 from zoo.hub.server.paths import URL_PREFIX, valid_path
 from zoo.hub.server.routes_repos import repo_of
@@ -70,7 +78,7 @@ def _preupload_item(tree: dict, f: PreuploadFile, gitignore: str | None) -> dict
     path = valid_path(f.path)
     try:
         sample = base64.b64decode(f.sample, validate=True)[:512]
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or non-ASCII text
         raise bad_request(f"sample of {path!r} is not base64") from None
     existing = tree.get(path)
     oid = None
@@ -161,6 +169,32 @@ def _batch_item(call: Call, state: dict, obj: LfsObject, linked: set[str]) -> di
     }
 
 
+async def _receive(call: Call, writer) -> bool:
+    """Stream the body into writer; False when the disk filled (the rest is still read, so the
+    client hears the 507 instead of a connection reset)."""
+    pending: list[bytes] = []
+    pending_bytes, full = 0, False
+    async for chunk in stream_chunks(call, call.limits.max_lfs_bytes):
+        if full:
+            continue
+        pending.append(chunk)
+        pending_bytes += len(chunk)
+        if pending_bytes >= _WRITE_BATCH:  # hash + write off the event loop, in big steps
+            full = not await _write(writer, b"".join(pending))
+            pending, pending_bytes = [], 0
+    return not full and await _write(writer, b"".join(pending))
+
+
+async def _write(writer, data: bytes) -> bool:
+    try:
+        await run_in_threadpool(writer.write, data)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        return False
+    return True
+
+
 async def lfs_put(call: Call):
     """PUT <signed href>: stream, hash and size-check the object, publish it, link it."""
     repo_type, repo_id = _lfs_repo(call)
@@ -173,15 +207,8 @@ async def lfs_put(call: Call):
         )
     writer = await run_in_threadpool(call.store.objects.writer, oid, size)
     try:
-        pending: list[bytes] = []
-        pending_bytes = 0
-        async for chunk in stream_chunks(call, call.limits.max_lfs_bytes):
-            pending.append(chunk)
-            pending_bytes += len(chunk)
-            if pending_bytes >= _WRITE_BATCH:  # hash + write off the event loop, in big steps
-                await run_in_threadpool(writer.write, b"".join(pending))
-                pending, pending_bytes = [], 0
-        await run_in_threadpool(writer.write, b"".join(pending))
+        if not await _receive(call, writer):
+            raise HubError(507, "InsufficientStorage", "the Hub's storage is full; nothing was stored")
         await run_in_threadpool(writer.publish)
     except ObjectMismatch as exc:
         raise HubError(400, "ObjectMismatch", f"upload refused: {exc}") from None
@@ -193,8 +220,8 @@ async def lfs_put(call: Call):
 
 def _check_signed_upload(call: Call, repo_type: str, repo_id: str, oid: str, size: int) -> dict:
     q = call.request.query_params
-    exp = q.get("exp", "")
-    if not exp.isdigit() or int(exp) < time.time():
+    exp = parse_uint(q.get("exp", ""))
+    if exp is None or exp < time.time():
         raise HubError(
             403, "Forbidden", "upload URL expired or malformed; ask the batch API for a new one"
         )
@@ -202,7 +229,7 @@ def _check_signed_upload(call: Call, repo_type: str, repo_id: str, oid: str, siz
         raise HubError(413, "PayloadTooLarge", "object larger than this Hub accepts")
     state = call.store.repos.load(repo_type, repo_id)
     message = _upload_message(
-        repo_type, repo_id, state["uid"] if state else "", oid, size, int(exp)
+        repo_type, repo_id, state["uid"] if state else "", oid, size, exp
     )
     if not call.store.auth.check_signature(message, q.get("sig", "")):
         raise HubError(403, "Forbidden", "invalid upload URL signature")
@@ -328,7 +355,7 @@ def _decode(op: FileOp) -> bytes:
     if op.encoding == "base64":
         try:
             return base64.b64decode(op.content, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or non-ASCII text
             raise bad_request(f"file {op.path!r}: content is not valid base64") from None
     if op.encoding in ("utf-8", "utf8"):
         return op.content.encode()
@@ -360,7 +387,4 @@ async def _ndjson(call: Call):
 
 
 def _json_line(line: bytes):
-    try:
-        return json.loads(line)
-    except ValueError:
-        raise bad_request("commit body is not valid NDJSON") from None
+    return parse_json(line, "a line of the NDJSON commit body")

@@ -15,13 +15,12 @@ Several processes may open the same root: all writes are atomic and serialised b
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
 from zoo.hub.server.auth import AuthStore
-from zoo.hub.server.cards import CardError, card_tags, parse_front_matter
+from zoo.hub.server.cards import CardError, card_tags, parse_front_matter, plain_card
 from zoo.hub.server.fsutil import create_exclusive, dump_json, read_json, sweep_stale_tmp
 from zoo.hub.server.objects import ObjectStore
 from zoo.hub.server.repos import RepoStore
@@ -84,8 +83,6 @@ class HubStore:
             return {}
         try:
             text = self.objects.path(entry["sha256"]).read_text("utf-8")
-            card = parse_front_matter(text)
+            return plain_card(parse_front_matter(text))  # cardData is always valid JSON
         except (CardError, UnicodeDecodeError, FileNotFoundError):
             return {}
-        # YAML dates and the like become strings, so cardData is always JSON.
-        return json.loads(json.dumps(card, default=str))
