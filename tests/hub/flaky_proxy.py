@@ -23,6 +23,7 @@ class FlakyProxy:
         self.vanish_on_cut = False
         self.upload_delay = 0.0              # seconds slept per chunk sent to the hub (slow uplink)
         self.requests: list[bytes] = []      # request lines seen, in order
+        self.gone = False
         self.connections = 0
         self.cut_connections = 0
         self._live: list[socket.socket] = []
@@ -38,8 +39,9 @@ class FlakyProxy:
 
     def vanish(self) -> None:
         """Close the listener and every open connection: the hub is gone."""
-        _close(self._listener)
         with self._lock:
+            self.gone = True
+            _close(self._listener)
             for s in self._live:
                 _close(s)
 
@@ -54,6 +56,9 @@ class FlakyProxy:
             except OSError:
                 return
             with self._lock:
+                if self.gone:                # accepted in the instant the hub went away
+                    _close(client)
+                    return
                 self.connections += 1
                 self._live.append(client)
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
@@ -65,6 +70,10 @@ class FlakyProxy:
             return _close(client)
         with self._lock:
             self._live.append(upstream)
+            if self.gone:
+                _close(upstream)
+                _close(client)
+                return
         state = {"limit": None, "sent": 0}
         threading.Thread(target=self._requests, args=(client, upstream, state), daemon=True).start()
         self._responses(upstream, client, state)
