@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz_helpers import FUZZ, names, one_line_error, typo
 from zoo.data.taskfolder import read_task_info, validate_task_folder
 from zoo.errors import UserError
 
@@ -69,22 +70,10 @@ JSON_VALUES = st.recursive(
     max_leaves=6,
 )
 DIR = object()  # a file replaced by a directory of the same name
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
 
 def _outcome(folder: Path) -> str | None:
-    """Validate `folder`; return None if valid, else the one-line UserError message.
-
-    Any other exception propagates and fails the test.
-    """
-    try:
-        validate_task_folder(folder)
-    except UserError as err:
-        message = str(err)
-        assert message and len(message.splitlines()) == 1, repr(message)
-        return message
-    return None
+    """Validate `folder`: None if valid, else its one-line UserError message."""
+    return one_line_error(validate_task_folder, folder)
 
 
 def _write(root: Path, task_yaml: bytes | None, files: dict[str, object]) -> Path:
@@ -111,20 +100,6 @@ def _join(lines: list[bytes]) -> bytes:
     return b"".join(line + b"\n" for line in lines)
 
 
-def _typo(key: str, draw) -> str:
-    """Return `key` misspelt by one dropped, doubled or swapped letter (or an appended one)."""
-    if len(key) < 2:
-        return key + "x"
-    i = draw(st.integers(0, len(key) - 2))
-    swapped = key[:i] + key[i + 1] + key[i] + key[i + 2:]
-    edits = [key[:i] + key[i + 1:], key[:i] + key[i] + key[i:], swapped]
-    return next((k for k in draw(st.permutations(edits)) if k != key), key + "x")
-
-
-def _names(message: str, needle: str) -> bool:
-    return needle in message or repr(needle)[1:-1] in message
-
-
 @st.composite
 def _broken_info(draw, kind: str) -> tuple[bytes | None, tuple, bool]:
     """Return (task.yaml bytes, alternatives the error must name one of, whether it must fail)."""
@@ -140,7 +115,7 @@ def _broken_info(draw, kind: str) -> tuple[bytes | None, tuple, bool]:
         info[new] = draw(JSON_VALUES)
         return yaml.safe_dump(info, allow_unicode=True).encode(), (("task.yaml", new),), True
     if op == "rename":
-        new = _typo(key, draw)
+        new = typo(key, draw)
         info[new] = info.pop(key)
         return yaml.safe_dump(info).encode(), (("task.yaml", key), ("task.yaml", new)), True
     if op == "replace":
@@ -173,7 +148,7 @@ def _broken_row(draw, name: str, rows: list[dict]) -> tuple[bytes, tuple, bool]:
     elif op == "replace":
         row[key] = draw(JSON_VALUES)
     elif op == "rename":
-        row[_typo(key, draw)] = row.pop(key)
+        row[typo(key, draw)] = row.pop(key)
     lines[i] = json.dumps(row, ensure_ascii=False).encode()
     if op == "truncate":
         lines[i] = lines[i][: draw(st.integers(1, len(lines[i]) - 1))]
@@ -251,7 +226,7 @@ def test_a_broken_folder_validates_or_names_the_file_and_line(case):
         message = _outcome(_write(Path(tmp), task_yaml, files))
     assert message is not None or not must_fail, f"accepted: {task_yaml!r} {files!r}"
     if message is not None:
-        named = any(all(_names(message, n) for n in alt) for alt in alternatives)
+        named = any(all(names(message, n) for n in alt) for alt in alternatives)
         assert named, (alternatives, message)
 
 

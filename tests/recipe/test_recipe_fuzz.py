@@ -8,9 +8,10 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz_helpers import FUZZ, RAW_YAML, SCALARS, add_key, at, field, names, one_line_error, paths, typo
 from zoo.errors import UserError
 from zoo.recipe.schema import load_recipe
 
@@ -50,77 +51,15 @@ SELECT = {
 VALID = [*SHIPPED, FULL, SELECT]
 # Mappings whose keys are the user's own (merge parameters, metadata queries): any key loads here.
 FREE = ("parameters", "meta")
-# Raw YAML that no Python value dumps to: huge numbers, impossible dates, bad tags, deep nesting.
-RAW_YAML = [
-    "1" * 5000, "-" + "9" * 4400, "1e99999", ".nan", "-.inf", "0x" + "f" * 64, "0x_", "0b_",
-    "2001-13-45", "2001-02-30 25:61:61", "0000-01-01", "!!binary 'not base64'", "!!int 'abc'",
-    "!!int ''", "!!float 'x'", "!!bool maybe", "!!timestamp 'x'", "!!python/object:os.system 'ls'",
-    "!!set {a, b}", "!!omap [a]", "*nowhere", "&anchor", "[" * 600, "- " * 600, "{a: " * 1500,
-    "'unterminated", '"\\q"', "\t", "|\n\tx", "~", "null", "{}", "[]", "yes", "[[[], [[]]], {}]",
-]
-SCALARS = (
-    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats()
-    | st.text(max_size=12) | st.binary(max_size=4) | st.dates()
-)
 KEYS = st.text(max_size=8) | st.integers(-5, 5) | st.none() | st.booleans()
 VALUES = st.recursive(
     SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=8,
 )
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
 
 def _outcome(source: str | Path) -> str | None:
-    """Load `source`; return None if it loads, else the one-line UserError message.
-
-    Any other exception propagates and fails the test.
-    """
-    try:
-        load_recipe(source)
-    except UserError as err:
-        message = str(err)
-        assert message and len(message.splitlines()) == 1, repr(message)
-        return message
-    return None
-
-
-def _names(message: str, key: object) -> bool:
-    """Whether `message` names `key`, as written or escaped."""
-    text = str(key)
-    return text in message or repr(text)[1:-1] in message
-
-
-def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
-    """Return the path of every value inside `node`, depth first."""
-    if isinstance(node, dict):
-        items = node.items()
-    else:
-        items = enumerate(node) if isinstance(node, list) else ()
-    paths = []
-    for key, value in items:
-        paths += [prefix + (key,), *_paths(value, prefix + (key,))]
-    return paths
-
-
-def _at(doc: object, path: tuple) -> object:
-    for key in path:
-        doc = doc[key]
-    return doc
-
-
-def _field(path: tuple) -> str:
-    return next((str(p) for p in reversed(path) if isinstance(p, str)), "")
-
-
-def _typo(key: str, draw) -> str:
-    """Return `key` misspelt by one dropped, doubled or swapped letter (or an appended one)."""
-    if len(key) < 2:
-        return key + "x"
-    i = draw(st.integers(0, len(key) - 2))
-    swapped = key[:i] + key[i + 1] + key[i] + key[i + 2:]
-    edits = [key[:i] + key[i + 1:], key[:i] + key[i] + key[i:], swapped]
-    return next((k for k in draw(st.permutations(edits)) if k != key), key + "x")
+    """Load `source`: None if it loads, else its one-line UserError message."""
+    return one_line_error(load_recipe, source)
 
 
 @st.composite
@@ -132,23 +71,20 @@ def mutated(draw) -> tuple[str, str, tuple[str, ...], bool]:
     doc = copy.deepcopy(draw(st.sampled_from(VALID)))
     op = draw(st.sampled_from(["drop", "add", "replace", "rename", "raw"]))
     if op == "add":
-        maps = [()] + [p for p in _paths(doc) if isinstance(_at(doc, p), dict)]
-        path = draw(st.sampled_from(maps))
-        key = "zz" + draw(st.text(max_size=6))
-        _at(doc, path)[key] = draw(VALUES)
+        path, key = add_key(draw, doc, VALUES)
         return _dump(doc), op, (key,), not set(path) & set(FREE)
-    path = draw(st.sampled_from(_paths(doc)))
-    parent, key = _at(doc, path[:-1]), path[-1]
+    path = draw(st.sampled_from(paths(doc)))
+    parent, key = at(doc, path[:-1]), path[-1]
     if op == "drop":
         del parent[key]
-        return _dump(doc), op, (_field(path), _field(path[:-1])), False
+        return _dump(doc), op, (field(path), field(path[:-1])), False
     if op == "rename" and isinstance(key, str):
-        new = _typo(key, draw)
+        new = typo(key, draw)
         parent[new] = parent.pop(key)
         return _dump(doc), op, (key, new), not set(path[:-1]) & set(FREE)
     parent[key] = "ZZRAWZZ" if op == "raw" else draw(VALUES)
     text = _dump(doc).replace("ZZRAWZZ", draw(st.sampled_from(RAW_YAML)))
-    return text, op, (_field(path),), False
+    return text, op, (field(path),), False
 
 
 def _dump(doc: dict) -> str:
@@ -158,11 +94,11 @@ def _dump(doc: dict) -> str:
 @settings(FUZZ, max_examples=300)
 @given(case=mutated())
 def test_a_mutated_valid_recipe_loads_or_names_the_key(case):
-    text, op, names, must_fail = case
+    text, op, expected, must_fail = case
     message = _outcome(text)
     assert message is not None or not must_fail, f"{op} was accepted:\n{text}"
     if message is not None and op != "raw":  # a raw token may break the YAML itself
-        assert any(_names(message, n) for n in names if n), (names, message)
+        assert any(names(message, n) for n in expected if n), (expected, message)
 
 
 def test_every_valid_document_loads():
