@@ -26,6 +26,10 @@ SCALARS = (
     | st.text(max_size=12) | st.binary(max_size=4) | st.dates()
 )
 
+# PyYAML's allow_unicode dump puts NEL / LS / PS raw into a single-quoted key, and its loader folds
+# them to a space: the document would no longer hold the key the test expects to see named.
+_KEY_CHARS = st.characters(blacklist_characters="\x85\u2028\u2029", codec="utf-8")
+
 
 def one_line_error(call: Callable[..., Any], *args: Any) -> str | None:
     """Run call(*args); None if it succeeds, else its UserError message, asserted to be one line.
@@ -84,6 +88,6 @@ def add_key(draw, doc: object, values) -> tuple[tuple, str]:
     """Add an unknown key, with a drawn value, to a drawn mapping of doc; return (its path, key)."""
     maps = [()] + [p for p in paths(doc) if isinstance(at(doc, p), dict)]
     path = draw(st.sampled_from(maps))
-    key = "zz" + draw(st.text(max_size=6))
+    key = "zz" + draw(st.text(_KEY_CHARS, max_size=6))
     at(doc, path)[key] = draw(values)
     return path, key
