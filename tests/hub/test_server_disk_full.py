@@ -13,6 +13,7 @@ import pytest
 from huggingface_hub import HfApi
 
 from tests.hub.conftest import free_port
+from tests.sandbox import private_mount
 from zoo.cli import main
 from zoo.hub.server import HubStore
 
@@ -34,7 +35,7 @@ def small_disk_hub(tmp_path):
     port = free_port()
     script = SERVE.format(root=root, python=sys.executable, port=port)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+    proc = subprocess.Popen([*private_mount(), "sh", "-c", script],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox import private_mount
 from zoo.merge.engine import MergeInput, merge_folders
 from zoo.merge.package import file_hashes
 
@@ -90,7 +91,7 @@ def test_disk_full_during_merge_is_one_clear_error_and_leaves_nothing(bert_famil
     recipe.write_text(f"merge_method: linear\nmodels:\n{models}")
     script = FULL_DISK.format(size=64, disk=disk, python=sys.executable, recipe=recipe)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+    run = subprocess.run([*private_mount(), "sh", "-c", script],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     stdout = run.stdout.split()
