@@ -22,9 +22,14 @@ class IntegrityError(ZooError):
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether exc is a write that ran out of space (ENOSPC, quota, file size limit)."""
+    return isinstance(exc, OSError) and exc.errno in _FULL
+
+
 def disk_full(exc: OSError, target: object = None) -> ZooError | None:
-    """A one-line ZooError for an out-of-space write (ENOSPC, quota, file size limit), else None."""
-    if exc.errno not in _FULL:
+    """A one-line ZooError for an out-of-space write, else None."""
+    if not is_disk_full(exc):
         return None
     target = target or exc.filename
     where = f" writing {target}" if target else ""

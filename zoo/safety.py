@@ -10,7 +10,8 @@ from pathlib import Path
 
 from zoo.errors import UserError
 
-PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+PICKLE_FILE, PICKLE_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
+PICKLE_FILES = (PICKLE_FILE, PICKLE_INDEX)
 
 
 def pickled_module(folder: Path) -> Path | None:

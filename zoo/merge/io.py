@@ -21,9 +21,9 @@ import torch
 from safetensors import safe_open
 
 from zoo.errors import UserError
+from zoo.safety import PICKLE_FILE, PICKLE_INDEX
 
 SAFE_INDEX = "model.safetensors.index.json"
-PICKLE_INDEX = "pytorch_model.bin.index.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".msgpack", ".h5", ".onnx")
 # Prefixes that head-carrying or wrapped checkpoints put before the backbone's own names.
 KNOWN_PREFIXES = (
@@ -276,7 +276,7 @@ def weight_files(
         return _from_index(folder, SAFE_INDEX)
     if (folder / "model.safetensors").is_file():
         return {folder / "model.safetensors": None}
-    pickled = (folder / PICKLE_INDEX).is_file() or (folder / "pytorch_model.bin").is_file()
+    pickled = (folder / PICKLE_INDEX).is_file() or (folder / PICKLE_FILE).is_file()
     if not pickled:
         return None
     if not allow_pickle:
@@ -286,7 +286,7 @@ def weight_files(
         )
     if (folder / PICKLE_INDEX).is_file():
         return _from_index(folder, PICKLE_INDEX)
-    return {folder / "pytorch_model.bin": None}
+    return {folder / PICKLE_FILE: None}
 
 
 def _from_index(folder: Path, index_name: str) -> dict[Path, list[str]]:

@@ -9,7 +9,6 @@ answers with X-Error-Code, X-Error-Message and a JSON {"error": ...} body.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import re
 from pathlib import Path
@@ -21,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from zoo.errors import is_disk_full
 from zoo.hub.server import routes_files as F
 from zoo.hub.server import routes_repos as R
 from zoo.hub.server import routes_upload as U
-from zoo.hub.server.errors import HubError
+from zoo.hub.server.errors import HubError, storage_full
 from zoo.hub.server.http import Call, Limits, authenticate
 from zoo.hub.server.store import HubStore
 
@@ -134,10 +134,9 @@ def create_app(root: Path, **limits) -> Starlette:
         return error_response(HubError(status, "HttpError", f"{detail}"))
 
     async def on_crash(request: Request, exc: Exception):
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(exc):
             log.error("disk full on %s %s", request.method, request.url.path)
-            return error_response(HubError(
-                507, "InsufficientStorage", "the Hub's storage is full; nothing was stored"))
+            return error_response(storage_full())
         log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(
             HubError(500, "InternalError", f"internal server error: {type(exc).__name__}")

@@ -74,3 +74,8 @@ def conflict(message: str, extra: dict | None = None) -> HubError:
 def too_large(message: str) -> HubError:
     """413: a body over the configured cap."""
     return HubError(413, "PayloadTooLarge", message)
+
+
+def storage_full() -> HubError:
+    """507: the Hub's disk filled while storing a request's data."""
+    return HubError(507, "InsufficientStorage", "the Hub's storage is full; nothing was stored")

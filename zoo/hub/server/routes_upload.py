@@ -10,14 +10,15 @@ object only once it is linked (422 otherwise).
 from __future__ import annotations
 
 import base64
-import errno
 import time
 
 from starlette.concurrency import run_in_threadpool
 
+from zoo.errors import is_disk_full
 from zoo.hub.server import commits as C
 from zoo.hub.server.access import writable_repo
-from zoo.hub.server.errors import HubError, bad_request, repo_not_found, revision_not_found
+from zoo.hub.server.errors import (HubError, bad_request, repo_not_found, revision_not_found,
+                                   storage_full)
 from zoo.hub.server.http import (
     Call,
     Strict,
@@ -189,7 +190,7 @@ async def _write(writer, data: bytes) -> bool:
     try:
         await run_in_threadpool(writer.write, data)
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if not is_disk_full(exc):
             raise
         return False
     return True
@@ -208,7 +209,7 @@ async def lfs_put(call: Call):
     writer = await run_in_threadpool(call.store.objects.writer, oid, size)
     try:
         if not await _receive(call, writer):
-            raise HubError(507, "InsufficientStorage", "the Hub's storage is full; nothing was stored")
+            raise storage_full()
         await run_in_threadpool(writer.publish)
     except ObjectMismatch as exc:
         raise HubError(400, "ObjectMismatch", f"upload refused: {exc}") from None
