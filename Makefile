@@ -1,17 +1,25 @@
 # The two set-up commands (README): `make demo` and `make test`.
-# Both create or refresh .venv: torch 2.13.0 (CPU) first, then zoo and its dependencies.
+# Both create or refresh .venv from the lock (requirements/lock.txt): torch 2.13.0 (CPU) first, then
+# every pinned, hash-checked dependency (--no-deps: nothing is resolved afresh), then zoo itself.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.zoo-installed
+LOCK   := requirements/lock.txt
+# -qq: pip's errors only (the machine's pip.conf names index folders that warn for most packages).
+PIP    := pip -qq --disable-pip-version-check
+TOOLS  := build/lock-tools
+LATEST := build/latest-venv
 
-.PHONY: demo test suite bench clean
+.PHONY: demo test suite lock test-latest clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+$(STAMP): pyproject.toml $(LOCK)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing $(VENV) from $(LOCK)"
+	$(BIN)/$(PIP) install torch==2.13.0
+	$(BIN)/$(PIP) install --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/$(PIP) install --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
@@ -22,6 +30,25 @@ test: $(STAMP)
 suite: $(STAMP)
 	PYTHON=$(BIN)/python bash scripts/suite-deps.sh
 	$(BIN)/zoo data suite build --size small --out .zoo/suite/small
+
+# Refresh the lock from pyproject.toml, keeping today's pins where they still fit;
+# `make lock LOCK_FLAGS=--upgrade` takes the newest versions the bounds allow instead.
+lock:
+	@test -x $(TOOLS)/bin/pip-compile || \
+	  ($(PYTHON) -m venv $(TOOLS) && $(TOOLS)/bin/$(PIP) install pip-tools==7.6.2)
+	$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --extra test $(LOCK_FLAGS) \
+	  -c requirements/constraints.txt -o $(LOCK) pyproject.toml
+	@echo "wrote $(LOCK); run make test before committing it"
+
+# Not in CI: the suite on a fresh resolution (newest versions pyproject's bounds allow), in a
+# throwaway venv, listing every version that differs from the lock, so an upgrade is measured.
+test-latest:
+	rm -rf $(LATEST) && $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/$(PIP) install torch==2.13.0
+	$(LATEST)/bin/$(PIP) install -e '.[test]'
+	$(LATEST)/bin/python scripts/lock_drift.py $(LOCK)
+	OMP_NUM_THREADS=1 $(LATEST)/bin/python -m pytest
 
 clean:
 	rm -rf .zoo build *.egg-info
