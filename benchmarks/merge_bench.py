@@ -56,7 +56,6 @@ BASELINE_IMPORTS = {  # arm -> what its import-only baseline process imports
 }
 
 
-
 def perturb_folder(src: Path, dst: Path, seed: int, scale: float = 0.01) -> Path:
     """Copy a model folder, adding N(0, (scale * std)^2) noise to every float tensor (std = 0.02
     for an all-constant tensor, e.g. MiniLM's all-zero pooler bias, on which mergekit's multislerp
@@ -98,8 +97,13 @@ def xlmr_family(work: Path, k: int) -> tuple[Path, list[Path]]:
     if not base.exists():
         torch.manual_seed(0)
         config = XLMRobertaConfig(
-            vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-            intermediate_size=1536, max_position_embeddings=514, type_vocab_size=1,
+            vocab_size=30522,
+            hidden_size=384,
+            num_hidden_layers=6,
+            num_attention_heads=12,
+            intermediate_size=1536,
+            max_position_embeddings=514,
+            type_vocab_size=1,
         )
         XLMRobertaModel(config).save_pretrained(base.with_name("base.tmp"))
         base.with_name("base.tmp").rename(base)
@@ -110,9 +114,15 @@ def qwen3_config(hidden: int, layers: int, inter: int, heads: int, kv: int):
     from transformers import Qwen3Config
 
     return Qwen3Config(
-        vocab_size=151936, hidden_size=hidden, num_hidden_layers=layers, intermediate_size=inter,
-        num_attention_heads=heads, num_key_value_heads=kv, head_dim=128,
-        tie_word_embeddings=True, torch_dtype="bfloat16",
+        vocab_size=151936,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        intermediate_size=inter,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        head_dim=128,
+        tie_word_embeddings=True,
+        torch_dtype="bfloat16",
     )
 
 
@@ -174,7 +184,6 @@ def weight_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*.safetensors"))
 
 
-
 def child(spec: dict) -> None:
     """Run one merge in this process; print {"seconds": ...} as the last line."""
     import torch
@@ -185,10 +194,14 @@ def child(spec: dict) -> None:
 
         inputs = [MergeInput(Path(p), {"weight": 1.0}) for p in spec["inputs"]]
         start = time.perf_counter()
-        report = merge_folders(inputs, spec["base"], spec["method"], spec["params"],
-                               Path(spec["out"]), progress=False)
-        extra = {"merged": report.tensors_merged, "passed": report.tensors_passed_through,
-                 "zoo_peak_rss": report.peak_rss_bytes}
+        report = merge_folders(
+            inputs, spec["base"], spec["method"], spec["params"], Path(spec["out"]), progress=False
+        )
+        extra = {
+            "merged": report.tensors_merged,
+            "passed": report.tensors_passed_through,
+            "zoo_peak_rss": report.peak_rss_bytes,
+        }
     elif spec["arm"] == "mergekit":  # the mergekit-yaml command, called in-process to time it
         from mergekit.scripts.run_yaml import main as mergekit_yaml
 
@@ -201,8 +214,9 @@ def child(spec: dict) -> None:
         k = len(spec["inputs"])
         params = dict(spec["params"], weight=[1.0] * k)
         start = time.perf_counter()
-        model = SentenceTransformer.merge(spec["inputs"], method=spec["method"], parameters=params,
-                                          base_model=spec["base"])
+        model = SentenceTransformer.merge(
+            spec["inputs"], method=spec["method"], parameters=params, base_model=spec["base"]
+        )
         model.save(spec["out"])
         extra = {}
     print(json.dumps({"seconds": time.perf_counter() - start, **extra}))
@@ -212,8 +226,11 @@ def run_measured(cmd: list[str]) -> dict:
     """Run cmd under /usr/bin/time; return its wall seconds, peak RSS and the fields of the JSON
     object on its last stdout line. /usr/bin/time forks the command from its own small process:
     ru_maxrss survives exec, so a child forked from this (large) parent would report our RSS."""
-    with tempfile.NamedTemporaryFile("w+") as stats, tempfile.TemporaryFile("w+") as out_f, \
-            tempfile.TemporaryFile("w+") as err_f:
+    with (
+        tempfile.NamedTemporaryFile("w+") as stats,
+        tempfile.TemporaryFile("w+") as out_f,
+        tempfile.TemporaryFile("w+") as err_f,
+    ):
         timed = ["/usr/bin/time", "-f", "%M %e", "-o", stats.name, *cmd]
         start = time.perf_counter()
         code = subprocess.run(timed, stdout=out_f, stderr=err_f, cwd=ROOT, env=_env()).returncode
@@ -226,8 +243,12 @@ def run_measured(cmd: list[str]) -> dict:
         raise RuntimeError(f"{' '.join(cmd[:4])} failed:\n{err[-3000:]}")
     lines = out.strip().splitlines()
     result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
-    return {"wall": float(elapsed), "wall_parent": wall, "peak_rss": int(maxrss_kib) * 1024,
-            **result}
+    return {
+        "wall": float(elapsed),
+        "wall_parent": wall,
+        "peak_rss": int(maxrss_kib) * 1024,
+        **result,
+    }
 
 
 def _env() -> dict:
@@ -243,17 +264,27 @@ def arm_command(arm: str, method: str, inputs, base, out: Path, threads: int) ->
     params = {"density": 0.5} if method == "ties" else {}
     if arm == "mergekit":
         return _mergekit_command(method, inputs, base, params, out)
-    spec = {"arm": arm, "method": method, "inputs": [str(p) for p in inputs],
-            "base": str(base) if base and method == "ties" else None, "params": params,
-            "out": str(out), "threads": threads}
+    spec = {
+        "arm": arm,
+        "method": method,
+        "inputs": [str(p) for p in inputs],
+        "base": str(base) if base and method == "ties" else None,
+        "params": params,
+        "out": str(out),
+        "threads": threads,
+    }
     return [PY, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
 
 
 def _mergekit_command(method, inputs, base, params, out: Path) -> list[str]:
     import yaml
 
-    config = {"merge_method": method, "dtype": "float32", "parameters": params,
-              "models": [{"model": str(p), "parameters": {"weight": 1.0}} for p in inputs]}
+    config = {
+        "merge_method": method,
+        "dtype": "float32",
+        "parameters": params,
+        "models": [{"model": str(p), "parameters": {"weight": 1.0}} for p in inputs],
+    }
     if method == "ties":
         config["base_model"] = str(base)
     path = out.with_suffix(".yml")
@@ -263,19 +294,22 @@ def _mergekit_command(method, inputs, base, params, out: Path) -> list[str]:
     return [PY, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
 
 
-
 def disk_speeds(sample: Path, scratch: Path) -> dict:
     """Measure read (dd of an input file to /dev/null) and write (dd to a new file) in bytes/s."""
     size = sample.stat().st_size
     start = time.perf_counter()
-    subprocess.run(["dd", f"if={sample}", "of=/dev/null", "bs=16M"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["dd", f"if={sample}", "of=/dev/null", "bs=16M"], check=True, capture_output=True
+    )
     read = size / (time.perf_counter() - start)
     target = scratch / "dd-write.bin"
     count = max(1, size // (16 << 20))
     start = time.perf_counter()
-    subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=16M", f"count={count}"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={target}", "bs=16M", f"count={count}"],
+        check=True,
+        capture_output=True,
+    )
     write = count * (16 << 20) / (time.perf_counter() - start)
     target.unlink()
     return {"read_Bps": read, "write_Bps": write}
@@ -285,7 +319,6 @@ def floor_seconds(inputs, base, method, out_bytes: int, speeds: dict) -> float:
     sources = list(inputs) + ([base] if base is not None and method == "ties" else [])
     read = sum(weight_bytes(Path(p)) for p in sources)
     return read / speeds["read_Bps"] + out_bytes / speeds["write_Bps"]
-
 
 
 def compare(name, arms, method, inputs, base, work, runs, threads, model_bytes) -> dict:
@@ -302,18 +335,26 @@ def compare(name, arms, method, inputs, base, work, runs, threads, model_bytes) 
             os.sync()  # no arm pays for writeback of the files written before it
             raw[arm].append(run_measured(arm_command(arm, method, inputs, base, out, threads)))
             out_bytes = weight_bytes(out)
-            print(f"  {name} {method} {arm} run {r}: {raw[arm][-1]['wall']:.1f}s wall,"
-                  f" {raw[arm][-1].get('seconds', float('nan')):.1f}s merge,"
-                  f" {raw[arm][-1]['peak_rss'] / 2**20:.0f} MiB peak", flush=True)
+            print(
+                f"  {name} {method} {arm} run {r}: {raw[arm][-1]['wall']:.1f}s wall,"
+                f" {raw[arm][-1].get('seconds', float('nan')):.1f}s merge,"
+                f" {raw[arm][-1]['peak_rss'] / 2**20:.0f} MiB peak",
+                flush=True,
+            )
         if r == 0:
             diffs = {arm: max_difference(outs["zoo"], outs[arm]) for arm in arms if arm != "zoo"}
         for out in outs.values():
             shutil.rmtree(out, ignore_errors=True)
     os.sync()
     speeds = disk_speeds(Path(next(Path(inputs[0]).rglob("model*.safetensors"))), work)
-    return {"raw": raw, "out_bytes": out_bytes, "model_bytes": model_bytes, "disk": speeds,
-            "floor_seconds": floor_seconds(inputs, base, method, out_bytes, speeds),
-            "max_abs_diff_vs_zoo": diffs}
+    return {
+        "raw": raw,
+        "out_bytes": out_bytes,
+        "model_bytes": model_bytes,
+        "disk": speeds,
+        "floor_seconds": floor_seconds(inputs, base, method, out_bytes, speeds),
+        "max_abs_diff_vs_zoo": diffs,
+    }
 
 
 def max_difference(ours: Path, theirs: Path) -> dict:
@@ -361,10 +402,24 @@ def part_compare(label, family, peer, ks, work, runs, threads, baselines) -> lis
         base, inputs = family(work, k)
         model_bytes = weight_bytes(inputs[0])
         for method in METHODS:
-            result = compare(f"{label}-k{k}", ["zoo", peer], method, inputs, base, work, runs,
-                             threads, model_bytes)
-            result.update(part=label, k=k, method=method, params=params_of(inputs[0]),
-                          summary=summarise(result, baselines))
+            result = compare(
+                f"{label}-k{k}",
+                ["zoo", peer],
+                method,
+                inputs,
+                base,
+                work,
+                runs,
+                threads,
+                model_bytes,
+            )
+            result.update(
+                part=label,
+                k=k,
+                method=method,
+                params=params_of(inputs[0]),
+                summary=summarise(result, baselines),
+            )
             rows.append(result)
     return rows
 
@@ -378,11 +433,24 @@ def part_scale(work, runs, slow_runs, threads, baselines) -> list[dict]:
     for method in METHODS:
         base = inputs[0] if method == "ties" else None
         members = inputs[1:] if method == "ties" else inputs
-        result = compare("scale", ["zoo"], method, members, base, work,
-                         runs if method == "linear" else slow_runs, threads,
-                         weight_bytes(inputs[0]))
-        result.update(part="scale", k=len(members), method=method, params=params_of(inputs[0]),
-                      summary=summarise(result, baselines))
+        result = compare(
+            "scale",
+            ["zoo"],
+            method,
+            members,
+            base,
+            work,
+            runs if method == "linear" else slow_runs,
+            threads,
+            weight_bytes(inputs[0]),
+        )
+        result.update(
+            part="scale",
+            k=len(members),
+            method=method,
+            params=params_of(inputs[0]),
+            summary=summarise(result, baselines),
+        )
         rows.append(result)
     shutil.rmtree(work / "qwen3-1.5b", ignore_errors=True)  # 11.5 GiB of disk
     return rows
@@ -399,12 +467,26 @@ def part_growth(work, runs, threads, baselines, done: list[dict]) -> list[dict]:
         if found:
             rows.append(dict(found[0], part="growth", model=name, reused_from=part))
             continue
-        base, inputs = (minilm_family(work, k) if name == "minilm"
-                        else decoder_family(work, name, k))
-        result = compare(f"growth-{name}-k{k}", ["zoo"], "linear", inputs, None, work, runs,
-                         threads, weight_bytes(inputs[0]))
-        result.update(part="growth", model=name, k=k, method="linear",
-                      params=params_of(inputs[0]), summary=summarise(result, baselines))
+        base, inputs = minilm_family(work, k) if name == "minilm" else decoder_family(work, name, k)
+        result = compare(
+            f"growth-{name}-k{k}",
+            ["zoo"],
+            "linear",
+            inputs,
+            None,
+            work,
+            runs,
+            threads,
+            weight_bytes(inputs[0]),
+        )
+        result.update(
+            part="growth",
+            model=name,
+            k=k,
+            method="linear",
+            params=params_of(inputs[0]),
+            summary=summarise(result, baselines),
+        )
         rows.append(result)
         if name != "minilm":
             shutil.rmtree(work / name, ignore_errors=True)
@@ -417,8 +499,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--ks", default="4,8", help="numbers of models in the minilm/xlmr parts")
     parser.add_argument("--growth-runs", type=int, default=3)
-    parser.add_argument("--scale-slow-runs", type=int, default=1,
-                        help="runs of ties and multislerp in the 1.5B part (linear: --runs)")
+    parser.add_argument(
+        "--scale-slow-runs",
+        type=int,
+        default=1,
+        help="runs of ties and multislerp in the 1.5B part (linear: --runs)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads in every arm")
     work = Path(tempfile.gettempdir()) / "zoo-merge-bench"
     parser.add_argument("--work", type=Path, default=work, help="scratch folder (deleted)")
@@ -444,21 +530,27 @@ def main() -> None:
     rows: list[dict] = []
     try:
         if "minilm" in parts:
-            rows += part_compare("minilm", minilm_family, "st", ks, args.work, args.runs,
-                                 args.threads, baselines)
+            rows += part_compare(
+                "minilm", minilm_family, "st", ks, args.work, args.runs, args.threads, baselines
+            )
         if "xlmr" in parts:
-            rows += part_compare("xlmr", xlmr_family, "mergekit", ks, args.work, args.runs,
-                                 args.threads, baselines)
+            rows += part_compare(
+                "xlmr", xlmr_family, "mergekit", ks, args.work, args.runs, args.threads, baselines
+            )
         if "scale" in parts:
-            rows += part_scale(args.work, args.runs, args.scale_slow_runs, args.threads,
-                               baselines)
+            rows += part_scale(args.work, args.runs, args.scale_slow_runs, args.threads, baselines)
         if "growth" in parts:
             rows += part_growth(args.work, args.growth_runs, args.threads, baselines, rows)
     finally:
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)
-    result = {"command": " ".join([Path(PY).name, *sys.argv]), "baselines": baselines,
-              "rows": rows, "total_seconds": time.perf_counter() - started, "machine": _machine()}
+    result = {
+        "command": " ".join([Path(PY).name, *sys.argv]),
+        "baselines": baselines,
+        "rows": rows,
+        "total_seconds": time.perf_counter() - started,
+        "machine": _machine(),
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(render(result))
@@ -468,8 +560,13 @@ def _machine() -> dict:
     import platform
 
     import torch
-    return {"cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "mem_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30}
+
+    return {
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "mem_gib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30,
+    }
 
 
 def render(result: dict) -> str:

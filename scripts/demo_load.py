@@ -10,7 +10,11 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoTokenizer
 
 repo = sys.argv[1]
-texts = ["A man is playing a guitar.", "Someone is strumming a guitar.", "The stock market fell sharply today."]
+texts = [
+    "A man is playing a guitar.",
+    "Someone is strumming a guitar.",
+    "The stock market fell sharply today.",
+]
 
 st = SentenceTransformer(repo, device="cpu")
 emb = st.encode(texts, convert_to_tensor=True, normalize_embeddings=True)
@@ -23,7 +27,11 @@ with torch.no_grad():
 mask = batch["attention_mask"].unsqueeze(-1).float()
 auto = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
 
-print(f"SentenceTransformer({repo!r}): cos(guitar, guitar) = {float(emb[0] @ emb[1]):.3f}, "
-      f"cos(guitar, stocks) = {float(emb[0] @ emb[2]):.3f}")
-print(f"AutoModel + mean pooling agrees with SentenceTransformer: max |diff| = "
-      f"{float((auto - emb).abs().max()):.2e}")
+print(
+    f"SentenceTransformer({repo!r}): cos(guitar, guitar) = {float(emb[0] @ emb[1]):.3f}, "
+    f"cos(guitar, stocks) = {float(emb[0] @ emb[2]):.3f}"
+)
+print(
+    f"AutoModel + mean pooling agrees with SentenceTransformer: max |diff| = "
+    f"{float((auto - emb).abs().max()):.2e}"
+)

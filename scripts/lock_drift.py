@@ -17,9 +17,11 @@ def main(lock_path: str) -> None:
     with open(lock_path, encoding="utf-8") as f:
         locked = {canonicalize_name(n): v for n, v in _PIN.findall(f.read())}
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()}
-    rows = [(n, locked.get(n, "-"), installed.get(n, "-"))
-            for n in sorted((locked.keys() | installed.keys()) - {"boom-zoo", "pip"})
-            if locked.get(n) != installed.get(n)]
+    rows = [
+        (n, locked.get(n, "-"), installed.get(n, "-"))
+        for n in sorted((locked.keys() | installed.keys()) - {"boom-zoo", "pip"})
+        if locked.get(n) != installed.get(n)
+    ]
     print(f"{len(rows)} distributions differ from {lock_path} (name: locked -> fresh)")
     for name, old, new in rows:
         print(f"  {name}: {old} -> {new}")

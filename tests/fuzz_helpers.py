@@ -3,27 +3,68 @@ helpers that walk and mutate nested documents."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from zoo.errors import UserError
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # Raw YAML that no Python value dumps to: huge numbers, impossible dates, bad tags, deep nesting.
 RAW_YAML = [
-    "1" * 5000, "-" + "9" * 4400, "1e99999", ".nan", "-.inf", "0x" + "f" * 64, "0x_", "0b_",
-    "2001-13-45", "2001-02-30 25:61:61", "0000-01-01", "!!binary 'not base64'", "!!int 'abc'",
-    "!!int ''", "!!float 'x'", "!!bool maybe", "!!timestamp 'x'", "!!python/object:os.system 'ls'",
-    "!!set {a, b}", "!!omap [a]", "*nowhere", "&anchor", "[" * 600, "- " * 600, "{a: " * 1500,
-    "'unterminated", '"\\q"', "\t", "|\n\tx", "~", "null", "{}", "[]", "yes", "[[[], [[]]], {}]",
+    "1" * 5000,
+    "-" + "9" * 4400,
+    "1e99999",
+    ".nan",
+    "-.inf",
+    "0x" + "f" * 64,
+    "0x_",
+    "0b_",
+    "2001-13-45",
+    "2001-02-30 25:61:61",
+    "0000-01-01",
+    "!!binary 'not base64'",
+    "!!int 'abc'",
+    "!!int ''",
+    "!!float 'x'",
+    "!!bool maybe",
+    "!!timestamp 'x'",
+    "!!python/object:os.system 'ls'",
+    "!!set {a, b}",
+    "!!omap [a]",
+    "*nowhere",
+    "&anchor",
+    "[" * 600,
+    "- " * 600,
+    "{a: " * 1500,
+    "'unterminated",
+    '"\\q"',
+    "\t",
+    "|\n\tx",
+    "~",
+    "null",
+    "{}",
+    "[]",
+    "yes",
+    "[[[], [[]]], {}]",
 ]
 SCALARS = (
-    st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats()
-    | st.text(max_size=12) | st.binary(max_size=4) | st.dates()
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.binary(max_size=4)
+    | st.dates()
 )
 
 # PyYAML's allow_unicode dump puts NEL / LS / PS raw into a single-quoted key, and its loader folds
@@ -79,8 +120,8 @@ def typo(key: str, draw) -> str:
     if len(key) < 2:
         return key + "x"
     i = draw(st.integers(0, len(key) - 2))
-    swapped = key[:i] + key[i + 1] + key[i] + key[i + 2:]
-    edits = [key[:i] + key[i + 1:], key[:i] + key[i] + key[i:], swapped]
+    swapped = key[:i] + key[i + 1] + key[i] + key[i + 2 :]
+    edits = [key[:i] + key[i + 1 :], key[:i] + key[i] + key[i:], swapped]
     return next((k for k in draw(st.permutations(edits)) if k != key), key + "x")
 
 

@@ -6,7 +6,7 @@ import functools
 import subprocess
 
 _PREFIXES = (["unshare", "--mount"], ["unshare", "--user", "--map-root-user", "--mount"])
-_PROBE = "d=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs \"$d\" && umount \"$d\" && rmdir \"$d\""
+_PROBE = 'd=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs "$d" && umount "$d" && rmdir "$d"'
 
 
 @functools.cache
@@ -16,5 +16,7 @@ def private_mount() -> tuple[str, ...]:
         probe = subprocess.run([*prefix, "sh", "-c", _PROBE], capture_output=True, timeout=30)
         if probe.returncode == 0:
             return tuple(prefix)
-    raise AssertionError("cannot mount a private tmpfs: `unshare --mount` needs root, "
-                         "`unshare --user --mount` needs user namespaces")
+    raise AssertionError(
+        "cannot mount a private tmpfs: `unshare --mount` needs root, "
+        "`unshare --user --mount` needs user namespaces"
+    )

@@ -13,8 +13,14 @@ COMPONENTS = {"hub", "data", "train", "recipe", "merge", "eval", "cards"}
 SHARED = {"types", "errors", "hashing", "safety", "__init__"}
 # recipe asks merge which methods exist; eval reads task folders with the data layer's validator.
 ALLOWED_CROSS = {("recipe", "merge"), ("eval", "data")}
-HEAVY = {"mergekit": {"merge", "recipe"}, "mteb": {"eval"}, "huggingface_hub": {"hub", "cards"}, "httpx2": {"hub"},
-         "starlette": {"hub"}, "uvicorn": {"hub"}}
+HEAVY = {
+    "mergekit": {"merge", "recipe"},
+    "mteb": {"eval"},
+    "huggingface_hub": {"hub", "cards"},
+    "httpx2": {"hub"},
+    "starlette": {"hub"},
+    "uvicorn": {"hub"},
+}
 
 
 def _layer(path: Path) -> str:
@@ -38,8 +44,12 @@ def _violations():
             top, _, rest = name.partition(".")
             if top == "zoo":
                 target = rest.split(".")[0]
-                if layer in COMPONENTS and target in COMPONENTS and target != layer \
-                        and (layer, target) not in ALLOWED_CROSS:
+                if (
+                    layer in COMPONENTS
+                    and target in COMPONENTS
+                    and target != layer
+                    and (layer, target) not in ALLOWED_CROSS
+                ):
                     yield f"{path.relative_to(ROOT)} imports zoo.{target}"
                 if layer in COMPONENTS | SHARED and target in {"pipelines", "cli"}:
                     yield f"{path.relative_to(ROOT)} imports zoo.{target} (arrow points up)"

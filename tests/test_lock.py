@@ -6,9 +6,9 @@ from, or re-bounded in pyproject.toml without re-locking fails here, naming the 
 """
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -49,10 +49,14 @@ def _locked(lock: str) -> tuple[dict[str, Version], set[str]]:
 def _disagreements(pyproject: str, lock: str) -> list[str]:
     declared = _declared(pyproject)
     pins, direct = _locked(lock)
-    problems = [f"{n}: in pyproject.toml, not locked as a direct dependency"
-                for n in sorted(declared.keys() - direct)]
-    problems += [f"{n}: locked as a direct dependency, not in pyproject.toml"
-                 for n in sorted(direct - declared.keys())]
+    problems = [
+        f"{n}: in pyproject.toml, not locked as a direct dependency"
+        for n in sorted(declared.keys() - direct)
+    ]
+    problems += [
+        f"{n}: locked as a direct dependency, not in pyproject.toml"
+        for n in sorted(direct - declared.keys())
+    ]
     for name in sorted(declared.keys() & pins.keys()):
         for req in declared[name]:
             if not req.specifier.contains(pins[name], prereleases=True):
@@ -83,18 +87,23 @@ def test_torch_is_locked_to_the_cpu_build():
 
 def test_a_dependency_added_without_relocking_is_named():
     pyproject = _read("pyproject.toml").replace(
-        '"pyyaml>=6,<7",', '"pyyaml>=6,<7",\n    "rich>=13",')
+        '"pyyaml>=6,<7",', '"pyyaml>=6,<7",\n    "rich>=13",'
+    )
     assert _disagreements(pyproject, _read("requirements/lock.txt")) == [
-        "rich: in pyproject.toml, not locked as a direct dependency"]
+        "rich: in pyproject.toml, not locked as a direct dependency"
+    ]
 
 
 def test_a_bound_the_lock_breaks_is_named():
     pyproject = re.sub(r'"peft[^"]*"', '"peft>=0.99"', _read("pyproject.toml"))
     [problem] = _disagreements(pyproject, _read("requirements/lock.txt"))
-    assert problem.startswith("peft: locked ") and problem.endswith("outside pyproject's peft>=0.99")
+    assert problem.startswith("peft: locked ") and problem.endswith(
+        "outside pyproject's peft>=0.99"
+    )
 
 
 def test_a_dependency_dropped_from_pyproject_is_named():
     pyproject = re.sub(r'\n\s*"psutil[^"]*",', "", _read("pyproject.toml"))
     assert _disagreements(pyproject, _read("requirements/lock.txt")) == [
-        "psutil: locked as a direct dependency, not in pyproject.toml"]
+        "psutil: locked as a direct dependency, not in pyproject.toml"
+    ]

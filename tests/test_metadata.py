@@ -15,10 +15,23 @@ def bag(**over):
         "kind": "bag",
         "base_model": f"zoo/all-MiniLM-L6-v2@{SHA}",
         "training": {
-            "experiment": "demo", "corpus_manifest_hash": "c" * 64, "ratio": 0.4, "seed": 7,
-            "datasets": [{"name": "debpkg", "source": "suite/debpkg", "revision": "r1",
-                          "fingerprint": "f" * 16, "count": 40, "indices_sha256": "d" * 64}],
-            "hyperparameters": {"lr": 2e-5, "batch_size": 32}, "examples_seen": 640, "wall_time_s": 3.5,
+            "experiment": "demo",
+            "corpus_manifest_hash": "c" * 64,
+            "ratio": 0.4,
+            "seed": 7,
+            "datasets": [
+                {
+                    "name": "debpkg",
+                    "source": "suite/debpkg",
+                    "revision": "r1",
+                    "fingerprint": "f" * 16,
+                    "count": 40,
+                    "indices_sha256": "d" * 64,
+                }
+            ],
+            "hyperparameters": {"lr": 2e-5, "batch_size": 32},
+            "examples_seen": 640,
+            "wall_time_s": 3.5,
         },
     }
     data.update(over)
@@ -33,15 +46,18 @@ def test_round_trip_is_deterministic():
     assert json.loads(meta.to_json())["schema_version"] == 1
 
 
-@pytest.mark.parametrize("patch, field", [
-    ({"bogus": 1}, "bogus"),
-    ({"kind": "bagg"}, "kind"),
-    ({"base_model": "zoo/all-MiniLM-L6-v2"}, "base_model"),
-    ({"base_model": f"zoo/x@{'A' * 40}"}, "base_model"),
-    ({"training": None}, "training"),
-    ({"parents": ["zoo/x@main"]}, "parents"),
-    ({"schema_version": 2}, "schema_version"),
-])
+@pytest.mark.parametrize(
+    "patch, field",
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"kind": "bagg"}, "kind"),
+        ({"base_model": "zoo/all-MiniLM-L6-v2"}, "base_model"),
+        ({"base_model": f"zoo/x@{'A' * 40}"}, "base_model"),
+        ({"training": None}, "training"),
+        ({"parents": ["zoo/x@main"]}, "parents"),
+        ({"schema_version": 2}, "schema_version"),
+    ],
+)
 def test_invalid_metadata_names_the_field(patch, field):
     with pytest.raises(UserError, match=field):
         parse_metadata(bag(**patch))

@@ -11,7 +11,8 @@ import pytest
 
 from tests.merge import tiny_models as tm
 from zoo.errors import UserError
-from zoo.eval.model import ModelSpec, load_model as eval_load
+from zoo.eval.model import ModelSpec
+from zoo.eval.model import load_model as eval_load
 from zoo.train.config import TrainConfig
 from zoo.train.model import load_model as train_load
 
@@ -49,8 +50,10 @@ def custom_code(tiny, tmp_path):
     folder = tmp_path / "custom"
     shutil.copytree(tiny, folder)
     config = json.loads((folder / "config.json").read_text())
-    config.update(model_type="evil-bert", auto_map={"AutoConfig": "evil.EvilConfig",
-                                                    "AutoModel": "evil.EvilModel"})
+    config.update(
+        model_type="evil-bert",
+        auto_map={"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"},
+    )
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "evil.py").write_text(EVIL)
     return folder

@@ -18,7 +18,10 @@ def pickled_module(folder: Path) -> Path | None:
     """The first folder under `folder` whose weights exist only as a pickle, else None."""
     for marker in sorted(p for name in PICKLE_FILES for p in Path(folder).rglob(name)):
         module = marker.parent
-        if not any(module.glob("*.safetensors")) and not (module / "model.safetensors.index.json").is_file():
+        if (
+            not any(module.glob("*.safetensors"))
+            and not (module / "model.safetensors.index.json").is_file()
+        ):
             return module
     return None
 
@@ -26,8 +29,10 @@ def pickled_module(folder: Path) -> Path | None:
 def refuse_pickles(folder: Path, what: str) -> None:
     """UserError when `folder` holds pickle-only weights (torch.load can run code)."""
     if (module := pickled_module(folder)) is not None:
-        raise UserError(f"{what}: {module} has only pickle weights (pytorch_model.bin); zoo loads "
-                        "safetensors only here — convert them, or merge with --allow-pickle")
+        raise UserError(
+            f"{what}: {module} has only pickle weights (pytorch_model.bin); zoo loads "
+            "safetensors only here — convert them, or merge with --allow-pickle"
+        )
 
 
 def custom_code_error(exc: Exception) -> bool:

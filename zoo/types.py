@@ -38,7 +38,7 @@ class ModelRef:
     revision: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "ModelRef":
+    def parse(cls, text: str) -> ModelRef:
         """Parse `org/name` or `org/name@rev`; raise UserError naming what is wrong."""
         repo_id, sep, rev = text.partition("@")
         check_repo_id(repo_id)
@@ -51,7 +51,7 @@ class ModelRef:
         """True when the revision is a full 40-hex commit id."""
         return bool(self.revision and COMMIT_RE.match(self.revision))
 
-    def pinned(self, sha: str) -> "ModelRef":
+    def pinned(self, sha: str) -> ModelRef:
         """Return the same repo at commit sha."""
         return ModelRef(self.repo_id, sha)
 

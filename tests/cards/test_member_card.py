@@ -20,7 +20,13 @@ def test_bag_card_front_matter_and_body():
         "license": "apache-2.0",
         "library_name": "sentence-transformers",
         "pipeline_tag": "sentence-similarity",
-        "tags": ["zoo", "zoo-bag", "sentence-transformers", "feature-extraction", "zoo-experiment-demo"],
+        "tags": [
+            "zoo",
+            "zoo-bag",
+            "sentence-transformers",
+            "feature-extraction",
+            "zoo-experiment-demo",
+        ],
         "base_model_relation": "finetune",
         "base_model": ["zoo/all-MiniLM-L6-v2"],
         "zoo": meta,
@@ -40,8 +46,13 @@ def test_rendering_is_deterministic():
 
 
 def test_merged_and_lora_relations():
-    merged = parse_metadata({"kind": "merged", "base_model": f"zoo/base@{SHA}",
-                             "parents": [f"demo/bag-b@{SHA}", f"demo/bag-a@{SHA}"]})
+    merged = parse_metadata(
+        {
+            "kind": "merged",
+            "base_model": f"zoo/base@{SHA}",
+            "parents": [f"demo/bag-b@{SHA}", f"demo/bag-a@{SHA}"],
+        }
+    )
     data = front(member_card("demo/m", merged.model_dump(mode="json")))
     assert data["base_model"] == ["demo/bag-a", "demo/bag-b"]
     assert data["base_model_relation"] == "merge"

@@ -22,8 +22,19 @@ def _corpus(tmp_path, sizes):
 
 
 def _draws(member, manifest):
-    return [HistoryDraw(member, d.name, d.fingerprint, d.size, manifest.ratio, manifest.seed,
-                        manifest.bootstrap, d.indices_sha256) for d in manifest.datasets]
+    return [
+        HistoryDraw(
+            member,
+            d.name,
+            d.fingerprint,
+            d.size,
+            manifest.ratio,
+            manifest.seed,
+            manifest.bootstrap,
+            d.indices_sha256,
+        )
+        for d in manifest.datasets
+    ]
 
 
 def test_history_is_the_union_of_the_bags_rows(tmp_path):
@@ -49,8 +60,9 @@ def test_replay_refinds_exactly_the_rows_the_bags_used(tmp_path):
         assert len(picked[name]) == bag_count(0.2, len(hist.indices[name]))
         assert set(rows[name]["query"]) <= set(trained[name]["query"])  # only rows trained on
         assert rows[name]["query"] == [f"{name}-q{i}" for i in picked[name].tolist()]
-    assert {k: v.tolist() for k, v in replay_indices(hist, 0.2, seed=4).items()} == \
-        {k: v.tolist() for k, v in picked.items()}  # deterministic
+    assert {k: v.tolist() for k, v in replay_indices(hist, 0.2, seed=4).items()} == {
+        k: v.tolist() for k, v in picked.items()
+    }  # deterministic
     assert replay_indices(hist, 0.2, seed=5)["a"].tolist() != picked["a"].tolist()
     assert replay_indices(hist, 1.0, seed=4)["a"].tolist() == hist.indices["a"].tolist()
 
@@ -68,13 +80,19 @@ def test_tampered_records_and_changed_data_are_refused(tmp_path):
     (draw,) = _draws("org/bag@" + "0" * 40, bag)
     with pytest.raises(IntegrityError, match="do not hash"):
         history([draw.__class__(**{**draw.__dict__, "seed": 9})])
-    other = draw.__class__(**{**draw.__dict__, "fingerprint": "f" * 64, "member": "org/x@" + "1" * 40})
+    other = draw.__class__(
+        **{**draw.__dict__, "fingerprint": "f" * 64, "member": "org/x@" + "1" * 40}
+    )
     with pytest.raises(UserError, match="other content"):
         history([draw, other])
     hist = history([draw])
     (tmp_path / "a.jsonl").write_text((tmp_path / "a.jsonl").read_text().replace("a-q3", "edited"))
-    changed = load_corpus(parse_corpus_spec(
-        {"datasets": [{"name": "a", "type": "retrieval", "source": {"path": "a.jsonl"}}]}, base_dir=tmp_path))
+    changed = load_corpus(
+        parse_corpus_spec(
+            {"datasets": [{"name": "a", "type": "retrieval", "source": {"path": "a.jsonl"}}]},
+            base_dir=tmp_path,
+        )
+    )
     with pytest.raises(UserError, match="data changed since it was trained on"):
         select_history(changed, hist, replay_indices(hist, 0.5, 0))
     for bad in (0, 1.5, True):

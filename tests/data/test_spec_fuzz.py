@@ -11,20 +11,39 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz_helpers import FUZZ, RAW_YAML, SCALARS, add_key, at, field, names, one_line_error, paths, typo
+from tests.fuzz_helpers import (
+    FUZZ,
+    RAW_YAML,
+    SCALARS,
+    add_key,
+    at,
+    field,
+    names,
+    one_line_error,
+    paths,
+    typo,
+)
 from zoo.data.spec import load_corpus_spec, parse_corpus_spec
-from zoo.errors import UserError
 
 FULL = {
     "ratios": [0.4, 0.6, 1.0],
     "seed": 3,
     "datasets": [
         {
-            "name": "Man.Pages_1", "type": "retrieval", "source": {"path": "in-domain/ManPages"},
-            "columns": {"query": "summary", "neg": "hard"}, "instruction": "Find it", "cap": 20,
+            "name": "Man.Pages_1",
+            "type": "retrieval",
+            "source": {"path": "in-domain/ManPages"},
+            "columns": {"query": "summary", "neg": "hard"},
+            "instruction": "Find it",
+            "cap": 20,
         },
-        {"name": "sts", "type": "sts", "source": {"hub": "org/data@0123abc", "path": "a.jsonl"},
-         "columns": {"score": "sim"}, "min_score": 0.5},
+        {
+            "name": "sts",
+            "type": "sts",
+            "source": {"hub": "org/data@0123abc", "path": "a.jsonl"},
+            "columns": {"score": "sim"},
+            "min_score": 0.5,
+        },
         {"name": "cls", "type": "classification", "source": {"path": "c.parquet"}, "negatives": 3},
         {"name": "pairs", "type": "pair", "source": {"hub": "org/pairs@main"}},
     ],
@@ -36,7 +55,8 @@ KEYS = (
     st.text(max_size=8) | st.integers(-5, 5) | st.none() | st.booleans() | st.floats() | st.dates()
 )
 VALUES = st.recursive(
-    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=8,
 )
 

@@ -51,13 +51,33 @@ FOLDERS: dict[str, dict[str, list[dict]]] = {
 OPTIONAL_FIELDS = {"neg"}  # every other field of the rows above is required
 INFO_REQUIRED = ("name", "type", "description")
 RAW_YAML = [
-    "1" * 5000, "2001-13-45", "!!timestamp 'x'", "!!int ''", "!!bool maybe", "[" * 600, "*nowhere",
-    "'unterminated", "\t", "!!python/object:os.system 'ls'", "~", "[]", "{}",
+    "1" * 5000,
+    "2001-13-45",
+    "!!timestamp 'x'",
+    "!!int ''",
+    "!!bool maybe",
+    "[" * 600,
+    "*nowhere",
+    "'unterminated",
+    "\t",
+    "!!python/object:os.system 'ls'",
+    "~",
+    "[]",
+    "{}",
 ]
 # JSON lines that are no row: a huge integer, deep nesting, NaN, a BOM, two objects, bad syntax
 RAW_LINES = [
-    "1" * 5000, "[" * 100000, '{"id": NaN}', "\ufeff{}", '{"a": 1}{"b": 2}', "[]", "null",
-    '"text"', "{", '{"id": "d1", "text": "one",}', "{'id': 'd1'}",
+    "1" * 5000,
+    "[" * 100000,
+    '{"id": NaN}',
+    "\ufeff{}",
+    '{"a": 1}{"b": 2}',
+    "[]",
+    "null",
+    '"text"',
+    "{",
+    '{"id": "d1", "text": "one",}',
+    "{'id': 'd1'}",
 ]
 JSON_SCALARS = (
     st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats() | st.text(max_size=10)
@@ -70,6 +90,7 @@ JSON_VALUES = st.recursive(
     max_leaves=6,
 )
 DIR = object()  # a file replaced by a directory of the same name
+
 
 def _outcome(folder: Path) -> str | None:
     """Validate `folder`: None if valid, else its one-line UserError message."""
@@ -104,8 +125,9 @@ def _join(lines: list[bytes]) -> bytes:
 def _broken_info(draw, kind: str) -> tuple[bytes | None, tuple, bool]:
     """Return (task.yaml bytes, alternatives the error must name one of, whether it must fail)."""
     info = _info(kind)
-    op = draw(st.sampled_from(
-        ["drop", "add", "replace", "rename", "raw", "text", "bytes", "missing"]))
+    op = draw(
+        st.sampled_from(["drop", "add", "replace", "rename", "raw", "text", "bytes", "missing"])
+    )
     key = draw(st.sampled_from(sorted(info)))
     if op == "drop":
         del info[key]
@@ -136,8 +158,11 @@ def _broken_row(draw, name: str, rows: list[dict]) -> tuple[bytes, tuple, bool]:
     """Return (file bytes with one row broken, alternatives to name, whether it must fail)."""
     lines, i = _lines(rows), draw(st.integers(0, len(rows) - 1))
     row, at = dict(rows[i]), f"{name}:{i + 1}:"
-    op = draw(st.sampled_from(
-        ["drop", "add", "replace", "rename", "truncate", "json", "raw", "text", "bytes"]))
+    op = draw(
+        st.sampled_from(
+            ["drop", "add", "replace", "rename", "truncate", "json", "raw", "text", "bytes"]
+        )
+    )
     key = draw(st.sampled_from(sorted(row)))
     needed = key not in OPTIONAL_FIELDS
     must_fail = op in ("truncate", "json", "raw") or (op in ("drop", "rename") and needed)

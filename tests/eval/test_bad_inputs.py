@@ -8,8 +8,7 @@ import pytest
 
 from tests.eval import helpers
 from zoo.errors import UserError
-from zoo.eval import evaluate
-from zoo.eval import standard
+from zoo.eval import evaluate, standard
 
 
 def _error(tiny_bert, **kwargs) -> str:
@@ -101,8 +100,9 @@ def test_qrels_pointing_to_a_missing_document(tiny_bert, good_retrieval):
     with (good_retrieval / "queries.jsonl").open("a") as f:
         f.write('{"id": "qx", "text": "where is it", "pos": ["no-such-doc"]}\n')
     message = _error(tiny_bert, task_dirs=[good_retrieval])
-    assert message == (f"{good_retrieval / 'queries.jsonl'}:6: pos id 'no-such-doc' "
-                       "is not in corpus.jsonl")
+    assert message == (
+        f"{good_retrieval / 'queries.jsonl'}:6: pos id 'no-such-doc' is not in corpus.jsonl"
+    )
 
 
 def test_not_a_folder(tiny_bert, tmp_path):
@@ -121,8 +121,12 @@ def test_unknown_main_score_lists_the_metrics(tiny_bert, sts_dir, tmp_path):
 
 def test_classification_label_missing_from_train(tiny_bert, tmp_path):
     rows = [{"text": f"text {i}", "label": "a" if i % 2 else "b"} for i in range(10)]
-    folder = helpers.write_task(tmp_path / "C", "C", "classification",
-                                {"train.jsonl": rows, "test.jsonl": [{"text": "x", "label": "z"}]})
+    folder = helpers.write_task(
+        tmp_path / "C",
+        "C",
+        "classification",
+        {"train.jsonl": rows, "test.jsonl": [{"text": "x", "label": "z"}]},
+    )
     message = _error(tiny_bert, task_dirs=[folder])
     assert message.startswith(f"{folder / 'test.jsonl'}: label 'z' never occurs in train.jsonl")
 
@@ -161,15 +165,32 @@ def test_bad_batch_size_and_bf16(tiny_bert, sts_dir):
     assert "bf16 must be" in _error(tiny_bert, task_dirs=[sts_dir], bf16="yes")
 
 
-@pytest.mark.parametrize("kind, files, culprit, words", [
-    ("sts", {"test.jsonl": [{"s1": "a", "s2": "b", "score": 2}] * 3}, "test.jsonl",
-     "every score is 2.0"),
-    ("classification", {"train.jsonl": [{"text": "a", "label": "x"}] * 3,
-                        "test.jsonl": [{"text": "b", "label": "x"}]}, "train.jsonl",
-     "every row has label 'x'"),
-    ("clustering", {"test.jsonl": [{"text": "a", "label": 1}] * 3}, "test.jsonl",
-     "every row has label 1"),
-])
+@pytest.mark.parametrize(
+    "kind, files, culprit, words",
+    [
+        (
+            "sts",
+            {"test.jsonl": [{"s1": "a", "s2": "b", "score": 2}] * 3},
+            "test.jsonl",
+            "every score is 2.0",
+        ),
+        (
+            "classification",
+            {
+                "train.jsonl": [{"text": "a", "label": "x"}] * 3,
+                "test.jsonl": [{"text": "b", "label": "x"}],
+            },
+            "train.jsonl",
+            "every row has label 'x'",
+        ),
+        (
+            "clustering",
+            {"test.jsonl": [{"text": "a", "label": 1}] * 3},
+            "test.jsonl",
+            "every row has label 1",
+        ),
+    ],
+)
 def test_degenerate_labels_and_scores(tiny_bert, tmp_path, kind, files, culprit, words):
     folder = helpers.write_task(tmp_path / "T", "Degenerate", kind, files)
     message = _error(tiny_bert, task_dirs=[folder])

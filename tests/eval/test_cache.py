@@ -9,9 +9,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from tests.merge import tiny_models as tm
-from zoo.eval import evaluate
+from zoo.eval import evaluate, runner
 from zoo.eval import model as eval_model
-from zoo.eval import runner
 from zoo.eval.model import resolve_model
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -141,13 +140,24 @@ def test_cached_standard_task_needs_no_hub(tiny_bert, tmp_path, no_network):
     task = standard.resolve_names(["STS12"])[0]
     spec = resolve_model(tiny_bert, None, None)
     settings = {"bf16": False, "mteb": mteb.__version__}
-    record = {"name": "STS12", "type": "sts", "mteb_type": "STS", "main_score": "cosine_spearman",
-              "score": 0.25, "metrics": {"cosine_spearman": 0.25}, "split": "test",
-              "content_hash": standard.content_hash(task), "source": "mteb",
-              "dataset": standard.dataset_ids(task)[0], "seconds": 1.0, "mteb_result": {}}
+    record = {
+        "name": "STS12",
+        "type": "sts",
+        "mteb_type": "STS",
+        "main_score": "cosine_spearman",
+        "score": 0.25,
+        "metrics": {"cosine_spearman": 0.25},
+        "split": "test",
+        "content_hash": standard.content_hash(task),
+        "source": "mteb",
+        "dataset": standard.dataset_ids(task)[0],
+        "seconds": 1.0,
+        "mteb_result": {},
+    }
     key = cache_key(spec.identity, "STS12", record["content_hash"], settings)
     ResultStore(tmp_path / "cache").put(key, record)
-    report = evaluate(tiny_bert, tasks=["STS12"], cache_dir=tmp_path / "cache", bf16=False,
-                      progress=False)
+    report = evaluate(
+        tiny_bert, tasks=["STS12"], cache_dir=tmp_path / "cache", bf16=False, progress=False
+    )
     assert report.tasks[0].cached and report.tasks[0].score == 0.25
     assert no_network == []

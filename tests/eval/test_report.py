@@ -24,13 +24,25 @@ SHA = "89abcdef0123456789abcdef0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def report(tiny_bert, small_dirs) -> EvalReport:
-    return evaluate(tiny_bert, task_dirs=list(small_dirs.values()), cache_dir=False,
-                    progress=False, model_name="org/tiny", revision=SHA)
+    return evaluate(
+        tiny_bert,
+        task_dirs=list(small_dirs.values()),
+        cache_dir=False,
+        progress=False,
+        model_name="org/tiny",
+        revision=SHA,
+    )
 
 
 def test_same_model_and_tasks_give_identical_json(report, tiny_bert, small_dirs):
-    again = evaluate(tiny_bert, task_dirs=list(small_dirs.values()), cache_dir=False,
-                     progress=False, model_name="org/tiny", revision=SHA)
+    again = evaluate(
+        tiny_bert,
+        task_dirs=list(small_dirs.values()),
+        cache_dir=False,
+        progress=False,
+        model_name="org/tiny",
+        revision=SHA,
+    )
     assert not any(t.cached for t in again.tasks)
     assert again.to_json() == report.to_json()
 
@@ -41,13 +53,24 @@ def test_json_content(report):
     assert data["settings"]["mteb"] and isinstance(data["settings"]["bf16"], bool)
     assert "seconds" not in report.to_json() and "date" not in report.to_json()
     task = data["tasks"][0]
-    assert set(task) == {"name", "type", "mteb_type", "main_score", "score", "metrics", "split",
-                         "content_hash", "source", "dataset"}
+    assert set(task) == {
+        "name",
+        "type",
+        "mteb_type",
+        "main_score",
+        "score",
+        "metrics",
+        "split",
+        "content_hash",
+        "source",
+        "dataset",
+    }
     assert task["score"] == task["metrics"][task["main_score"]]
     scores = [t.score for t in report.tasks]
     assert data["overall"] == round(sum(scores) / len(scores), 6)
-    assert data["per_type"] == {t.type: round(t.score, 6) for t in sorted(
-        report.tasks, key=lambda t: t.type)}  # one task per type here
+    assert data["per_type"] == {
+        t.type: round(t.score, 6) for t in sorted(report.tasks, key=lambda t: t.type)
+    }  # one task per type here
     timed = json.loads(report.to_json(timings=True))["timings"]
     assert set(timed) == {t.name for t in report.tasks}
     assert all(v["seconds"] > 0 and v["cached"] is False for v in timed.values())
@@ -58,8 +81,13 @@ def _score(name, kind, score):
 
 
 def test_averages_by_task_and_by_type():
-    report = EvalReport("m", None, "sha256:x", {}, (
-        _score("a", "retrieval", 0.2), _score("b", "retrieval", 0.4), _score("c", "sts", 0.9)))
+    report = EvalReport(
+        "m",
+        None,
+        "sha256:x",
+        {},
+        (_score("a", "retrieval", 0.2), _score("b", "retrieval", 0.4), _score("c", "sts", 0.9)),
+    )
     assert report.per_type() == pytest.approx({"retrieval": 0.3, "sts": 0.9})
     assert report.overall() == pytest.approx(0.5)
     assert report.overall_by_type() == pytest.approx(0.6)
@@ -99,11 +127,22 @@ def test_eval_result_dicts_build_hf_eval_results(report):
 def test_mteb_results_folder_round_trips(report, tiny_bert, tmp_path):
     from mteb.results import TaskResult
 
-    stub = model_meta_stub(tiny_bert, name="org/tiny", revision=SHA,
-                           training_datasets=["b", "a"], adapted_from="org/base")
-    assert stub == {"name": "org/tiny", "revision": SHA, "n_parameters": stub["n_parameters"],
-                    "embed_dim": 32, "max_tokens": 48, "training_datasets": ["a", "b"],
-                    "adapted_from": "org/base"}
+    stub = model_meta_stub(
+        tiny_bert,
+        name="org/tiny",
+        revision=SHA,
+        training_datasets=["b", "a"],
+        adapted_from="org/base",
+    )
+    assert stub == {
+        "name": "org/tiny",
+        "revision": SHA,
+        "n_parameters": stub["n_parameters"],
+        "embed_dim": 32,
+        "max_tokens": 48,
+        "training_datasets": ["a", "b"],
+        "adapted_from": "org/base",
+    }
     assert 10_000 < stub["n_parameters"] < 1_000_000
     folder = mteb_results_folder(report, tmp_path / "out", "org/tiny", SHA, model_meta=stub)
     assert folder == tmp_path / "out" / "results" / "org__tiny" / SHA
@@ -111,7 +150,11 @@ def test_mteb_results_folder_round_trips(report, tiny_bert, tmp_path):
     assert {f"{t.name}.json" for t in report.tasks} | {"model_meta.json"} <= names
     meta = json.loads((folder / "model_meta.json").read_text())
     assert (meta["name"], meta["revision"], meta["n_parameters"], meta["embed_dim"]) == (
-        "org/tiny", SHA, stub["n_parameters"], 32)
+        "org/tiny",
+        SHA,
+        stub["n_parameters"],
+        32,
+    )
     assert sorted(meta["training_datasets"]) == ["a", "b"] and meta["adapted_from"] == "org/base"
     for task in report.tasks:
         loaded = TaskResult.from_disk(folder / f"{task.name}.json")
@@ -155,7 +198,9 @@ def test_reading_reports_does_not_import_mteb():
     import subprocess
     import sys
 
-    code = ("import sys; from zoo.eval import EvalReport, format_report; "
-            "print('mteb' in sys.modules, 'torch' in sys.modules)")
+    code = (
+        "import sys; from zoo.eval import EvalReport, format_report; "
+        "print('mteb' in sys.modules, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -35,8 +35,9 @@ def test_every_type_offline_on_tiny_bert(tiny_bert, suite_dirs, sts_dir, no_netw
     assert [t.name for t in report.tasks] == [load_task_folder(d).info.name for d in dirs]
     for task in report.tasks:
         cls, main, others = EXPECTED[task.type]
-        assert issubclass(load_task_folder(next(d for d in dirs if d.name == task.name))
-                          .task_class, cls)
+        assert issubclass(
+            load_task_folder(next(d for d in dirs if d.name == task.name)).task_class, cls
+        )
         assert task.main_score == main
         assert task.score == pytest.approx(task.metrics[main])
         assert others <= set(task.metrics), task.name
@@ -54,19 +55,27 @@ def _oracle_dirs(root):
     pairs = [{"s1": t, "s2": t, "label": 1} for t in texts]
     pairs += [{"s1": t, "s2": texts[i - 1], "label": 0} for i, t in enumerate(texts)]
     return [
-        helpers.write_task(root / "R", "OracleRetrieval", "retrieval",
-                           {"corpus.jsonl": docs, "queries.jsonl": queries}),
-        helpers.write_task(root / "B", "OracleBitext", "bitext_mining",
-                           {"test.jsonl": [{"s1": t, "s2": t} for t in texts]}),
-        helpers.write_task(root / "P", "OraclePairs", "pair_classification",
-                           {"test.jsonl": pairs}),
+        helpers.write_task(
+            root / "R",
+            "OracleRetrieval",
+            "retrieval",
+            {"corpus.jsonl": docs, "queries.jsonl": queries},
+        ),
+        helpers.write_task(
+            root / "B",
+            "OracleBitext",
+            "bitext_mining",
+            {"test.jsonl": [{"s1": t, "s2": t} for t in texts]},
+        ),
+        helpers.write_task(root / "P", "OraclePairs", "pair_classification", {"test.jsonl": pairs}),
     ]
 
 
 def test_oracle_tasks_score_exactly_one(tiny_bert, tmp_path, no_network):
     """Identical texts embed identically, so even a random model gets perfect scores."""
-    report = evaluate(tiny_bert, task_dirs=_oracle_dirs(tmp_path), cache_dir=False,
-                      progress=False, bf16=False)
+    report = evaluate(
+        tiny_bert, task_dirs=_oracle_dirs(tmp_path), cache_dir=False, progress=False, bf16=False
+    )
     scores = {t.name: t for t in report.tasks}
     assert scores["OracleRetrieval"].score == pytest.approx(1.0)
     assert scores["OracleRetrieval"].metrics["recall_at_1"] == pytest.approx(1.0)
@@ -75,10 +84,13 @@ def test_oracle_tasks_score_exactly_one(tiny_bert, tmp_path, no_network):
 
 
 def test_main_score_from_task_yaml(tiny_bert, tmp_path):
-    folder = helpers.write_task(tmp_path / "S", "StsPearson", "sts",
-                                {"test.jsonl": [{"s1": a, "s2": b, "score": s}
-                                                for a, b, s in helpers.STS_PAIRS]},
-                                main_score="cosine_pearson")
+    folder = helpers.write_task(
+        tmp_path / "S",
+        "StsPearson",
+        "sts",
+        {"test.jsonl": [{"s1": a, "s2": b, "score": s} for a, b, s in helpers.STS_PAIRS]},
+        main_score="cosine_pearson",
+    )
     task = evaluate(tiny_bert, task_dirs=[folder], cache_dir=False, progress=False).tasks[0]
     assert task.main_score == "cosine_pearson"
     assert task.score == task.metrics["cosine_pearson"] != task.metrics["cosine_spearman"]
@@ -86,8 +98,12 @@ def test_main_score_from_task_yaml(tiny_bert, tmp_path):
 
 def test_string_and_int_labels_both_work(tiny_bert, tmp_path):
     rows = [{"text": f"sample number {i} of kind {i % 3}", "label": i % 3} for i in range(30)]
-    folder = helpers.write_task(tmp_path / "C", "IntLabels", "classification",
-                                {"train.jsonl": rows, "test.jsonl": rows[:12]})
+    folder = helpers.write_task(
+        tmp_path / "C",
+        "IntLabels",
+        "classification",
+        {"train.jsonl": rows, "test.jsonl": rows[:12]},
+    )
     task = evaluate(tiny_bert, task_dirs=[folder], cache_dir=False, progress=False).tasks[0]
     assert 0.0 <= task.score <= 1.0
 
@@ -103,9 +119,11 @@ def test_standard_mteb_task_path(tiny_bert, monkeypatch):
 
     def load_data(self, num_proc=None, **kwargs):
         loads.append(self.metadata.name)
-        rows = {"sentence1": [a for a, _, _ in helpers.STS_PAIRS],
-                "sentence2": [b for _, b, _ in helpers.STS_PAIRS],
-                "score": [s for _, _, s in helpers.STS_PAIRS]}
+        rows = {
+            "sentence1": [a for a, _, _ in helpers.STS_PAIRS],
+            "sentence2": [b for _, b, _ in helpers.STS_PAIRS],
+            "score": [s for _, _, s in helpers.STS_PAIRS],
+        }
         self.dataset = DatasetDict({"test": Dataset.from_dict(rows)})
         self.data_loaded = True
 
@@ -118,4 +136,6 @@ def test_standard_mteb_task_path(tiny_bert, monkeypatch):
     assert task.dataset == "mteb/sts12-sts@a0d554a64d88156834ff5ae9920b964011b16384"
     (hf,) = eval_result_dicts(report)
     assert (hf["dataset_type"], hf["dataset_revision"]) == (
-        "mteb/sts12-sts", "a0d554a64d88156834ff5ae9920b964011b16384")
+        "mteb/sts12-sts",
+        "a0d554a64d88156834ff5ae9920b964011b16384",
+    )

@@ -21,8 +21,8 @@ class FlakyProxy:
         self.match = match
         self.cuts: list[int] = []
         self.vanish_on_cut = False
-        self.upload_delay = 0.0              # seconds slept per chunk sent to the hub (slow uplink)
-        self.requests: list[bytes] = []      # request lines seen, in order
+        self.upload_delay = 0.0  # seconds slept per chunk sent to the hub (slow uplink)
+        self.requests: list[bytes] = []  # request lines seen, in order
         self.gone = False
         self.connections = 0
         self.cut_connections = 0
@@ -56,7 +56,7 @@ class FlakyProxy:
             except OSError:
                 return
             with self._lock:
-                if self.gone:                # accepted in the instant the hub went away
+                if self.gone:  # accepted in the instant the hub went away
                     _close(client)
                     return
                 self.connections += 1
@@ -96,7 +96,10 @@ class FlakyProxy:
 
     def _log(self, data: bytes) -> None:
         line = data.split(b"\r\n", 1)[0]
-        if line.split(b" ", 1)[0] in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE") and b"HTTP/1" in line:
+        if (
+            line.split(b" ", 1)[0] in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE")
+            and b"HTTP/1" in line
+        ):
             with self._lock:
                 self.requests.append(line)
 

@@ -60,10 +60,41 @@ def often(good: st.SearchStrategy, bad: st.SearchStrategy, n: int = 3) -> st.Sea
 HEX40 = st.text("0123456789abcdef", min_size=40, max_size=40)
 HEX64 = st.text("0123456789abcdef", min_size=64, max_size=64)
 WEIRD = [
-    "", ".", "..", "...", ".git", "a/../b", "../../etc/passwd", "-x", "x.lock", "HEAD", "refs/pr/1",
-    "refs/heads/main", "refs/tags/v1", "main\n", " main", "\x00", "é", "☃", "\ufeff", "%", "%zz",
-    "%2e%2e", "%2F", "a//b", "/a", "a/", "a\\b", "x" * 300, "x/" * 200, "a" * 5000, "null", "0",
-    "\ud800", "a\udfff.txt", "\ud83d\ude00",  # lone surrogates (valid JSON escapes), a valid pair
+    "",
+    ".",
+    "..",
+    "...",
+    ".git",
+    "a/../b",
+    "../../etc/passwd",
+    "-x",
+    "x.lock",
+    "HEAD",
+    "refs/pr/1",
+    "refs/heads/main",
+    "refs/tags/v1",
+    "main\n",
+    " main",
+    "\x00",
+    "é",
+    "☃",
+    "\ufeff",
+    "%",
+    "%zz",
+    "%2e%2e",
+    "%2F",
+    "a//b",
+    "/a",
+    "a/",
+    "a\\b",
+    "x" * 300,
+    "x/" * 200,
+    "a" * 5000,
+    "null",
+    "0",
+    "\ud800",
+    "a\udfff.txt",
+    "\ud83d\ude00",  # lone surrogates (valid JSON escapes), a valid pair
 ]
 TEXT = st.one_of(st.sampled_from(WEIRD), st.text(max_size=40), st.text(min_size=200, max_size=600))
 NAMES = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
@@ -130,8 +161,11 @@ def shaped(required: dict, optional: dict | None = None) -> st.SearchStrategy[di
     and unknown keys come along."""
     req = {k: often(v, ANY_JSON, 6) for k, v in required.items()}
     opt = {k: often(v, ANY_JSON, 6) for k, v in (optional or {}).items()}
-    base = often(st.fixed_dictionaries(req, optional=opt), st.fixed_dictionaries({}, optional={
-        **req, **opt}), 6)
+    base = often(
+        st.fixed_dictionaries(req, optional=opt),
+        st.fixed_dictionaries({}, optional={**req, **opt}),
+        6,
+    )
     extra = often(st.just({}), st.dictionaries(TEXT, ANY_JSON, max_size=2))
     return st.builds(lambda b, x: {**x, **b}, base, extra)
 
@@ -155,19 +189,60 @@ class Plan:
 
 
 YAML_SCALARS = [
-    ".inf", "-.inf", ".nan", "2020-01-01", "2001-12-14t21:59:43.10-05:00", "!!binary aGk=",
-    "!!set {a, b}", "~", "0x1F", "1_000", "1e400", "'\ud800'", '"\\ud800"', '"\\U0001F600"',
-    "&x [1, {a: b}]", "*x", "[*x, *x]", "{a: *x}", "!!python/tuple [1]", "!!%E2%98%83 x", "[",
-    "|\n  block", "[a, [b, [c]]]", "{? [a]: b}", "!!int x", "!!float x", "!!timestamp x",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "2020-01-01",
+    "2001-12-14t21:59:43.10-05:00",
+    "!!binary aGk=",
+    "!!set {a, b}",
+    "~",
+    "0x1F",
+    "1_000",
+    "1e400",
+    "'\ud800'",
+    '"\\ud800"',
+    '"\\U0001F600"',
+    "&x [1, {a: b}]",
+    "*x",
+    "[*x, *x]",
+    "{a: *x}",
+    "!!python/tuple [1]",
+    "!!%E2%98%83 x",
+    "[",
+    "|\n  block",
+    "[a, [b, [c]]]",
+    "{? [a]: b}",
+    "!!int x",
+    "!!float x",
+    "!!timestamp x",
     "!!bool x",
 ]
-YAML_KEYS = ["tags", "license", "library_name", "pipeline_tag", "language", "datasets",
-             "base_model", "2020-01-01", "1", "~", "true", "1.5", ".inf", '"\\ud800"', "[a]"]
+YAML_KEYS = [
+    "tags",
+    "license",
+    "library_name",
+    "pipeline_tag",
+    "language",
+    "datasets",
+    "base_model",
+    "2020-01-01",
+    "1",
+    "~",
+    "true",
+    "1.5",
+    ".inf",
+    '"\\ud800"',
+    "[a]",
+]
 
 
 def yaml_cards() -> st.SearchStrategy[bytes]:
-    line = st.builds(lambda k, v: f"{k}: {v}", st.one_of(st.sampled_from(YAML_KEYS), NAMES),
-                     st.one_of(st.sampled_from(YAML_SCALARS), st.text(max_size=20)))
+    line = st.builds(
+        lambda k, v: f"{k}: {v}",
+        st.one_of(st.sampled_from(YAML_KEYS), NAMES),
+        st.one_of(st.sampled_from(YAML_SCALARS), st.text(max_size=20)),
+    )
     generated = st.lists(line, min_size=1, max_size=4).map("\n".join)
     fronts = [
         "x: .inf",
@@ -179,9 +254,11 @@ def yaml_cards() -> st.SearchStrategy[bytes]:
         "s: !!set {a, b}",
         "t: 2020-01-01 10:00:00",
         "a: &a [1, 2]\nb: [*a, *a, *a]",
-        "a: &a [x, x, x, x, x, x, x, x]\n" + "".join(
+        "a: &a [x, x, x, x, x, x, x, x]\n"
+        + "".join(
             f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-            for p, c in zip("abcdefg", "bcdefgh")),  # 8**8 values once expanded
+            for p, c in zip("abcdefg", "bcdefgh")
+        ),  # 8**8 values once expanded
         "deep: " + "[" * 800,  # past the parser's recursion limit (and 0.1 s to parse)
         ": : :",
         "- not a mapping",
@@ -197,8 +274,10 @@ def yaml_cards() -> st.SearchStrategy[bytes]:
 
 
 def commit_lines(ctx) -> st.SearchStrategy[bytes]:
-    good_path = st.one_of(st.sampled_from(["README.md", "dir/a.txt", "b", "dir/new.txt"]),
-                          NAMES.map(lambda n: f"new/{n}.txt"))
+    good_path = st.one_of(
+        st.sampled_from(["README.md", "dir/a.txt", "b", "dir/new.txt"]),
+        NAMES.map(lambda n: f"new/{n}.txt"),
+    )
     paths = often(good_path, st.one_of(TEXT, st.just("b/c")))
     content = often(st.binary(max_size=200), yaml_cards(), 2)
     b64 = often(content.map(lambda b: base64.b64encode(b).decode()), TEXT)
@@ -207,24 +286,30 @@ def commit_lines(ctx) -> st.SearchStrategy[bytes]:
     ops = st.one_of(
         yaml_cards().map(lambda card: add_file("README.md", card)),
         st.builds(lambda p, c: {"path": p, "content": c}, paths, b64).map(
-            lambda v: {"key": "file", "value": v}),
+            lambda v: {"key": "file", "value": v}
+        ),
         st.builds(lambda p, c: {"path": p, "content": c, "encoding": "utf-8"}, paths, TEXT).map(
-            lambda v: {"key": "file", "value": v}),
+            lambda v: {"key": "file", "value": v}
+        ),
         st.builds(
             lambda p, o, s: {"key": "lfsFile", "value": {"path": p, "oid": o, "size": s}},
             paths,
             often(st.just(ctx.lfs["oid"]), st.one_of(HEX64, TEXT)),
             often(st.just(ctx.lfs["size"]), st.one_of(st.integers(), st.none(), TEXT)),
         ),
-        st.builds(lambda k, p: {"key": k, "value": {"path": p}},
-                  st.sampled_from(["deletedFile", "deletedFolder"]), paths),
+        st.builds(
+            lambda k, p: {"key": k, "value": {"path": p}},
+            st.sampled_from(["deletedFile", "deletedFolder"]),
+            paths,
+        ),
     )
     bad_op = st.one_of(
         st.builds(lambda k, v: {"key": k, "value": v}, ANY_JSON, shaped({"path": paths})),
         ANY_JSON,
     )
-    line = often(ops.map(dumps), st.one_of(bad_op.map(dumps), st.binary(max_size=50),
-                                           GARBAGE_BODIES), 6)
+    line = often(
+        ops.map(dumps), st.one_of(bad_op.map(dumps), st.binary(max_size=50), GARBAGE_BODIES), 6
+    )
     return st.builds(
         lambda h, ls, sep, end: sep.join([dumps({"key": "header", "value": h}), *ls]) + end,
         header,
@@ -239,48 +324,80 @@ def plans(ctx) -> dict:
     git = "/{prefix}{repo}.git/info/lfs/objects"
     oid = often(st.just(ctx.lfs["oid"]), st.one_of(HEX64, TEXT))
     lfs_obj = shaped({"oid": oid, "size": often(st.just(ctx.lfs["size"]), st.integers())})
-    create = json_body({"name": NAMES}, {
-        "organization": often(st.sampled_from(["bob", "alice", "team"]), TEXT),
-        "type": st.sampled_from(["model", "dataset", "space"]), "private": st.booleans(),
-        "visibility": st.sampled_from(["public", "private", "x"])})
+    create = json_body(
+        {"name": NAMES},
+        {
+            "organization": often(st.sampled_from(["bob", "alice", "team"]), TEXT),
+            "type": st.sampled_from(["model", "dataset", "space"]),
+            "private": st.booleans(),
+            "visibility": st.sampled_from(["public", "private", "x"]),
+        },
+    )
     paths_list = st.lists(often(st.sampled_from(["b", "dir", "dir/a.txt", "nope"]), TEXT))
     form = st.lists(st.tuples(st.sampled_from(["paths", "paths", "expand", "x"]), TEXT)).map(
-        lambda kv: "&".join(f"{k}={pct(v)}" for k, v in kv).encode())
-    preupload_file = shaped({"path": often(st.sampled_from(["a.txt", "w.bin", "dir/a.txt"]), TEXT),
-                             "size": st.integers()}, {"sample": often(st.binary(max_size=20).map(
-                                 lambda b: base64.b64encode(b).decode()), TEXT)})
+        lambda kv: "&".join(f"{k}={pct(v)}" for k, v in kv).encode()
+    )
+    preupload_file = shaped(
+        {
+            "path": often(st.sampled_from(["a.txt", "w.bin", "dir/a.txt"]), TEXT),
+            "size": st.integers(),
+        },
+        {"sample": often(st.binary(max_size=20).map(lambda b: base64.b64encode(b).decode()), TEXT)},
+    )
     return {
         R.create_repo: Plan(["/api/repos/create"], create),
         R.delete_repo: Plan(["/api/repos/delete"], create),
         R.whoami: Plan(["/api/whoami-v2"]),
-        R.validate_yaml: Plan(["/api/validate-yaml"], json_body(
-            {"content": yaml_cards().map(lambda b: b.decode("utf-8", "replace"))},
-            {"repoType": TEXT})),
+        R.validate_yaml: Plan(
+            ["/api/validate-yaml"],
+            json_body(
+                {"content": yaml_cards().map(lambda b: b.decode("utf-8", "replace"))},
+                {"repoType": TEXT},
+            ),
+        ),
         R.list_repos: Plan(["/api/{t}"]),
         R.repo_info: Plan([repo, repo + "/revision/{rev}"]),
         F.tree: Plan([repo + "/tree/{rev}", repo + "/tree/{rev}/{qpath}"]),
-        F.paths_info: Plan([repo + "/paths-info/{rev}"], st.one_of(
-            json_body({"paths": paths_list}, {"expand": st.booleans()}), form)),
-        U.preupload: Plan([repo + "/preupload/{rev}"], json_body(
-            {"files": st.lists(preupload_file, max_size=4)},
-            {"gitIgnore": st.one_of(TEXT, st.just("*\n!a\n[z-a]\n/dir/\n**/x"))}), writes=True),
+        F.paths_info: Plan(
+            [repo + "/paths-info/{rev}"],
+            st.one_of(json_body({"paths": paths_list}, {"expand": st.booleans()}), form),
+        ),
+        U.preupload: Plan(
+            [repo + "/preupload/{rev}"],
+            json_body(
+                {"files": st.lists(preupload_file, max_size=4)},
+                {"gitIgnore": st.one_of(TEXT, st.just("*\n!a\n[z-a]\n/dir/\n**/x"))},
+            ),
+            writes=True,
+        ),
         U.commit: Plan([repo + "/commit/{rev}"], often(commit_lines(ctx), GARBAGE_BODIES, 6), True),
         R.list_refs: Plan([repo + "/refs"]),
         R.list_commits: Plan([repo + "/commits/{rev}"]),
-        R.create_branch: Plan([repo + "/branch/{name}"], json_body({}, {"startingPoint": TEXT}),
-                              writes=True),
+        R.create_branch: Plan(
+            [repo + "/branch/{name}"], json_body({}, {"startingPoint": TEXT}), writes=True
+        ),
         R.delete_branch: Plan([repo + "/branch/{name}"], writes=True),
-        R.create_tag: Plan([repo + "/tag/{rev}"], json_body({"tag": REF_NAMES}, {"message": TEXT}),
-                           writes=True),
+        R.create_tag: Plan(
+            [repo + "/tag/{rev}"], json_body({"tag": REF_NAMES}, {"message": TEXT}), writes=True
+        ),
         R.delete_tag: Plan([repo + "/tag/{name}"], writes=True),
         R.xet_token: Plan([repo + "/xet-read-token/{rev}", repo + "/xet-write-token/{rev}"]),
-        U.lfs_batch: Plan([git + "/batch"], json_body(
-            {"operation": often(st.just("upload"), st.sampled_from(["download", ""])),
-             "objects": st.lists(lfs_obj, max_size=3)},
-            {"transfers": st.lists(TEXT), "hash_algo": st.sampled_from(["sha256", "md5"])}),
-            writes=True),
-        U.lfs_verify: Plan([git + "/verify"], json_body(
-            {"oid": oid, "size": often(st.just(ctx.lfs["size"]), st.integers())}), writes=True),
+        U.lfs_batch: Plan(
+            [git + "/batch"],
+            json_body(
+                {
+                    "operation": often(st.just("upload"), st.sampled_from(["download", ""])),
+                    "objects": st.lists(lfs_obj, max_size=3),
+                },
+                {"transfers": st.lists(TEXT), "hash_algo": st.sampled_from(["sha256", "md5"])},
+            ),
+            writes=True,
+        ),
+        U.lfs_verify: Plan(
+            [git + "/verify"],
+            json_body({"oid": oid, "size": often(st.just(ctx.lfs["size"]), st.integers())}),
+            writes=True,
+        ),
         U.lfs_put: Plan([git + "/{oid}/{size}"], often(st.just(LFS_DATA), GARBAGE_BODIES), True),
         F.resolve: Plan(["/{prefix}{repo}/resolve/{rev}/{path}"]),
     }
@@ -292,8 +409,10 @@ def path_values(ctx, writes: bool) -> dict[str, st.SearchStrategy[str]]:
 
     r = ctx.repos
     known_repo = st.sampled_from([r["scratch"]] * 4 + [r["pub"]] * 2 + [r["priv"], r["ds"]])
-    revs = st.one_of(st.sampled_from(["main", "main", "dev", "v1", "refs%2Fheads%2Fmain"]),
-                     st.sampled_from(ctx.shas))
+    revs = st.one_of(
+        st.sampled_from(["main", "main", "dev", "v1", "refs%2Fheads%2Fmain"]),
+        st.sampled_from(ctx.shas),
+    )
     if writes:
         known_repo = often(st.just(r["scratch"]), known_repo, 4)
         revs = often(st.just("main"), revs, 3)
@@ -301,12 +420,19 @@ def path_values(ctx, writes: bool) -> dict[str, st.SearchStrategy[str]]:
     return {
         "t": often(st.just("models"), st.sampled_from(["datasets", "spaces", "model", "x"]), 8),
         "prefix": often(st.just(""), st.sampled_from(["datasets/", "spaces/", "models/"]), 8),
-        "repo": often(known_repo.map(quoted),
-                      st.builds(lambda a, b: f"{a}/{b}", segment(), segment()), 6),
+        "repo": often(
+            known_repo.map(quoted), st.builds(lambda a, b: f"{a}/{b}", segment(), segment()), 6
+        ),
         "rev": often(revs, st.one_of(segment(HEX40), segment(), st.just("refs%2Fpr%2F1"))),
         "name": often(REF_NAMES, segment()),
-        "path": often(files, st.one_of(files.map(quote), segment(),
-                                       st.lists(segment(), min_size=1, max_size=4).map("/".join))),
+        "path": often(
+            files,
+            st.one_of(
+                files.map(quote),
+                segment(),
+                st.lists(segment(), min_size=1, max_size=4).map("/".join),
+            ),
+        ),
         "qpath": often(files.map(lambda f: quote(f, safe="")), segment()),
         "oid": often(st.just(ctx.lfs["oid"]), st.one_of(HEX64, segment())),
         "size": often(st.just(str(ctx.lfs["size"])), DIGITS.map(pct)),
@@ -338,9 +464,23 @@ HEADER_TEXT = st.text(
     max_size=60,
 )
 RANGES = st.one_of(
-    st.sampled_from(["bytes=0-0", "bytes=0-", "bytes=-0", "bytes=-1", "bytes=-", "bytes=5-1",
-                     "bytes=0-1,2-3", "items=0-1", "bytes = 0-1", "bytes=99999999999999999999-",
-                     "bytes=-99999999999999999999", "bytes=²-", "bytes=0-" + "9" * 5000]),
+    st.sampled_from(
+        [
+            "bytes=0-0",
+            "bytes=0-",
+            "bytes=-0",
+            "bytes=-1",
+            "bytes=-",
+            "bytes=5-1",
+            "bytes=0-1,2-3",
+            "items=0-1",
+            "bytes = 0-1",
+            "bytes=99999999999999999999-",
+            "bytes=-99999999999999999999",
+            "bytes=²-",
+            "bytes=0-" + "9" * 5000,
+        ]
+    ),
     st.builds(lambda a, b: f"bytes={a}-{b}", st.integers(0, 10**4), st.integers(0, 10**4)),
     HEADER_TEXT,
 )
@@ -356,20 +496,37 @@ def headers(ctx, writes: bool) -> st.SearchStrategy[list[tuple[str, str]]]:
     tokens = [f"Bearer {t['bob']}"] * (6 if writes else 2) + [f"Bearer {t['reader']}"]
     auth = often(
         st.sampled_from(tokens),
-        st.one_of(st.sampled_from(["", "Bearer", "Bearer hf_zoo_nope", f"bearer  {t['bob']}",
-                                   f"Basic {t['bob']}"]), HEADER_TEXT), 8)
-    ctype = st.sampled_from(["application/json", "application/x-ndjson", "text/plain",
-                             "application/x-www-form-urlencoded", "application/json;x"])
-    length = st.one_of(st.sampled_from(["0", "1", "-1", "abc", "²", "1 2", "9" * 20, "9" * 5000]),
-                       st.integers(0, 10**9).map(str))  # lies, and what h11 would refuse
-    named = st.fixed_dictionaries({
-        "authorization": maybe(auth, 0),
-        "content-type": maybe(often(ctype, HEADER_TEXT)),
-        "range": maybe(RANGES),
-        "content-length": maybe(length, 3),
-        "host": maybe(HEADER_TEXT, 6),
-        "x-fuzz": maybe(HEADER_TEXT, 6),
-    })
+        st.one_of(
+            st.sampled_from(
+                ["", "Bearer", "Bearer hf_zoo_nope", f"bearer  {t['bob']}", f"Basic {t['bob']}"]
+            ),
+            HEADER_TEXT,
+        ),
+        8,
+    )
+    ctype = st.sampled_from(
+        [
+            "application/json",
+            "application/x-ndjson",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/json;x",
+        ]
+    )
+    length = st.one_of(
+        st.sampled_from(["0", "1", "-1", "abc", "²", "1 2", "9" * 20, "9" * 5000]),
+        st.integers(0, 10**9).map(str),
+    )  # lies, and what h11 would refuse
+    named = st.fixed_dictionaries(
+        {
+            "authorization": maybe(auth, 0),
+            "content-type": maybe(often(ctype, HEADER_TEXT)),
+            "range": maybe(RANGES),
+            "content-length": maybe(length, 3),
+            "host": maybe(HEADER_TEXT, 6),
+            "x-fuzz": maybe(HEADER_TEXT, 6),
+        }
+    )
     return named.map(lambda d: [(k, v) for k, v in d.items() if v is not None and v != ""])
 
 
@@ -392,26 +549,42 @@ def draw_request(data, ctx, route) -> tuple[str, bytes, list, list[bytes]]:
     plan = cached(ctx, "plans", lambda: plans(ctx))[handler]
     values = cached(ctx, ("values", plan.writes), lambda: path_values(ctx, plan.writes))
     template = data.draw(st.sampled_from(plan.paths))
-    targeted = template.format(**{k: data.draw(v, label=k) for k, v in values.items()
-                                  if "{" + k + "}" in template})
-    generic = cached(ctx, pattern, lambda: st.from_regex(pattern, fullmatch=True).map(
-        lambda p: wire_target(p).decode()))
+    targeted = template.format(
+        **{k: data.draw(v, label=k) for k, v in values.items() if "{" + k + "}" in template}
+    )
+    generic = cached(
+        ctx,
+        pattern,
+        lambda: st.from_regex(pattern, fullmatch=True).map(lambda p: wire_target(p).decode()),
+    )
     path = data.draw(often(st.just(targeted), generic, 8), label="path")
-    q = data.draw(cached(ctx, ("query", plan.writes), lambda: query(ctx, plan.writes)),
-                  label="query")
+    q = data.draw(
+        cached(ctx, ("query", plan.writes), lambda: query(ctx, plan.writes)), label="query"
+    )
     target = (path + ("?" + q if q else "")).encode("ascii")
     method = data.draw(often(st.sampled_from(methods), st.sampled_from(METHODS), 8))
     body = data.draw(often(plan.body, st.just(b""), 6), label="body")
     if HEAD.encode() in body:
         state = ctx.app.state.store.repos.load("model", "bob/scratch") or {"branches": {"main": ""}}
         body = body.replace(HEAD.encode(), state["branches"]["main"].encode())
-    hdrs = data.draw(cached(ctx, ("headers", plan.writes), lambda: headers(ctx, plan.writes)),
-                     label="headers")
+    hdrs = data.draw(
+        cached(ctx, ("headers", plan.writes), lambda: headers(ctx, plan.writes)), label="headers"
+    )
     return method, target, hdrs, data.draw(chunked(body))
 
 
 TARGETS = st.one_of(
     st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=80),
-    st.sampled_from(["*", "http://x/api/models", "//api/models", "/api/models/../../x", "/%",
-                     "/api/models/a/b/..", "/api/models/%2e%2e/x", "/" + "a/" * 3000]),
+    st.sampled_from(
+        [
+            "*",
+            "http://x/api/models",
+            "//api/models",
+            "/api/models/../../x",
+            "/%",
+            "/api/models/a/b/..",
+            "/api/models/%2e%2e/x",
+            "/" + "a/" * 3000,
+        ]
+    ),
 )

@@ -196,8 +196,9 @@ def _writer(w: int, api: HfApi, repo: Repo, deadline: float, tally: Tally) -> No
         n += 1
 
 
-def _reader(r: int, url: str, token: str, repos: list[Repo], deadline: float, tally: Tally,
-            cache: Path) -> None:
+def _reader(
+    r: int, url: str, token: str, repos: list[Repo], deadline: float, tally: Tally, cache: Path
+) -> None:
     api, rng = HfApi(endpoint=url, token=token), random.Random(r)
     with httpx2.Client(headers={"authorization": f"Bearer {token}"}, timeout=60) as http:
         while time.monotonic() < deadline:
@@ -214,8 +215,15 @@ def _read_once(api, http, url, token, repo: Repo, rng, tally: Tally, cache: Path
     if PINNED not in files:
         raise AssertionError(f"{PINNED} missing from {repo.id}: {files[:5]}")
     local = tally.timed(
-        "download", hf_hub_download, repo.id, PINNED, revision=repo.pinned_sha, endpoint=url,
-        token=token, cache_dir=cache, force_download=True,
+        "download",
+        hf_hub_download,
+        repo.id,
+        PINNED,
+        revision=repo.pinned_sha,
+        endpoint=url,
+        token=token,
+        cache_dir=cache,
+        force_download=True,
     )
     if Path(local).read_bytes() != repo.pinned:
         raise AssertionError(f"{PINNED}@{repo.pinned_sha} downloaded differs from the upload")
@@ -257,8 +265,11 @@ def verify(url: str, token: str, repos: list[Repo], tally: Tally) -> dict:
         with ThreadPoolExecutor(8) as pool:
             ok = list(pool.map(reads_back, tally.successes))
     lost |= {oid for (_, oid, _, _), good in zip(tally.successes, ok) if not good}
-    return {"lost_commits": len(lost), "unexplained_commits": unexplained,
-            "checked": len(tally.successes)}
+    return {
+        "lost_commits": len(lost),
+        "unexplained_commits": unexplained,
+        "checked": len(tally.successes),
+    }
 
 
 def _stats(values: list[float]) -> dict:
@@ -325,12 +336,22 @@ def run_load(root: Path, cfg: LoadConfig) -> dict:
         mark, start = log.stat().st_size, time.monotonic()
         deadline = start + cfg.seconds
         threads = [
-            threading.Thread(target=_writer, args=(w, HfApi(endpoint=url, token=writer_token),
-                                                   repos[w % len(repos)], deadline, tally))
+            threading.Thread(
+                target=_writer,
+                args=(
+                    w,
+                    HfApi(endpoint=url, token=writer_token),
+                    repos[w % len(repos)],
+                    deadline,
+                    tally,
+                ),
+            )
             for w in range(cfg.writers)
         ] + [
-            threading.Thread(target=_reader, args=(r, url, reader_token, repos, deadline, tally,
-                                                   root / f"cache-{r}"))
+            threading.Thread(
+                target=_reader,
+                args=(r, url, reader_token, repos, deadline, tally, root / f"cache-{r}"),
+            )
             for r in range(cfg.readers)
         ]
         for t in threads:

@@ -27,7 +27,9 @@ def run(capsys, *argv):
 
 def test_push_ls_show_pull(capsys, hub, folder, tmp_path):
     h = ["--hub", hub.url, "--token", hub.admin_token]
-    code, out, _ = run(capsys, "push", folder, "zoo/cli-model", "--meta", "team=cli-x", "--json", *h)
+    code, out, _ = run(
+        capsys, "push", folder, "zoo/cli-model", "--meta", "team=cli-x", "--json", *h
+    )
     assert code == 0
     sha = json.loads(out)["sha"]
     code, out, _ = run(capsys, "ls", "--json", "--meta", "team=cli-x", *h)
@@ -79,16 +81,26 @@ def test_bad_input_is_one_line_exit_2(capsys, hub, folder, tmp_path, case, argv,
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("cmd", [["ls"], ["show", "zoo/a"], ["pull", "zoo/a"], ["push", "{folder}", "zoo/a"]])
+@pytest.mark.parametrize(
+    "cmd", [["ls"], ["show", "zoo/a"], ["pull", "zoo/a"], ["push", "{folder}", "zoo/a"]]
+)
 def test_unreachable_hub_is_one_line_exit_2(capsys, folder, cmd):
     code, _, err = run(capsys, *[c.format(folder=folder) for c in cmd], "--hub", UNREACHABLE)
     assert code == 2 and "unreachable" in err and err.count("\n") == 1
 
 
 def test_installed_console_script(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "zoo.cli", "show", "zoo/x", "--hub", UNREACHABLE],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.startswith("zoo: error:") and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "show", "zoo/x", "--hub", UNREACHABLE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        proc.returncode == 2
+        and proc.stderr.startswith("zoo: error:")
+        and "Traceback" not in proc.stderr
+    )
 
 
 def _known(hub, _done=set()):
@@ -108,7 +120,9 @@ def test_nan_or_inf_weights_are_never_published(capsys, hub, folder, bad):
     from safetensors.torch import save_file
 
     (folder / "2_Dense").mkdir()
-    save_file({"linear.weight": torch.tensor([[1.0, bad]])}, folder / "2_Dense" / "model.safetensors")
+    save_file(
+        {"linear.weight": torch.tensor([[1.0, bad]])}, folder / "2_Dense" / "model.safetensors"
+    )
     repo = f"zoo/nonfinite-{abs(hash(str(bad))) % 10_000}"
     code, _, err = run(capsys, "push", folder, repo, "--hub", hub.url, "--token", hub.admin_token)
     assert code == 2 and err.count("\n") == 1

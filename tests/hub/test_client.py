@@ -32,7 +32,7 @@ def test_push_ls_show_pull_round_trip(zhub, model_dir, tmp_path):
     sha, meta = pipelines.push(zhub, model_dir, "zoo/tiny", kind="base", meta_kv={"team": "search"})
     assert len(sha) == 40 and meta.kind == "base"
     members = {m.repo_id: m for m in pipelines.ls(zhub, kind="base")}
-    assert members["zoo/tiny"].sha == sha          # the session hub holds other tests' repos too
+    assert members["zoo/tiny"].sha == sha  # the session hub holds other tests' repos too
     assert [m.repo_id for m in pipelines.ls(zhub, query={"team": "search"})] == ["zoo/tiny"]
     assert pipelines.ls(zhub, query={"team": "other"}) == []
     assert "zoo/tiny" not in {m.repo_id for m in pipelines.ls(zhub, kind="bag")}
@@ -44,7 +44,9 @@ def test_push_ls_show_pull_round_trip(zhub, model_dir, tmp_path):
     for rel in ("model.safetensors", "config.json", "1_Pooling/config.json"):
         assert (pulled.path / rel).read_bytes() == (model_dir / rel).read_bytes()
     card = (pulled.path / "README.md").read_text()
-    assert "license: apache-2.0" in card and "zoo-base" in card   # source card's licence carried over
+    assert (
+        "license: apache-2.0" in card and "zoo-base" in card
+    )  # source card's licence carried over
     assert json.loads((pulled.path / "zoo.json").read_text())["kind"] == "base"
 
 
@@ -83,7 +85,9 @@ def test_pull_repairs_a_corrupted_local_cache(zhub, model_dir):
     first = pipelines.pull(zhub, "zoo/cache")
     target = (first.path / "config.json").resolve()
     target.chmod(0o644)
-    target.write_text('{"model_type": "gpt2", "hidden_size": 4}')   # same size? no matter: hash differs
+    target.write_text(
+        '{"model_type": "gpt2", "hidden_size": 4}'
+    )  # same size? no matter: hash differs
     again = pipelines.pull(zhub, "zoo/cache")
     assert again.redownloaded == ["config.json"]
     assert (again.path / "config.json").read_bytes() == (model_dir / "config.json").read_bytes()
@@ -103,12 +107,22 @@ def test_lineage_follows_pinned_parents(zhub, model_dir, tmp_path):
     bag = tmp_path / "bag"
     bag.mkdir()
     (bag / "config.json").write_text("{}")
-    meta = {"kind": "merged", "base_model": f"zoo/base@{base_sha}", "parents": [f"zoo/base@{base_sha}"]}
+    meta = {
+        "kind": "merged",
+        "base_model": f"zoo/base@{base_sha}",
+        "parents": [f"zoo/base@{base_sha}"],
+    }
     (bag / "zoo.json").write_text(json.dumps(meta))
     sha, _ = pipelines.push(zhub, bag, "zoo/child")
     edges = pipelines.show(zhub, f"zoo/child@{sha}")["lineage"]
-    assert edges == [{"child": f"zoo/child@{sha}", "parent": f"zoo/base@{base_sha}",
-                      "relation": "parent", "kind": "base"}]
+    assert edges == [
+        {
+            "child": f"zoo/child@{sha}",
+            "parent": f"zoo/base@{base_sha}",
+            "relation": "parent",
+            "kind": "base",
+        }
+    ]
 
 
 def test_directory_hub_is_served_in_process(tmp_path, model_dir):

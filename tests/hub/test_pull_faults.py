@@ -43,14 +43,18 @@ def test_transfers_cut_midway_resume_and_verify(hub, published, tmp_path, fast_r
         pulled = pipelines.pull(zhub, f"{repo}@{sha}", tmp_path / "out")
     assert proxy.cut_connections == 3
     assert pulled.sha == sha and pulled.redownloaded == []
-    assert (pulled.path / "model.safetensors").read_bytes() == (src / "model.safetensors").read_bytes()
+    assert (pulled.path / "model.safetensors").read_bytes() == (
+        src / "model.safetensors"
+    ).read_bytes()
 
 
-def test_hub_going_away_mid_pull_is_retried_then_one_clear_error(hub, published, tmp_path, fast_retries):
+def test_hub_going_away_mid_pull_is_retried_then_one_clear_error(
+    hub, published, tmp_path, fast_retries
+):
     repo, sha, _ = published
     proxy = FlakyProxy(hub.url, match=b"model.safetensors")
     proxy.cut(1, after=2 * MB)
-    proxy.vanish_on_cut = True                # 2 MiB into the weights, the hub goes away for good
+    proxy.vanish_on_cut = True  # 2 MiB into the weights, the hub goes away for good
     start = time.monotonic()
     with open_hub(proxy.url, hub.admin_token) as zhub:
         with pytest.raises(HubUnreachable) as err:
@@ -62,7 +66,7 @@ def test_hub_going_away_mid_pull_is_retried_then_one_clear_error(hub, published,
     # bounded: the client's own retries (5 x 1 s resuming a body; 1+2+4+8+8 s for a metadata HEAD
     # that meets the dead hub) + zoo's 0.05+0.1+0.2 s
     assert spent < 60
-    assert not (tmp_path / "out" / "model.safetensors").exists()   # nothing half-written in place
+    assert not (tmp_path / "out" / "model.safetensors").exists()  # nothing half-written in place
 
 
 def test_backoff_doubles_between_attempts(monkeypatch):

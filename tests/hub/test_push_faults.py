@@ -25,15 +25,19 @@ PUSH = "import sys; from zoo.cli import main; sys.exit(main(sys.argv[1:]))"
 def _folder(path, seed: int):
     path.mkdir()
     torch.manual_seed(seed)
-    save_file({"w": torch.randn(6 << 20)}, path / "model.safetensors")   # 24 MiB: an LFS upload
+    save_file({"w": torch.randn(6 << 20)}, path / "model.safetensors")  # 24 MiB: an LFS upload
     (path / "config.json").write_text(json.dumps({"model_type": "bert", "seed": seed}))
     return path
 
 
 def _start_push(folder, repo, url, token):
     env = {**os.environ, "ZOO_HUB": url, "HF_TOKEN": token}
-    return subprocess.Popen([sys.executable, "-c", PUSH, "push", str(folder), repo, "--hub", url],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", PUSH, "push", str(folder), repo, "--hub", url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _kill_when(proc, proxy, method: bytes, part: bytes, timeout: float = 120) -> None:
@@ -52,7 +56,9 @@ def _assert_head_is_whole(zhub, repo, tmp_path, allowed: dict) -> str:
     assert head in allowed, f"head {head} is neither the old nor the new version"
     pulled = pipelines.pull(zhub, f"{repo}@{head}", tmp_path / f"check-{head[:8]}")
     expected = allowed[head]
-    assert (pulled.path / "model.safetensors").read_bytes() == (expected / "model.safetensors").read_bytes()
+    assert (pulled.path / "model.safetensors").read_bytes() == (
+        expected / "model.safetensors"
+    ).read_bytes()
     return head
 
 
@@ -70,11 +76,13 @@ def test_push_killed_leaves_no_partial_commit_and_a_rerun_completes(hub, tmp_pat
     else:
         _kill_when(proc, proxy, b"POST", b"/commit/")
     with open_hub(hub.url, hub.admin_token) as zhub:
-        head = _assert_head_is_whole(zhub, repo, tmp_path, {v1: old, **_any_new(zhub, repo, v1, new)})
+        head = _assert_head_is_whole(
+            zhub, repo, tmp_path, {v1: old, **_any_new(zhub, repo, v1, new)}
+        )
         if phase == "mid-upload":
             assert head == v1
             oid = sha256_file(new / "model.safetensors")
-            assert not HubStore(hub.root).objects.path(oid).exists()   # no half object published
+            assert not HubStore(hub.root).objects.path(oid).exists()  # no half object published
         rerun = _start_push(new, repo, hub.url, hub.admin_token)
         assert rerun.wait(120) == 0, rerun.stderr.read().decode()[-2000:]
         final = zhub.api.model_info(repo).sha

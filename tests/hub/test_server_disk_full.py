@@ -35,8 +35,12 @@ def small_disk_hub(tmp_path):
     port = free_port()
     script = SERVE.format(root=root, python=sys.executable, port=port)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([*private_mount(), "sh", "-c", script],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*private_mount(), "sh", "-c", script],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -64,7 +68,7 @@ def test_an_upload_that_fills_the_disk_is_refused_cleanly(small_disk_hub, tmp_pa
     (folder / "big.bin").write_bytes(os.urandom(4 << 20))
     start = time.monotonic()
     assert main(["push", str(folder), "zoo/full", "--hub", url, "--token", token]) == 1
-    assert time.monotonic() - start < 30                      # 507 is final: no retry storm
+    assert time.monotonic() - start < 30  # 507 is final: no retry storm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is out of storage" in err and "storage is full" in err, err
     assert api.model_info("zoo/full").sha == before

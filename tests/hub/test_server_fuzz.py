@@ -246,8 +246,17 @@ def test_every_route_has_a_strategy(ctx):
     assert len(app_routes) == 1 and isinstance(app_routes[0], Route)
     assert app_routes[0].path == "/{path:path}", "a route outside app.ROUTES would escape the fuzz"
     table = plans(ctx)
-    defaults = {"t": "models", "prefix": "", "repo": "alice/pub", "rev": "main", "path": "b",
-                "name": "x", "qpath": "dir", "oid": ctx.lfs["oid"], "size": str(ctx.lfs["size"])}
+    defaults = {
+        "t": "models",
+        "prefix": "",
+        "repo": "alice/pub",
+        "rev": "main",
+        "path": "b",
+        "name": "x",
+        "qpath": "dir",
+        "oid": ctx.lfs["oid"],
+        "size": str(ctx.lfs["size"]),
+    }
     for methods, pattern, handler in ROUTES:
         assert handler in table, f"no fuzz strategy for {handler.__name__} ({pattern.pattern})"
         filled = [p.format(**defaults) for p in table[handler].paths]

@@ -31,14 +31,19 @@ def strict_hub(tmp_path):
     """A Hub with small deadlines and caps: 1 s body deadline, 1 s upload silence, 1 MiB objects."""
     root = tmp_path / "hub"
     store = HubStore(root)
-    with serve_in_thread(root, body_timeout_s=1.0, idle_timeout_s=1.0, max_lfs_bytes=1 << 20) as url:
+    with serve_in_thread(
+        root, body_timeout_s=1.0, idle_timeout_s=1.0, max_lfs_bytes=1 << 20
+    ) as url:
         yield url, store.admin_token(), root
 
 
 def test_every_way_to_start_the_server_binds_loopback(server_process):
-    server = server_process.start()                      # `python -m zoo.hub.server`, no --host
-    listening = [c.laddr for c in psutil.Process(server.proc.pid).net_connections("tcp")
-                 if c.status == psutil.CONN_LISTEN]
+    server = server_process.start()  # `python -m zoo.hub.server`, no --host
+    listening = [
+        c.laddr
+        for c in psutil.Process(server.proc.pid).net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN
+    ]
     assert [a.ip for a in listening] == ["127.0.0.1"]
     args = build_parser().parse_args(["hub", "serve", "--root", "x"])
     assert args.host == "127.0.0.1"
@@ -46,11 +51,13 @@ def test_every_way_to_start_the_server_binds_loopback(server_process):
 
 def test_a_body_that_never_arrives_is_cut_off_with_408(strict_hub):
     url, token, _ = strict_hub
-    head = (b"POST /api/repos/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 200\r\n\r\n")
+    head = (
+        b"POST /api/repos/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 200\r\n\r\n"
+    )
     status, seconds = _raw(url, head, b'{"name": "slow"')
     assert status == 408 and 0.9 < seconds < 5
-    assert httpx2.get(f"{url}/api/models", timeout=5).status_code == 200   # still serving
+    assert httpx2.get(f"{url}/api/models", timeout=5).status_code == 200  # still serving
 
 
 def test_a_stalled_lfs_upload_is_cut_off_and_stores_nothing(strict_hub):
@@ -60,9 +67,12 @@ def test_a_stalled_lfs_upload_is_cut_off_and_stores_nothing(strict_hub):
     files = api.list_repo_files("zoo/stall")
     data = b"x" * 4096
     oid = hashlib.sha256(data).hexdigest()
-    batch = httpx2.post(f"{url}/zoo/stall.git/info/lfs/objects/batch", timeout=10,
-                        headers={"authorization": f"Bearer {token}"},
-                        json={"operation": "upload", "objects": [{"oid": oid, "size": len(data)}]}).json()
+    batch = httpx2.post(
+        f"{url}/zoo/stall.git/info/lfs/objects/batch",
+        timeout=10,
+        headers={"authorization": f"Bearer {token}"},
+        json={"operation": "upload", "objects": [{"oid": oid, "size": len(data)}]},
+    ).json()
     href = urlsplit(batch["objects"][0]["actions"]["upload"]["href"])
     path = f"{href.path}?{href.query}".encode()
     head = b"PUT " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n"
@@ -77,7 +87,7 @@ def test_an_object_over_the_cap_is_refused_and_the_repo_is_unchanged(strict_hub)
     api = HfApi(endpoint=url, token=token)
     api.create_repo("zoo/big")
     before = api.model_info("zoo/big").sha
-    with pytest.raises(ValueError, match="larger than this Hub accepts"):   # the client's own error
+    with pytest.raises(ValueError, match="larger than this Hub accepts"):  # the client's own error
         api.upload_file(path_or_fileobj=b"y" * (2 << 20), path_in_repo="big.bin", repo_id="zoo/big")
     assert api.model_info("zoo/big").sha == before
 
@@ -105,4 +115,6 @@ def test_zoo_push_over_the_cap_is_one_line_exit_2(strict_hub, tmp_path, capsys):
     (folder / "weights.bin").write_bytes(b"z" * (2 << 20))
     assert main(["push", str(folder), "zoo/too-big", "--hub", url, "--token", token]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "upload refused" in err and "larger than this Hub accepts" in err
+    assert (
+        err.count("\n") == 1 and "upload refused" in err and "larger than this Hub accepts" in err
+    )

@@ -28,37 +28,115 @@ def live(hub):
 
 COMMIT = "/api/models/{repo}/commit/main"
 REGRESSIONS = [  # (what was a 500, method, path, body, JSON content type?, status, code)
-    ("cursor '²' (isdigit, not int)", "GET", "/api/models?cursor=%C2%B2", b"", 0, 400,
-     "BadRequest"),
-    ("5000-digit cursor", "GET", "/api/models/{repo}/tree/main?cursor=" + "9" * 5000, b"", 0,
-     400, "BadRequest"),
-    ("19-digit cursor, past sys.maxsize for islice", "GET",
-     "/api/models/{repo}/commits/main?cursor=" + "9" * 19, b"", 0, 400, "BadRequest"),
+    (
+        "cursor '²' (isdigit, not int)",
+        "GET",
+        "/api/models?cursor=%C2%B2",
+        b"",
+        0,
+        400,
+        "BadRequest",
+    ),
+    (
+        "5000-digit cursor",
+        "GET",
+        "/api/models/{repo}/tree/main?cursor=" + "9" * 5000,
+        b"",
+        0,
+        400,
+        "BadRequest",
+    ),
+    (
+        "19-digit cursor, past sys.maxsize for islice",
+        "GET",
+        "/api/models/{repo}/commits/main?cursor=" + "9" * 19,
+        b"",
+        0,
+        400,
+        "BadRequest",
+    ),
     ("5000-digit limit", "GET", "/api/models?limit=" + "9" * 5000, b"", 0, 400, "BadRequest"),
-    ("5000-digit exp, LFS PUT", "PUT", "/{repo}.git/info/lfs/objects/" + "a" * 64 + "/1?sig=x&exp="
-     + "9" * 5000, b"x", 0, 403, "Forbidden"),
+    (
+        "5000-digit exp, LFS PUT",
+        "PUT",
+        "/{repo}.git/info/lfs/objects/" + "a" * 64 + "/1?sig=x&exp=" + "9" * 5000,
+        b"x",
+        0,
+        403,
+        "Forbidden",
+    ),
     ("JSON nested 5000 deep", "POST", "/api/repos/create", b"[" * 5000, 1, 400, "BadRequest"),
     ("NDJSON line nested 5000 deep", "POST", COMMIT, b'{"a":' * 5000, 0, 400, "BadRequest"),
-    ("paths-info JSON list", "POST", "/api/models/{repo}/paths-info/main", b'["a.txt"]', 1,
-     400, "BadRequest"),
-    ("preupload sample not ASCII", "POST", "/api/models/{repo}/preupload/main",
-     dumps({"files": [{"path": "b.txt", "size": 1, "sample": "é"}]}), 1, 400, "BadRequest"),
-    ("commit content not ASCII", "POST", COMMIT, commit_body(
-        "s", {"key": "file", "value": {"path": "b.txt", "content": "é"}}), 0, 400, "BadRequest"),
+    (
+        "paths-info JSON list",
+        "POST",
+        "/api/models/{repo}/paths-info/main",
+        b'["a.txt"]',
+        1,
+        400,
+        "BadRequest",
+    ),
+    (
+        "preupload sample not ASCII",
+        "POST",
+        "/api/models/{repo}/preupload/main",
+        dumps({"files": [{"path": "b.txt", "size": 1, "sample": "é"}]}),
+        1,
+        400,
+        "BadRequest",
+    ),
+    (
+        "commit content not ASCII",
+        "POST",
+        COMMIT,
+        commit_body("s", {"key": "file", "value": {"path": "b.txt", "content": "é"}}),
+        0,
+        400,
+        "BadRequest",
+    ),
     ("commit summary lone surrogate", "POST", COMMIT, commit_body("\ud800"), 0, 400, "BadRequest"),
-    ("commit path lone surrogate", "POST", COMMIT, commit_body("s", add_file("\udfff", b"x")), 0,
-     400, "BadRequest"),
-    ("validate-yaml nested 800 deep", "POST", "/api/validate-yaml",
-     dumps({"content": "---\na: " + "[" * 800 + "\n---\n"}), 1, 400, "InvalidYaml"),
-    ("validate-yaml !!float x", "POST", "/api/validate-yaml",
-     dumps({"content": "---\na: !!float x\n---\n"}), 1, 400, "InvalidYaml"),
-    ("validate-yaml tag '☃' in X-Error-Message", "POST", "/api/validate-yaml",
-     dumps({"content": "---\na: !!%E2%98%83 x\n---\n"}), 1, 400, "InvalidYaml"),
+    (
+        "commit path lone surrogate",
+        "POST",
+        COMMIT,
+        commit_body("s", add_file("\udfff", b"x")),
+        0,
+        400,
+        "BadRequest",
+    ),
+    (
+        "validate-yaml nested 800 deep",
+        "POST",
+        "/api/validate-yaml",
+        dumps({"content": "---\na: " + "[" * 800 + "\n---\n"}),
+        1,
+        400,
+        "InvalidYaml",
+    ),
+    (
+        "validate-yaml !!float x",
+        "POST",
+        "/api/validate-yaml",
+        dumps({"content": "---\na: !!float x\n---\n"}),
+        1,
+        400,
+        "InvalidYaml",
+    ),
+    (
+        "validate-yaml tag '☃' in X-Error-Message",
+        "POST",
+        "/api/validate-yaml",
+        dumps({"content": "---\na: !!%E2%98%83 x\n---\n"}),
+        1,
+        400,
+        "InvalidYaml",
+    ),
 ]
 
 
-@pytest.mark.parametrize("what,method,path,body,is_json,status,code", REGRESSIONS,
-                         ids=[r[0] for r in REGRESSIONS])
+@pytest.mark.parametrize(
+    "what,method,path,body,is_json,status,code", REGRESSIONS, ids=[r[0] for r in REGRESSIONS]
+)
 def test_regressions_over_uvicorn(live, what, method, path, body, is_json, status, code):
     url, token, repo_id = live
     headers = {"authorization": f"Bearer {token}"}
@@ -76,9 +154,14 @@ CARDS = [  # README front matter that made model_info and list_models 500 -> the
     ("x: !!float x", None),
     ("x: !!bool x", None),
     ("deep: " + "[" * 800, None),
-    ("a: &a [x, x, x, x, x, x, x, x]\n" + "".join(  # 8**8 values once expanded
-        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-        for p, c in zip("abcdefg", "bcdefgh")), None),
+    (
+        "a: &a [x, x, x, x, x, x, x, x]\n"
+        + "".join(  # 8**8 values once expanded
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefg", "bcdefgh")
+        ),
+        None,
+    ),
 ]
 
 
@@ -88,8 +171,9 @@ def test_card_regressions_over_uvicorn(hub, live, front, card):
     auth = {"authorization": f"Bearer {token}"}
     # A raw commit: the official client runs validate-yaml first and refuses the broken ones.
     readme = add_file("README.md", f"---\n{front}\n---\n".encode())
-    r = httpx2.post(url + COMMIT.format(repo=repo_id), content=commit_body("card", readme),
-                    headers=auth)
+    r = httpx2.post(
+        url + COMMIT.format(repo=repo_id), content=commit_body("card", readme), headers=auth
+    )
     assert r.status_code == 200, r.text
     info = httpx2.get(f"{url}/api/models/{repo_id}", headers=auth)
     assert info.status_code == 200 and info.json().get("cardData") == card
@@ -120,8 +204,9 @@ def test_what_h11_refuses_and_content_length_lies(tmp_path):
             "short body": _raw_exchange(url, create + b"content-length: 100\r\n\r\n{}"),
             "long body": _raw_exchange(url, create + b"content-length: 2\r\n\r\n{}garbage\r\n\r\n"),
             "non-ASCII target": _raw_exchange(url, b"GET /\xff HTTP/1.1\r\nhost: x\r\n\r\n"),
-            "Content-Length '²'": _raw_exchange(url, create + "content-length: ²\r\n\r\n".encode(
-                "latin-1")),
+            "Content-Length '²'": _raw_exchange(
+                url, create + "content-length: ²\r\n\r\n".encode("latin-1")
+            ),
         }
     codes = {k: re.findall(rb"HTTP/1.1 (\d{3})", v) for k, v in statuses.items()}
     assert codes == {

@@ -92,9 +92,7 @@ def test_the_benchmark_methods_have_chunked_kernels():
     assert CHUNKED == ["linear", "multislerp", "task_arithmetic", "ties"]
 
 
-@pytest.mark.parametrize(
-    "name,case", [(n, i) for n in sorted(CASES) for i in range(len(CASES[n]))]
-)
+@pytest.mark.parametrize("name,case", [(n, i) for n in sorted(CASES) for i in range(len(CASES[n]))])
 @pytest.mark.parametrize("rows", [1, 5, 37])
 @pytest.mark.parametrize("shape", [(37, 11), (37,), (37, 3, 4), (300, 64)])
 def test_chunked_kernel_equals_mergekit(name, case, rows, shape):

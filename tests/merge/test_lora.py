@@ -43,7 +43,9 @@ def test_fold_lora_formula():
 def test_three_adapters_merged_linearly_equal_merged_full_models(bert_family, tmp_path):
     base = bert_family["base"]
     adapters = [
-        tm.lora_adapter(base, tmp_path / f"ad{i}", seed=i, target_modules=["query", "value", "dense"])
+        tm.lora_adapter(
+            base, tmp_path / f"ad{i}", seed=i, target_modules=["query", "value", "dense"]
+        )
         for i in range(3)
     ]
     weights = [0.5, 0.3, 0.2]

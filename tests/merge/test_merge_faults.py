@@ -52,11 +52,13 @@ def test_killed_merge_leaves_no_output_and_a_rerun_works(bert_family, tmp_path, 
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
     assert not out.exists()
     orphans = list(tmp_path.glob(".merged.zoo-tmp-*"))
-    assert len(orphans) == 1 and any(orphans[0].rglob("*.safetensors"))   # it died mid-work
+    assert len(orphans) == 1 and any(orphans[0].rglob("*.safetensors"))  # it died mid-work
 
     merge_folders(_inputs(bert_family), None, "linear", {}, out, progress=False)
-    assert list(tmp_path.glob(".merged.zoo-tmp-*")) == []                 # the orphan is gone
-    reference = merge_folders(_inputs(bert_family), None, "linear", {}, tmp_path / "ref", progress=False)
+    assert list(tmp_path.glob(".merged.zoo-tmp-*")) == []  # the orphan is gone
+    reference = merge_folders(
+        _inputs(bert_family), None, "linear", {}, tmp_path / "ref", progress=False
+    )
     assert file_hashes(out) == file_hashes(reference.out)
 
 
@@ -86,16 +88,18 @@ def test_disk_full_during_merge_is_one_clear_error_and_leaves_nothing(bert_famil
     disk = tmp_path / "small-disk"
     disk.mkdir()
     recipe = tmp_path / "recipe.yaml"
-    models = "".join(f"  - model: {p}\n    parameters: {{weight: 0.5}}\n"
-                     for p in bert_family["variants"][:2])
+    models = "".join(
+        f"  - model: {p}\n    parameters: {{weight: 0.5}}\n" for p in bert_family["variants"][:2]
+    )
     recipe.write_text(f"merge_method: linear\nmodels:\n{models}")
     script = FULL_DISK.format(size=64, disk=disk, python=sys.executable, recipe=recipe)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.run([*private_mount(), "sh", "-c", script],
-                         env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [*private_mount(), "sh", "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     stdout = run.stdout.split()
-    assert stdout[0] == "rc=1" and stdout[1:] == [], run.stdout    # nothing left on the full disk
+    assert stdout[0] == "rc=1" and stdout[1:] == [], run.stdout  # nothing left on the full disk
     error = run.stderr.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("zoo: error: disk full writing "), run.stderr
     assert "No space left on device" in error[0] and "Traceback" not in run.stderr

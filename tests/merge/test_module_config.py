@@ -4,8 +4,13 @@ import json
 
 from zoo.merge.planning import module_config
 
-LEGACY = {"word_embedding_dimension": 384, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-          "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
+LEGACY = {
+    "word_embedding_dimension": 384,
+    "pooling_mode_cls_token": False,
+    "pooling_mode_mean_tokens": True,
+    "pooling_mode_max_tokens": False,
+    "pooling_mode_mean_sqrt_len_tokens": False,
+}
 MODERN = {"embedding_dimension": 384, "pooling_mode": "mean", "include_prompt": True}
 
 
@@ -16,7 +21,8 @@ def test_legacy_and_modern_pooling_configs_agree(tmp_path):
 
 
 def test_different_pooling_still_differs(tmp_path):
-    (tmp_path / "a.json").write_text(json.dumps({**LEGACY, "pooling_mode_mean_tokens": False,
-                                                 "pooling_mode_cls_token": True}))
+    (tmp_path / "a.json").write_text(
+        json.dumps({**LEGACY, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True})
+    )
     (tmp_path / "b.json").write_text(json.dumps(MODERN))
     assert module_config(tmp_path / "a.json") != module_config(tmp_path / "b.json")

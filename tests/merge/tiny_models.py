@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import shutil
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
@@ -49,7 +49,7 @@ def docstring_corpus(lines: int = 400) -> tuple[str, ...]:
     return tuple(out[:lines])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tokenizer_json(kind: str, vocab_size: int) -> str:
     from tokenizers import (
         Tokenizer,

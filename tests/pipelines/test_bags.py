@@ -15,10 +15,27 @@ HUB = lambda hub: ["--hub", hub.url, "--token", hub.admin_token]  # noqa: E731
 @pytest.fixture(scope="module")
 def trained(hub, tiny_suite, tiny_base, tmp_path_factory, capsys_module=None):
     out = tmp_path_factory.mktemp("bags")
-    argv = ["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert",
-            "--ratios", "0.4,0.6,1.0", "--steps", "3", "--batch-size", "8", "--push-to", "demo/bag",
-            "--out", str(out), "--json", "--eval-task-dir", str(tiny_suite / "ood" / "LocaleBitextMining"),
-            *HUB(hub)]
+    argv = [
+        "bag",
+        "train",
+        str(tiny_suite / "corpus.yaml"),
+        "--base",
+        "zoo/tiny-bert",
+        "--ratios",
+        "0.4,0.6,1.0",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--push-to",
+        "demo/bag",
+        "--out",
+        str(out),
+        "--json",
+        "--eval-task-dir",
+        str(tiny_suite / "ood" / "LocaleBitextMining"),
+        *HUB(hub),
+    ]
     assert main(argv) == 0
     return out
 
@@ -35,23 +52,58 @@ def test_bags_are_listed_with_their_manifests(hub, trained, tiny_base, capsys):
         assert t["experiment"] == "bag" and f"{t['ratio']:.1f}" == repo.rsplit("-", 1)[1]
         assert t["examples_seen"] == 24 and len(t["datasets"]) == 5
         assert all(d["count"] <= d["size"] for d in t["datasets"])
-        assert set(meta["scores"]) == {"LocaleBitextMining"} and 0 <= meta["scores"]["LocaleBitextMining"] <= 1
+        assert (
+            set(meta["scores"]) == {"LocaleBitextMining"}
+            and 0 <= meta["scores"]["LocaleBitextMining"] <= 1
+        )
 
 
 def test_a_second_run_reuses_published_bags(hub, trained, tiny_suite, capsys):
     before = {r: hub.api().model_info(r).sha for r in ("demo/bag-0.4", "demo/bag-1.0")}
     capsys.readouterr()
-    argv = ["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert",
-            "--ratios", "0.4,0.6,1.0", "--steps", "3", "--batch-size", "8", "--push-to", "demo/bag",
-            "--out", str(trained), "--json", *HUB(hub)]
+    argv = [
+        "bag",
+        "train",
+        str(tiny_suite / "corpus.yaml"),
+        "--base",
+        "zoo/tiny-bert",
+        "--ratios",
+        "0.4,0.6,1.0",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--push-to",
+        "demo/bag",
+        "--out",
+        str(trained),
+        "--json",
+        *HUB(hub),
+    ]
     assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["reused"] for r in rows] == [True, True, True]
     assert {r: hub.api().model_info(r).sha for r in before} == before
-    other = ["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert", "--ratios", "0.4",
-             "--steps", "4", "--batch-size", "8", "--push-to", "demo/bag", "--out", str(trained / "other"),
-             "--json", *HUB(hub)]
-    assert main(other) == 0   # other settings: retrained
+    other = [
+        "bag",
+        "train",
+        str(tiny_suite / "corpus.yaml"),
+        "--base",
+        "zoo/tiny-bert",
+        "--ratios",
+        "0.4",
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--push-to",
+        "demo/bag",
+        "--out",
+        str(trained / "other"),
+        "--json",
+        *HUB(hub),
+    ]
+    assert main(other) == 0  # other settings: retrained
     assert json.loads(capsys.readouterr().out)[0]["reused"] is False
 
 
@@ -60,11 +112,23 @@ def test_manifest_in_metadata_refinds_the_exact_rows(hub, trained, tiny_suite, c
     main(["show", "demo/bag-0.6", "--json", *HUB(hub)])
     t = json.loads(capsys.readouterr().out)["meta"]["training"]
     manifest = BagManifest(
-        ratio=t["ratio"], seed=t["seed"], bootstrap=t["bootstrap"],
-        datasets=tuple(DatasetDraw(name=d["name"], source=d["source"], source_rev=d["revision"],
-                                   fingerprint=d["fingerprint"], size=d["size"], count=d["count"],
-                                   indices_sha256=d["indices_sha256"]) for d in t["datasets"]),
-        manifest_sha256=t["corpus_manifest_hash"])
+        ratio=t["ratio"],
+        seed=t["seed"],
+        bootstrap=t["bootstrap"],
+        datasets=tuple(
+            DatasetDraw(
+                name=d["name"],
+                source=d["source"],
+                source_rev=d["revision"],
+                fingerprint=d["fingerprint"],
+                size=d["size"],
+                count=d["count"],
+                indices_sha256=d["indices_sha256"],
+            )
+            for d in t["datasets"]
+        ),
+        manifest_sha256=t["corpus_manifest_hash"],
+    )
     corpus = load_corpus(load_corpus_spec(tiny_suite / "corpus.yaml"))
     rows = select_rows(corpus, manifest)
     assert {n: len(ds) for n, ds in rows.items()} == {d["name"]: d["count"] for d in t["datasets"]}
@@ -78,7 +142,7 @@ def test_pull_a_bag_and_load_it(hub, trained, tmp_path, capsys):
     model = SentenceTransformer(str(tmp_path / "b"), device="cpu")
     emb = model.encode(["list files in a directory", "open a socket"])
     assert emb.shape == (2, 32)
-    assert abs(float((emb[0] ** 2).sum()) - 1.0) < 1e-5   # Normalize kept
+    assert abs(float((emb[0] ** 2).sum()) - 1.0) < 1e-5  # Normalize kept
 
 
 BAD_SPECS = {
@@ -103,10 +167,22 @@ def test_bad_corpus_specs_exit_2(hub, tiny_base, tmp_path, capsys, case):
 
 
 def test_bad_ratio_flag_and_local_base_push(tiny_suite, tiny_base, capsys):
-    assert main(["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", "x", "--ratios", "0,1"]) == 2
+    assert (
+        main(["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", "x", "--ratios", "0,1"])
+        == 2
+    )
     assert "(0, 1]" in capsys.readouterr().err
-    code = main(["bag", "train", str(tiny_suite / "corpus.yaml"), "--base", str(tiny_base["path"]),
-                 "--push-to", "demo/x"])
+    code = main(
+        [
+            "bag",
+            "train",
+            str(tiny_suite / "corpus.yaml"),
+            "--base",
+            str(tiny_base["path"]),
+            "--push-to",
+            "demo/x",
+        ]
+    )
     assert code == 2 and "Hub repo" in capsys.readouterr().err
 
 

@@ -10,17 +10,42 @@ from zoo.cli import main
 
 def run_boom(hub, tiny_suite, out, capsys, *extra):
     capsys.readouterr()
-    publish = [] if "--publish" in extra else ["--publish", "exp/boom-tiny", "--bls", "exp/bls-tiny"]
-    argv = ["boom", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert", "--ratios", "0.5,1.0",
-            *publish, "--steps", "2", "--batch-size", "8",
-            "--out", str(out), "--json", "--hub", hub.url, "--token", hub.admin_token, *extra]
+    publish = (
+        [] if "--publish" in extra else ["--publish", "exp/boom-tiny", "--bls", "exp/bls-tiny"]
+    )
+    argv = [
+        "boom",
+        str(tiny_suite / "corpus.yaml"),
+        "--base",
+        "zoo/tiny-bert",
+        "--ratios",
+        "0.5,1.0",
+        *publish,
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        str(out),
+        "--json",
+        "--hub",
+        hub.url,
+        "--token",
+        hub.admin_token,
+        *extra,
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     return json.loads(capsys.readouterr().out)
 
 
 def test_boom_publishes_everything_and_reuses_bags(hub, tiny_suite, tiny_base, tmp_path, capsys):
-    tasks = [str(tiny_suite / "in-domain" / "ManPageRetrieval"), str(tiny_suite / "ood" / "LocaleBitextMining")]
-    first = run_boom(hub, tiny_suite, tmp_path / "w", capsys, *[a for t in tasks for a in ("--eval-task-dir", t)])
+    tasks = [
+        str(tiny_suite / "in-domain" / "ManPageRetrieval"),
+        str(tiny_suite / "ood" / "LocaleBitextMining"),
+    ]
+    first = run_boom(
+        hub, tiny_suite, tmp_path / "w", capsys, *[a for t in tasks for a in ("--eval-task-dir", t)]
+    )
     assert [b["published"].split("@")[0] for b in first["bags"]] == ["exp/bag-0.5", "exp/bag-1.0"]
     assert not any(b["reused"] for b in first["bags"])
     api = hub.api()
@@ -28,8 +53,12 @@ def test_boom_publishes_everything_and_reuses_bags(hub, tiny_suite, tiny_base, t
     assert {"recipe.yaml", "zoo.lock.json", "zoo.json", "README.md", "model.safetensors"} <= files
     recipe = yaml.safe_load(open(api.hf_hub_download("exp/boom-tiny", "recipe.yaml")).read())
     assert recipe["merge_method"] == "multislerp"
-    assert recipe["zoo"]["select"] == {"kind": "bag", "experiment": "boom-tiny", "order_by": "training.ratio",
-                                       "parameters": {"weight": 1.0}}
+    assert recipe["zoo"]["select"] == {
+        "kind": "bag",
+        "experiment": "boom-tiny",
+        "order_by": "training.ratio",
+        "parameters": {"weight": 1.0},
+    }
     lock = json.loads(open(api.hf_hub_download("exp/boom-tiny", "zoo.lock.json")).read())
     bag_refs = sorted(b["published"] for b in first["bags"])
     assert sorted(m["pinned"] for m in lock["models"]) == bag_refs
@@ -61,19 +90,31 @@ def test_boom_publishes_everything_and_reuses_bags(hub, tiny_suite, tiny_base, t
 
 def test_card_rerenders_identically_and_updates(hub, tiny_suite, tiny_base, tmp_path, capsys):
     tasks = [str(tiny_suite / "in-domain" / "ManPageRetrieval")]
-    run_boom(hub, tiny_suite, tmp_path / "w2", capsys, "--publish", "exp/boom-card", "--eval-task-dir", tasks[0])
+    run_boom(
+        hub,
+        tiny_suite,
+        tmp_path / "w2",
+        capsys,
+        "--publish",
+        "exp/boom-card",
+        "--eval-task-dir",
+        tasks[0],
+    )
     api = hub.api()
     published = open(api.hf_hub_download("exp/boom-card", "README.md")).read()
     h = ["--hub", hub.url, "--token", hub.admin_token]
     assert main(["card", "exp/boom-card", *h]) == 0
-    assert capsys.readouterr().out == published          # same inputs, same bytes
+    assert capsys.readouterr().out == published  # same inputs, same bytes
     before = api.model_info("exp/boom-card").sha
     assert main(["card", "exp/boom-card", "--update", *h]) == 0
     assert "up to date" in capsys.readouterr().out
-    assert api.model_info("exp/boom-card").sha == before   # nothing changed: no new revision
+    assert api.model_info("exp/boom-card").sha == before  # nothing changed: no new revision
     # an out-of-date card (edited by hand) is re-rendered and published as a new revision
-    api.upload_file(path_or_fileobj=published.replace("Merged with", "Hand-edited; merged with").encode(),
-                    path_in_repo="README.md", repo_id="exp/boom-card")
+    api.upload_file(
+        path_or_fileobj=published.replace("Merged with", "Hand-edited; merged with").encode(),
+        path_in_repo="README.md",
+        repo_id="exp/boom-card",
+    )
     edited = api.model_info("exp/boom-card").sha
     assert main(["card", "exp/boom-card", "--update", *h]) == 0
     new = capsys.readouterr().out.strip().split("@")[1]

@@ -12,10 +12,8 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from tests.pipelines.test_boom import run_boom
 from zoo.cli import main
 from zoo.data.sampler import bag_count, draw_indices, indices_sha256
-
 
 # the tiny suite's two new-domain datasets; the third update brings the first again under a new name
 NEW = ("BibleKjvWebBitext", "BibleGenreClassification", "BibleKjvWebBitext")
@@ -41,8 +39,23 @@ def run(hub, capsys, *argv):
 
 def update(hub, capsys, current, corpus, out, *extra):
     """Run `zoo update`; the lineage's local datasets resolve against the tiny suite."""
-    code, stdout, err = run(hub, capsys, "update", current, str(corpus), "--replay", "0.3",
-                            "--steps", "2", "--batch-size", "8", "--out", str(out), "--json", *extra)
+    code, stdout, err = run(
+        hub,
+        capsys,
+        "update",
+        current,
+        str(corpus),
+        "--replay",
+        "0.3",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+    )
     assert code == 0, err
     return json.loads(stdout)
 
@@ -53,9 +66,29 @@ def boom_model(hub, tiny_suite, tiny_base, tmp_path_factory):  # noqa: F811
     import _pytest.capture  # noqa: F401  (capsys is function-scoped: call main directly)
 
     work = tmp_path_factory.mktemp("upd")
-    argv = ["boom", str(tiny_suite / "corpus.yaml"), "--base", "zoo/tiny-bert", "--ratios", "0.5,1.0",
-            "--publish", "exp/upd-boom", "--bag-prefix", "exp/upd-bag", "--steps", "2", "--batch-size", "8",
-            "--out", str(work / "boom"), "--json", "--hub", hub.url, "--token", hub.admin_token]
+    argv = [
+        "boom",
+        str(tiny_suite / "corpus.yaml"),
+        "--base",
+        "zoo/tiny-bert",
+        "--ratios",
+        "0.5,1.0",
+        "--publish",
+        "exp/upd-boom",
+        "--bag-prefix",
+        "exp/upd-bag",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        str(work / "boom"),
+        "--json",
+        "--hub",
+        hub.url,
+        "--token",
+        hub.admin_token,
+    ]
     assert main(argv) == 0
     return work
 
@@ -68,26 +101,54 @@ def test_three_consecutive_updates(hub, tiny_suite, boom_model, tmp_path, capsys
         corpus = new_corpus(tiny_suite, tmp_path, i)
         task = str(tiny_suite / "new-domain" / NEW[i])
         method = "multislerp" if i == 0 else "opcm"
-        got = update(hub, capsys, "exp/upd-boom", corpus, tmp_path / f"u{i}", "--publish",
-                     "--data-root", str(tiny_suite),
-                     "--method", method, "--eval-task-dir", old_task, "--eval-task-dir", task)
+        got = update(
+            hub,
+            capsys,
+            "exp/upd-boom",
+            corpus,
+            tmp_path / f"u{i}",
+            "--publish",
+            "--data-root",
+            str(tiny_suite),
+            "--method",
+            method,
+            "--eval-task-dir",
+            old_task,
+            "--eval-task-dir",
+            task,
+        )
         assert got["tag"] == f"v{i + 2}" and got["published"].startswith("exp/upd-boom@")
         assert got["current"] == f"exp/upd-boom@{shas[-1]}"
         assert got["update"].startswith("exp/upd-boom-updates@")
-        meta = json.loads(open(api.hf_hub_download("exp/upd-boom", "zoo.json", revision=got["tag"])).read())
+        meta = json.loads(
+            open(api.hf_hub_download("exp/upd-boom", "zoo.json", revision=got["tag"])).read()
+        )
         assert meta["kind"] == "merged" and meta["parents"] == [got["current"], got["update"]]
-        upd = json.loads(open(api.hf_hub_download(*got["update"].split("@")[:1], "zoo.json",
-                                                  revision=got["update"].split("@")[1])).read())
+        upd = json.loads(
+            open(
+                api.hf_hub_download(
+                    *got["update"].split("@")[:1], "zoo.json", revision=got["update"].split("@")[1]
+                )
+            ).read()
+        )
         assert upd["kind"] == "update" and upd["parents"] == [got["current"]]
         assert upd["training"]["replay"] == 0.3
         roles = {d["name"]: d["role"] for d in upd["training"]["datasets"]}
         assert roles[f"{NEW[i]}-{i}"] == "train"
         # the replay covers the BOOM corpus and every earlier update's new data, nothing else
-        assert {n for n, r in roles.items() if r == "replay"} == \
-            {*_bag_datasets(api), *(f"{NEW[j]}-{j}" for j in range(i))}
-        recipe = yaml.safe_load(open(api.hf_hub_download("exp/upd-boom", "recipe.yaml", revision=got["tag"])).read())
+        assert {n for n, r in roles.items() if r == "replay"} == {
+            *_bag_datasets(api),
+            *(f"{NEW[j]}-{j}" for j in range(i)),
+        }
+        recipe = yaml.safe_load(
+            open(api.hf_hub_download("exp/upd-boom", "recipe.yaml", revision=got["tag"])).read()
+        )
         assert recipe["merge_method"] == method
-        weights = [m["parameters"]["weight"] for m in recipe["models"]] if method == "multislerp" else None
+        weights = (
+            [m["parameters"]["weight"] for m in recipe["models"]]
+            if method == "multislerp"
+            else None
+        )
         if weights:  # auto: in proportion to the examples seen
             assert weights[1] < weights[0] and abs(sum(weights) - 1) < 1e-6
         shas.append(got["published"].split("@")[1])
@@ -116,17 +177,37 @@ def _check_replay_rows_are_refound(api):
     draws = []
     for repo in ("exp/upd-bag-0.5", "exp/upd-bag-1.0"):
         t = json.loads(open(api.hf_hub_download(repo, "zoo.json")).read())["training"]
-        draws += [HistoryDraw(repo, d["name"], d["fingerprint"], d["size"], t["ratio"], t["seed"], False,
-                              d["indices_sha256"]) for d in t["datasets"]]
+        draws += [
+            HistoryDraw(
+                repo,
+                d["name"],
+                d["fingerprint"],
+                d["size"],
+                t["ratio"],
+                t["seed"],
+                False,
+                d["indices_sha256"],
+            )
+            for d in t["datasets"]
+        ]
     picked = replay_indices(history(draws), 0.3, seed=0)
     first = api.list_repo_refs("exp/upd-boom-updates").tags
     sha = next(t.target_commit for t in first if t.name == "v1")
-    upd = json.loads(open(api.hf_hub_download("exp/upd-boom-updates", "zoo.json", revision=sha)).read())
+    upd = json.loads(
+        open(api.hf_hub_download("exp/upd-boom-updates", "zoo.json", revision=sha)).read()
+    )
     for d in upd["training"]["datasets"]:
         if d["role"] == "replay":
             assert d["indices_sha256"] == indices_sha256(picked[d["name"]])
-            assert d["count"] == bag_count(0.3, len(np.union1d(
-                draw_indices(d["name"], d["size"], 0.5, 0, False), draw_indices(d["name"], d["size"], 1.0, 0, False))))
+            assert d["count"] == bag_count(
+                0.3,
+                len(
+                    np.union1d(
+                        draw_indices(d["name"], d["size"], 0.5, 0, False),
+                        draw_indices(d["name"], d["size"], 1.0, 0, False),
+                    )
+                ),
+            )
 
 
 def _check_loads_at_tags(hub, repo, tags):
@@ -137,8 +218,15 @@ def _check_loads_at_tags(hub, repo, tags):
             AutoModel.from_pretrained({repo!r}, revision=tag)
             print(tag, SentenceTransformer({repo!r}, revision=tag, device="cpu").encode(["x"]).shape[-1])
     """)
-    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.admin_token, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": hub.admin_token,
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [line.split()[0] for line in proc.stdout.splitlines()] == tags
 
@@ -149,22 +237,47 @@ def test_update_error_paths(hub, tiny_suite, tiny_base, boom_model, tmp_path, ca
         (["zoo/tiny-bert", str(corpus), "--replay", "0.1"], "no zoo training lineage"),
         (["exp/upd-boom", str(corpus), "--replay", "0"], "--replay: fraction 0.0 is outside"),
         (["exp/upd-boom", str(corpus), "--replay", "0.1", "--weights", "1,2,3"], "--weights"),
-        (["exp/upd-boom", str(corpus), "--replay", "0.1", "--method", "multislerpp"], "did you mean 'multislerp'"),
-        (["exp/upd-boom", str(tiny_suite / "corpus.yaml"), "--replay", "0.1"], "also in the model's history"),
+        (
+            ["exp/upd-boom", str(corpus), "--replay", "0.1", "--method", "multislerpp"],
+            "did you mean 'multislerp'",
+        ),
+        (
+            ["exp/upd-boom", str(tiny_suite / "corpus.yaml"), "--replay", "0.1"],
+            "also in the model's history",
+        ),
         (["exp/no-such-model", str(corpus), "--replay", "0.1"], "exp/no-such-model"),
     ]
     before = hub.api().list_repo_refs("exp/upd-boom").tags
     for argv, needle in cases:
-        code, _, err = run(hub, capsys, "update", *argv, "--out", str(tmp_path / "w"),
-                           "--data-root", str(tiny_suite))
+        code, _, err = run(
+            hub,
+            capsys,
+            "update",
+            *argv,
+            "--out",
+            str(tmp_path / "w"),
+            "--data-root",
+            str(tiny_suite),
+        )
         assert code == 2, (argv, err)
         assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert hub.api().list_repo_refs("exp/upd-boom").tags == before  # nothing published
 
 
-def test_community_model_updates_with_an_explicit_replay_corpus(hub, tiny_suite, tiny_base, tmp_path, capsys):
+def test_community_model_updates_with_an_explicit_replay_corpus(
+    hub, tiny_suite, tiny_base, tmp_path, capsys
+):
     corpus = new_corpus(tiny_suite, tmp_path, 1)
-    got = update(hub, capsys, "zoo/tiny-bert", corpus, tmp_path / "c", "--replay-corpus",
-                 str(tiny_suite / "corpus.yaml"), "--update-repo", "exp/community-updates")
+    got = update(
+        hub,
+        capsys,
+        "zoo/tiny-bert",
+        corpus,
+        tmp_path / "c",
+        "--replay-corpus",
+        str(tiny_suite / "corpus.yaml"),
+        "--update-repo",
+        "exp/community-updates",
+    )
     assert got["published"] is None and got["weights"] == [0.5, 0.5]
     assert got["replay_rows"] > 0 and got["new_rows"] > 0

@@ -32,8 +32,12 @@ def write(tmp_path, text, name="recipe.yaml"):
 
 
 def test_select_picks_exactly_the_experiments_bags(hub, published, tmp_path):
-    recipe = write(tmp_path, SELECT_A.format(method="linear").replace("base_model: zoo/tiny-base\n", ""))
-    outcome = merge(recipe, out=tmp_path / "out", hub=hub.url, token=hub.admin_token, progress=False)
+    recipe = write(
+        tmp_path, SELECT_A.format(method="linear").replace("base_model: zoo/tiny-base\n", "")
+    )
+    outcome = merge(
+        recipe, out=tmp_path / "out", hub=hub.url, token=hub.admin_token, progress=False
+    )
     want = sorted(f"{r}@{s}" for r, s in published["bags"].items() if "exp-a" in r)
     assert sorted(m.pinned for m in outcome.lock.models) == want
     assert [m.requested for m in outcome.lock.models] == [m.pinned for m in outcome.lock.models]
@@ -55,9 +59,16 @@ def _pulled(hub, refs):
 def test_lock_reproduces_byte_for_byte(hub, published, tmp_path):
     recipe = write(tmp_path, SELECT_A.format(method="multislerp"))
     first = merge(recipe, out=tmp_path / "a", hub=hub.url, token=hub.admin_token, progress=False)
-    again = merge(lock_path=tmp_path / "a" / "zoo.lock.json", out=tmp_path / "b", hub=hub.url,
-                  token=hub.admin_token, progress=False)
-    assert (tmp_path / "a/model.safetensors").read_bytes() == (tmp_path / "b/model.safetensors").read_bytes()
+    again = merge(
+        lock_path=tmp_path / "a" / "zoo.lock.json",
+        out=tmp_path / "b",
+        hub=hub.url,
+        token=hub.admin_token,
+        progress=False,
+    )
+    assert (tmp_path / "a/model.safetensors").read_bytes() == (
+        tmp_path / "b/model.safetensors"
+    ).read_bytes()
     assert load_lock(tmp_path / "b/zoo.lock.json") == first.lock
     assert (tmp_path / "b" / "recipe.yaml").read_text() == recipe.read_text()
 
@@ -69,24 +80,53 @@ def test_lock_refuses_changed_inputs(hub, published, tmp_path):
     lock["models"][0]["files"]["model.safetensors"] = "0" * 64
     (tmp_path / "bad.lock.json").write_text(json.dumps(lock))
     with pytest.raises(UserError, match="the lock says"):
-        merge(lock_path=tmp_path / "bad.lock.json", out=tmp_path / "c", hub=hub.url, token=hub.admin_token)
+        merge(
+            lock_path=tmp_path / "bad.lock.json",
+            out=tmp_path / "c",
+            hub=hub.url,
+            token=hub.admin_token,
+        )
     assert not (tmp_path / "c").exists()
 
 
 def test_publish_loads_by_repo_id_and_keeps_history(hub, published, tmp_path):
     recipe = write(tmp_path, SELECT_A.format(method="multislerp"))
-    first = merge(recipe, out=tmp_path / "m1", publish=True, hub=hub.url, token=hub.admin_token, progress=False)
-    second = merge(recipe, out=tmp_path / "m2", publish=True, hub=hub.url, token=hub.admin_token, progress=False)
+    first = merge(
+        recipe,
+        out=tmp_path / "m1",
+        publish=True,
+        hub=hub.url,
+        token=hub.admin_token,
+        progress=False,
+    )
+    second = merge(
+        recipe,
+        out=tmp_path / "m2",
+        publish=True,
+        hub=hub.url,
+        token=hub.admin_token,
+        progress=False,
+    )
     assert (first.tag, second.tag) == ("v1", "v2")
     api = hub.api()
     tags = {t.name: t.target_commit for t in api.list_repo_refs("zoo/tiny-multislerp").tags}
     assert tags == {"v1": first.published.split("@")[1], "v2": second.published.split("@")[1]}
     files = set(api.list_repo_files("zoo/tiny-multislerp", revision="v1"))
-    assert {"recipe.yaml", "zoo.lock.json", "zoo.json", "README.md", "modules.json",
-            "1_Pooling/config.json", "model.safetensors"} <= files
-    meta = json.loads(open(api.hf_hub_download("zoo/tiny-multislerp", "zoo.json", revision="v1")).read())
+    assert {
+        "recipe.yaml",
+        "zoo.lock.json",
+        "zoo.json",
+        "README.md",
+        "modules.json",
+        "1_Pooling/config.json",
+        "model.safetensors",
+    } <= files
+    meta = json.loads(
+        open(api.hf_hub_download("zoo/tiny-multislerp", "zoo.json", revision="v1")).read()
+    )
     assert meta["kind"] == "merged" and sorted(meta["parents"]) == sorted(
-        f"{r}@{s}" for r, s in published["bags"].items() if "exp-a" in r)
+        f"{r}@{s}" for r, s in published["bags"].items() if "exp-a" in r
+    )
     readme = open(api.hf_hub_download("zoo/tiny-multislerp", "README.md", revision="v1")).read()
     assert "base_model_relation: merge" in readme and "merge_method: multislerp" in readme
     card = ModelCard(readme)
@@ -111,16 +151,27 @@ def _check_loads_from_hub(hub, repo, local):
         local = SentenceTransformer({str(local)!r}, device="cpu").encode(texts, convert_to_tensor=True)
         print(float((auto - emb).abs().max()), float((local - emb).abs().max()))
     """)
-    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.admin_token, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": hub.admin_token,
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     auto_diff, local_diff = map(float, proc.stdout.split()[-2:])
     assert auto_diff < 1e-5 and local_diff == 0.0
 
 
 def test_dry_run_reads_no_weights(hub, published, tmp_path, capsys):
-    recipe = write(tmp_path, SELECT_A.format(method="ties").replace("weight: 1.0", "weight: 1.0, density: 0.5"))
-    code = main(["merge", str(recipe), "--dry-run", "--json", "--hub", hub.url, "--token", hub.admin_token])
+    recipe = write(
+        tmp_path, SELECT_A.format(method="ties").replace("weight: 1.0", "weight: 1.0, density: 0.5")
+    )
+    code = main(
+        ["merge", str(recipe), "--dry-run", "--json", "--hub", hub.url, "--token", hub.admin_token]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     plan = json.loads(out)
@@ -131,20 +182,47 @@ def test_dry_run_reads_no_weights(hub, published, tmp_path, capsys):
 
 
 CLI_BAD = [
-    ("unknown method", "merge_method: lnear\nmodels:\n  - model: zoo/tiny-base\n", "did you mean 'linear'"),
-    ("unknown repo", "merge_method: linear\nmodels:\n  - model: zoo/nope\n    parameters: {weight: 1}\n", "not found"),
-    ("unknown revision", "merge_method: linear\nmodels:\n  - model: zoo/tiny-base@nope\n    parameters: {weight: 1}\n",
-     "revision not found"),
-    ("select matches nothing", SELECT_A.format(method="multislerp").replace("exp-a", "exp-zzz"), "matched no member"),
-    ("publish without block", "merge_method: linear\nmodels:\n  - model: zoo/tiny-base\n    parameters: {weight: 1}\n",
-     "zoo.publish"),
+    (
+        "unknown method",
+        "merge_method: lnear\nmodels:\n  - model: zoo/tiny-base\n",
+        "did you mean 'linear'",
+    ),
+    (
+        "unknown repo",
+        "merge_method: linear\nmodels:\n  - model: zoo/nope\n    parameters: {weight: 1}\n",
+        "not found",
+    ),
+    (
+        "unknown revision",
+        "merge_method: linear\nmodels:\n  - model: zoo/tiny-base@nope\n    parameters: {weight: 1}\n",
+        "revision not found",
+    ),
+    (
+        "select matches nothing",
+        SELECT_A.format(method="multislerp").replace("exp-a", "exp-zzz"),
+        "matched no member",
+    ),
+    (
+        "publish without block",
+        "merge_method: linear\nmodels:\n  - model: zoo/tiny-base\n    parameters: {weight: 1}\n",
+        "zoo.publish",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case, text, needle", CLI_BAD, ids=[c[0] for c in CLI_BAD])
 def test_cli_bad_input(hub, published, tmp_path, capsys, case, text, needle):
     recipe = write(tmp_path, text)
-    argv = ["merge", str(recipe), "--out", str(tmp_path / "out"), "--hub", hub.url, "--token", hub.admin_token]
+    argv = [
+        "merge",
+        str(recipe),
+        "--out",
+        str(tmp_path / "out"),
+        "--hub",
+        hub.url,
+        "--token",
+        hub.admin_token,
+    ]
     code = main(argv + (["--publish"] if case == "publish without block" else []))
     _, err = capsys.readouterr()
     assert code == 2 and needle in err and err.count("\n") == 1, err

@@ -11,8 +11,18 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz_helpers import FUZZ, RAW_YAML, SCALARS, add_key, at, field, names, one_line_error, paths, typo
-from zoo.errors import UserError
+from tests.fuzz_helpers import (
+    FUZZ,
+    RAW_YAML,
+    SCALARS,
+    add_key,
+    at,
+    field,
+    names,
+    one_line_error,
+    paths,
+    typo,
+)
 from zoo.recipe.schema import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +40,11 @@ FULL = {
     "zoo": {
         "publish": {"repo_id": "demo/merged", "private": True, "tag": "v2"},
         "eval": {"tasks": ["STS12"], "task_dirs": ["dev/sts"]},
-        "search": {"task_dirs": ["dev/sts"], "parameter": "weight",
-                   "grid": [[0.5, 0.5], [0.3, 0.7]]},
+        "search": {
+            "task_dirs": ["dev/sts"],
+            "parameter": "weight",
+            "grid": [[0.5, 0.5], [0.3, 0.7]],
+        },
         "card": {"template": "merged"},
         "seed": 3,
     },
@@ -41,9 +54,15 @@ SELECT = {
     "base_model": "org/base",
     "zoo": {
         "select": {
-            "kind": "bag", "experiment": "exp", "tags": ["boom"], "base_model": "org/base",
-            "meta": {"training.seed": "0"}, "order_by": "training.ratio", "descending": True,
-            "limit": 3, "parameters": {"weight": 1.0},
+            "kind": "bag",
+            "experiment": "exp",
+            "tags": ["boom"],
+            "base_model": "org/base",
+            "meta": {"training.seed": "0"},
+            "order_by": "training.ratio",
+            "descending": True,
+            "limit": 3,
+            "parameters": {"weight": 1.0},
         },
         "search": {"task_dirs": ["dev/sts"], "greedy": True},
     },
@@ -53,9 +72,11 @@ VALID = [*SHIPPED, FULL, SELECT]
 FREE = ("parameters", "meta")
 KEYS = st.text(max_size=8) | st.integers(-5, 5) | st.none() | st.booleans()
 VALUES = st.recursive(
-    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=8,
 )
+
 
 def _outcome(source: str | Path) -> str | None:
     """Load `source`: None if it loads, else its one-line UserError message."""

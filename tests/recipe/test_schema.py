@@ -32,21 +32,41 @@ BAD = [
     ("unknown top-level key", "bogus_key: 1\n" + COMMUNITY, "unknown key 'bogus_key'"),
     ("misspelt method", COMMUNITY.replace("ties", "tiess"), "did you mean 'ties'"),
     ("method typo lnear", COMMUNITY.replace("ties", "lnear"), "did you mean 'linear'"),
-    ("misspelt global parameter", COMMUNITY.replace("normalize", "normalise"), "did you mean 'normalize'"),
+    (
+        "misspelt global parameter",
+        COMMUNITY.replace("normalize", "normalise"),
+        "did you mean 'normalize'",
+    ),
     ("misspelt model parameter", COMMUNITY.replace("density: 0.5", "densty: 0.5"), "densty"),
-    ("missing weight", COMMUNITY.replace("weight: 0.5, density: 0.5", "density: 0.5"), "missing required parameter 'weight'"),
-    ("unknown key in a model entry", COMMUNITY.replace("    parameters: {weight: 0.5, density: 0.5}", "    weight: 0.5"), "unknown key in models[0]"),
+    (
+        "missing weight",
+        COMMUNITY.replace("weight: 0.5, density: 0.5", "density: 0.5"),
+        "missing required parameter 'weight'",
+    ),
+    (
+        "unknown key in a model entry",
+        COMMUNITY.replace("    parameters: {weight: 0.5, density: 0.5}", "    weight: 0.5"),
+        "unknown key in models[0]",
+    ),
     ("bad parameter type", COMMUNITY.replace("density: 0.5", "density: lots"), "density"),
     ("no merge method", COMMUNITY.replace("merge_method: ties\n", ""), "merge_method is required"),
     ("no inputs", "merge_method: linear\n", "no inputs"),
     ("both models and select", COMMUNITY + "zoo:\n  select: {experiment: x}\n", "either models"),
     ("unknown zoo key", COMMUNITY + "zoo:\n  publsh: {repo_id: a/b}\n", "did you mean 'publish'"),
-    ("unknown select key", "merge_method: linear\nzoo:\n  select: {kindd: bag}\n", "did you mean 'kind'"),
+    (
+        "unknown select key",
+        "merge_method: linear\nzoo:\n  select: {kindd: bag}\n",
+        "did you mean 'kind'",
+    ),
     ("bad select limit", "merge_method: linear\nzoo:\n  select: {limit: 0}\n", "zoo.select.limit"),
     ("not yaml", "merge_method: [linear\n", "not valid YAML"),
     ("not a mapping", "- a\n- b\n", "YAML mapping"),
-    ("slices unsupported", "merge_method: slerp\nslices:\n  - sources:\n      - {model: a/b, layer_range: [0, 2]}\n"
-                           "      - {model: c/d, layer_range: [0, 2]}\nparameters: {t: 0.5}\nbase_model: a/b\n", "slices"),
+    (
+        "slices unsupported",
+        "merge_method: slerp\nslices:\n  - sources:\n      - {model: a/b, layer_range: [0, 2]}\n"
+        "      - {model: c/d, layer_range: [0, 2]}\nparameters: {t: 0.5}\nbase_model: a/b\n",
+        "slices",
+    ),
     ("tokenizer block", COMMUNITY + "tokenizer: {source: union}\n", "tokenizer"),
     ("missing file", "/nonexistent/recipe.yaml", "recipe not found"),
 ]
@@ -70,8 +90,10 @@ def test_all_problems_are_reported_together():
 
 
 def test_select_orders_limits_and_refuses_empty():
-    cands = [Candidate(f"o/b{i}@{'0' * 40}", f"o/b{i}", {"training.ratio": r})
-             for i, r in enumerate([0.8, 0.4, 0.6])]
+    cands = [
+        Candidate(f"o/b{i}@{'0' * 40}", f"o/b{i}", {"training.ratio": r})
+        for i, r in enumerate([0.8, 0.4, 0.6])
+    ]
     sel = Select(order_by="training.ratio", limit=2)
     assert select(sel, cands) == [cands[1].ref, cands[2].ref]
     assert select(Select(order_by="training.ratio", descending=True), cands)[0] == cands[0].ref
@@ -79,7 +101,9 @@ def test_select_orders_limits_and_refuses_empty():
         select(Select(experiment="x"), [])
 
 
-RECIPES = sorted((__import__("pathlib").Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
+RECIPES = sorted(
+    (__import__("pathlib").Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml")
+)
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])

@@ -38,10 +38,21 @@ def _dev_score(path, dev):
 
 def test_grid_search_merges_the_best_candidate(hub, published, dev, tmp_path):
     recipe = write(tmp_path, RECIPE.format(dev=dev, strategy=GRID))
-    outcome = merge(recipe, out=tmp_path / "out", hub=hub.url, token=hub.admin_token, progress=False,
-                    search=True)
+    outcome = merge(
+        recipe,
+        out=tmp_path / "out",
+        hub=hub.url,
+        token=hub.admin_token,
+        progress=False,
+        search=True,
+    )
     trials = outcome.search["trials"]
-    assert [t["values"] for t in trials] == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]
+    assert [t["values"] for t in trials] == [
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [1.0, 1.0, 1.0],
+    ]
     best = outcome.search["best"]
     assert trials[best]["score"] == max(t["score"] for t in trials)
     # the recorded score is the published model's real dev score
@@ -51,21 +62,48 @@ def test_grid_search_merges_the_best_candidate(hub, published, dev, tmp_path):
     assert [m.params["weight"] for m in outcome.lock.models] == weights
     bags = _pulled(hub, [m.pinned for m in outcome.lock.models])
     ref = tmp_path / "ref"
-    merge_folders([MergeInput(p, {"weight": w}) for p, w in zip(bags, weights)], None, "linear", {},
-                  ref, progress=False)
+    merge_folders(
+        [MergeInput(p, {"weight": w}) for p, w in zip(bags, weights)],
+        None,
+        "linear",
+        {},
+        ref,
+        progress=False,
+    )
     ours, theirs = load_all(tmp_path / "out"), load_all(ref)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
     assert json.loads((tmp_path / "out" / "search.json").read_text()) == outcome.search
-    again = merge(lock_path=tmp_path / "out" / "zoo.lock.json", out=tmp_path / "again", hub=hub.url,
-                  token=hub.admin_token, progress=False)
+    again = merge(
+        lock_path=tmp_path / "out" / "zoo.lock.json",
+        out=tmp_path / "again",
+        hub=hub.url,
+        token=hub.admin_token,
+        progress=False,
+    )
     assert again.report.files["model.safetensors"] == outcome.report.files["model.safetensors"]
 
 
-def test_greedy_soup_is_published_with_its_search_in_the_card(hub, published, dev, tmp_path, capsys):
+def test_greedy_soup_is_published_with_its_search_in_the_card(
+    hub, published, dev, tmp_path, capsys
+):
     recipe = write(tmp_path, RECIPE.format(dev=dev, strategy="    greedy: true"))
     capsys.readouterr()
-    code = main(["merge", str(recipe), "--search", "--publish", "--out", str(tmp_path / "out"), "--json",
-                 "--quiet", "--hub", hub.url, "--token", hub.admin_token])
+    code = main(
+        [
+            "merge",
+            str(recipe),
+            "--search",
+            "--publish",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            "--quiet",
+            "--hub",
+            hub.url,
+            "--token",
+            hub.admin_token,
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     search = json.loads(out)["search"]
@@ -85,22 +123,39 @@ def test_greedy_soup_is_published_with_its_search_in_the_card(hub, published, de
     assert ModelCard(card).data.base_model  # still a valid card
 
 
-@pytest.mark.parametrize("strategy, needle", [
-    ("    grid: [[1.0, 1.0]]", "zoo.search.grid[0]: 2 values for 3 models"),
-    ("    grid: [[1.0, 1.0, 1.0]]\n    greedy: true", "either grid"),
-    ("", "either grid"),
-])
+@pytest.mark.parametrize(
+    "strategy, needle",
+    [
+        ("    grid: [[1.0, 1.0]]", "zoo.search.grid[0]: 2 values for 3 models"),
+        ("    grid: [[1.0, 1.0, 1.0]]\n    greedy: true", "either grid"),
+        ("", "either grid"),
+    ],
+)
 def test_search_errors(hub, published, dev, tmp_path, capsys, strategy, needle):
     recipe = write(tmp_path, RECIPE.format(dev=dev, strategy=strategy))
     capsys.readouterr()
-    code = main(["merge", str(recipe), "--search", "--out", str(tmp_path / "o"), "--hub", hub.url,
-                 "--token", hub.admin_token])
+    code = main(
+        [
+            "merge",
+            str(recipe),
+            "--search",
+            "--out",
+            str(tmp_path / "o"),
+            "--hub",
+            hub.url,
+            "--token",
+            hub.admin_token,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
 
 
 def test_search_needs_a_search_block(hub, published, tmp_path, capsys):
-    recipe = write(tmp_path, "merge_method: linear\nzoo:\n  select: {kind: bag, experiment: exp-a, parameters: {weight: 1.0}}\n")
+    recipe = write(
+        tmp_path,
+        "merge_method: linear\nzoo:\n  select: {kind: bag, experiment: exp-a, parameters: {weight: 1.0}}\n",
+    )
     code = main(["merge", str(recipe), "--search", "--hub", hub.url, "--token", hub.admin_token])
     assert code == 2 and "has none" in capsys.readouterr().err

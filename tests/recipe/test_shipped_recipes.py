@@ -31,13 +31,20 @@ def recipe_hub(tmp_path_factory):
         sha, _ = push(h, fam["base"], "zoo/all-MiniLM-L6-v2", kind="base")
         base_ref = f"zoo/all-MiniLM-L6-v2@{sha}"
         for i, (variant, ratio) in enumerate(zip(fam["variants"], RATIOS)):
-            inputs[f"demo/bag-{ratio}"] = _publish(h, variant, f"demo/bag-{ratio}",
-                                                    bag_meta(base_ref, "boom-minilm", ratio))
-            adapter = tm.lora_adapter(fam["base"], root / f"lora-{ratio}", seed=i,
-                                      target_modules=["query", "value"])
+            inputs[f"demo/bag-{ratio}"] = _publish(
+                h, variant, f"demo/bag-{ratio}", bag_meta(base_ref, "boom-minilm", ratio)
+            )
+            adapter = tm.lora_adapter(
+                fam["base"], root / f"lora-{ratio}", seed=i, target_modules=["query", "value"]
+            )
             peft = json.loads((adapter / "adapter_config.json").read_text())
-            _publish(h, adapter, f"demo/lora-bag-{ratio}", bag_meta(base_ref, "boom-minilm-lora", ratio)
-                     | {"adapter": {"type": "lora", "peft_config": peft}})
+            _publish(
+                h,
+                adapter,
+                f"demo/lora-bag-{ratio}",
+                bag_meta(base_ref, "boom-minilm-lora", ratio)
+                | {"adapter": {"type": "lora", "peft_config": peft}},
+            )
     return {"hub": str(hub_dir), "inputs": inputs, "base": fam["base"]}
 
 
@@ -62,4 +69,6 @@ def test_every_shipped_recipe_runs_on_tiny_models(recipe_hub, path, tmp_path):
         assert any(not torch.equal(merged[k], theirs[k]) for k in theirs if k in merged)
     model = SentenceTransformer(str(out), device="cpu")
     embedding = model.encode(["a tiny sentence"], convert_to_tensor=True)
-    assert torch.isfinite(embedding).all() and embedding.shape[-1] == model.get_embedding_dimension()
+    assert (
+        torch.isfinite(embedding).all() and embedding.shape[-1] == model.get_embedding_dimension()
+    )

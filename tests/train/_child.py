@@ -25,8 +25,13 @@ def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     sleep_s = spec.get("step_sleep_s", 0.0)
     ClockCallback.on_step_end = lambda self, *a, **k: time.sleep(sleep_s)
-    train(toy_sets(), TrainConfig(**spec["config"]), spec["out"], prompts=spec.get("prompts"),
-          progress=False)
+    train(
+        toy_sets(),
+        TrainConfig(**spec["config"]),
+        spec["out"],
+        prompts=spec.get("prompts"),
+        progress=False,
+    )
 
 
 if __name__ == "__main__":

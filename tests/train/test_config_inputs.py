@@ -39,8 +39,9 @@ def test_every_field_has_a_description_for_the_cli_help():
 
 
 def _pairs(n, **extra):
-    return Dataset.from_dict({"anchor": [f"a{i}" for i in range(n)],
-                              "positive": [f"p{i}" for i in range(n)], **extra})
+    return Dataset.from_dict(
+        {"anchor": [f"a{i}" for i in range(n)], "positive": [f"p{i}" for i in range(n)], **extra}
+    )
 
 
 def test_prepare_sorts_by_name_splits_groups_and_shapes_prompts():

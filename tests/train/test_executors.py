@@ -11,8 +11,16 @@ from zoo.train import TrainConfig, TrainJob, run_jobs
 
 
 def _job(base, out, *, steps=4, seed=0, sets=None, **kw):
-    config = TrainConfig(base=str(base), steps=steps, batch_size=16, max_seq_length=32,
-                         checkpoint_every=None, log_every=1, seed=seed, **kw)
+    config = TrainConfig(
+        base=str(base),
+        steps=steps,
+        batch_size=16,
+        max_seq_length=32,
+        checkpoint_every=None,
+        log_every=1,
+        seed=seed,
+        **kw,
+    )
     return TrainJob(train_sets=sets or toy_sets(), config=config, out=str(out), name=out.name)
 
 
@@ -25,7 +33,7 @@ def test_local_jobs_run_in_order_and_a_failure_is_raised_after_the_rest(tiny_bas
     jobs = [_job(tiny_base, tmp_path / "bad", sets=bad), _job(tiny_base, tmp_path / "good")]
     with pytest.raises(UserError, match="lacks column 'positive'") as err:
         run_jobs(jobs)
-    assert (tmp_path / "good" / "training_result.json").is_file()   # the good job still ran
+    assert (tmp_path / "good" / "training_result.json").is_file()  # the good job still ran
     if sys.version_info >= (3, 11):
         assert "training job 'bad' failed" in "".join(err.value.__notes__)
     results = run_jobs([jobs[1], _job(tiny_base, tmp_path / "second", seed=1)])
@@ -45,10 +53,12 @@ def test_ray_trains_two_bags_in_parallel(tiny_base, tmp_path):
     try:
         saved = tmp_path / "alpha.ds"
         toy_sets()["alpha"].save_to_disk(str(saved))
-        jobs = [_job(tiny_base, tmp_path / "bag0", steps=48),
-                _job(tiny_base, tmp_path / "bag1", steps=48, seed=1, sets={"alpha": str(saved)})]
+        jobs = [
+            _job(tiny_base, tmp_path / "bag0", steps=48),
+            _job(tiny_base, tmp_path / "bag1", steps=48, seed=1, sets={"alpha": str(saved)}),
+        ]
         results = run_jobs(jobs, "ray")
-        assert ray.is_initialized()                                   # not ours to shut down
+        assert ray.is_initialized()  # not ours to shut down
     finally:
         ray.shutdown()
     assert [r.steps for r in results] == [48, 48] and results[1].datasets == {"alpha": 80}
@@ -57,7 +67,7 @@ def test_ray_trains_two_bags_in_parallel(tiny_base, tmp_path):
 
 
 def test_ray_missing_is_a_user_error(tiny_base, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "ray", None)                     # import ray -> ImportError
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(UserError, match=r"boom-zoo\[ray\]"):
         run_jobs([_job(tiny_base, tmp_path / "x")], "ray")
 

@@ -21,8 +21,15 @@ TEXTS = ["how to open a file", "the class statement", "exceptions are raised"]
 
 
 def _config(base, **kw):
-    settings = dict(base=str(base), batch_size=16, learning_rate=1e-3, max_seq_length=32,
-                    log_every=1, checkpoint_every=None, seed=0)
+    settings = dict(
+        base=str(base),
+        batch_size=16,
+        learning_rate=1e-3,
+        max_seq_length=32,
+        log_every=1,
+        checkpoint_every=None,
+        seed=0,
+    )
     return TrainConfig(**{**settings, **kw})
 
 
@@ -57,9 +64,9 @@ def test_loss_falls_and_the_record_is_complete(tiny_base, tmp_path):
     hp = result.hyperparameters
     assert hp["learning_rate"] == 1e-3 and isinstance(hp["bf16"], bool)
     assert json.loads((out / RESULT_FILE).read_text())["steps"] == 40
-    assert not (out / "checkpoints").exists()                       # removed once saved
+    assert not (out / "checkpoints").exists()  # removed once saved
     again = train(toy_sets(), _config(tiny_base, steps=40), out, progress=False)
-    assert again == result                         # finished: returned, not retrained
+    assert again == result  # finished: returned, not retrained
     with pytest.raises(UserError, match="other settings or data"):
         train(toy_sets(), _config(tiny_base, steps=41), out, progress=False)
 
@@ -78,7 +85,7 @@ def test_full_fine_tuning_saves_a_model_that_reloads_identically(tiny_base, tmp_
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
     encoded = _same_encodings(trained.model, out)
     base = SentenceTransformer(str(tiny_base), device="cpu").encode(TEXTS, convert_to_tensor=True)
-    assert not torch.allclose(encoded, base, atol=1e-3)              # it did train
+    assert not torch.allclose(encoded, base, atol=1e-3)  # it did train
 
 
 def test_lora_saves_an_adapter_that_reloads_identically(tiny_base, tmp_path):
@@ -98,12 +105,20 @@ def test_lora_saves_an_adapter_that_reloads_identically(tiny_base, tmp_path):
 
 
 def test_cached_loss_trains_too(tiny_base, tmp_path):
-    result = train(toy_sets(), _config(tiny_base, steps=3, loss="cached_mnrl", mini_batch_size=4),
-                   tmp_path / "cached", progress=False)
+    result = train(
+        toy_sets(),
+        _config(tiny_base, steps=3, loss="cached_mnrl", mini_batch_size=4),
+        tmp_path / "cached",
+        progress=False,
+    )
     assert result.steps == 3 and all(np.isfinite(loss) for _, loss in result.loss_history)
 
 
 def test_a_base_that_is_not_a_local_model_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not a local model folder"):
-        train(toy_sets(), TrainConfig(base=str(tmp_path / "nope"), steps=1), tmp_path / "o",
-              progress=False)
+        train(
+            toy_sets(),
+            TrainConfig(base=str(tmp_path / "nope"), steps=1),
+            tmp_path / "o",
+            progress=False,
+        )

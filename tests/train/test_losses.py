@@ -38,10 +38,17 @@ def test_no_in_batch_terms():
 
 
 def test_prepare_checks_own_candidates_datasets():
-    ds = datasets.Dataset.from_dict({"anchor": ["a"], "positive": ["b"], "negative_1": ["c"], "negative_2": ["d"]})
+    ds = datasets.Dataset.from_dict(
+        {"anchor": ["a"], "positive": ["b"], "negative_1": ["c"], "negative_2": ["d"]}
+    )
     prepared = prepare({"cls": ds}, own_candidates=["cls"])
     assert prepared.own_candidates == {"cls"}
-    assert prepared.datasets["cls"].column_names == ["anchor", "positive", "negative_1", "negative_2"]
+    assert prepared.datasets["cls"].column_names == [
+        "anchor",
+        "positive",
+        "negative_1",
+        "negative_2",
+    ]
     plain = datasets.Dataset.from_dict({"anchor": ["a"], "positive": ["b"]})
     with pytest.raises(UserError, match="no negative column"):
         prepare({"cls": plain}, own_candidates=["cls"])

@@ -29,24 +29,41 @@ def _wait_for_checkpoint(proc: subprocess.Popen, folder: Path, timeout_s: float 
 
 
 @pytest.mark.parametrize("lora_r", [None, 4], ids=["full", "lora"])
-def test_killed_run_resumes_from_its_checkpoint_with_identical_final_weights(tiny_base, tmp_path,
-                                                                             lora_r):
-    settings = dict(base=str(tiny_base), steps=24, batch_size=16, learning_rate=1e-3,
-                    max_seq_length=32, log_every=1, checkpoint_every=4, lora_r=lora_r, seed=3)
+def test_killed_run_resumes_from_its_checkpoint_with_identical_final_weights(
+    tiny_base, tmp_path, lora_r
+):
+    settings = dict(
+        base=str(tiny_base),
+        steps=24,
+        batch_size=16,
+        learning_rate=1e-3,
+        max_seq_length=32,
+        log_every=1,
+        checkpoint_every=4,
+        lora_r=lora_r,
+        seed=3,
+    )
     config = TrainConfig(**settings)
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"config": settings, "out": str(killed), "step_sleep_s": 0.3}))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(CHILD), str(spec)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), str(spec)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_for_checkpoint(proc, killed / "checkpoints")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    done = sorted(int(c.name.split("-")[1]) for c in (killed / "checkpoints").glob("checkpoint-*")
-                  if (c / "trainer_state.json").is_file())
+    done = sorted(
+        int(c.name.split("-")[1])
+        for c in (killed / "checkpoints").glob("checkpoint-*")
+        if (c / "trainer_state.json").is_file()
+    )
     assert done and done[-1] < 24, "the child must die mid-run"
 
     resumed = train(toy_sets(), config, killed, progress=False)
@@ -59,4 +76,4 @@ def test_killed_run_resumes_from_its_checkpoint_with_identical_final_weights(tin
     assert resumed.examples_seen == reference.examples_seen
     weights = "adapter_model.safetensors" if lora_r else "model.safetensors"
     a, b = load_file(killed / weights), load_file(clean / weights)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)   # bit-identical
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical

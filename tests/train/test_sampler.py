@@ -12,17 +12,19 @@ def _owner(sources):
     """Global row index -> (dataset index, group id or None)."""
     owner = []
     for d, src in enumerate(sources):
-        owner += [(d, None if src.groups is None else int(g))
-                  for g in (src.groups if src.groups is not None else [None] * src.num_rows)]
+        owner += [
+            (d, None if src.groups is None else int(g))
+            for g in (src.groups if src.groups is not None else [None] * src.num_rows)
+        ]
     return owner
 
 
 def _check_plan(sources, batch_size, plan):
     owner = _owner(sources)
     rows = np.concatenate(plan) if plan else np.array([], dtype=int)
-    assert sorted(rows.tolist()) == list(range(len(owner)))          # every row exactly once
+    assert sorted(rows.tolist()) == list(range(len(owner)))  # every row exactly once
     assert all(1 <= len(b) <= batch_size for b in plan)
-    assert all(len({owner[i] for i in b}) == 1 for b in plan)        # one dataset, one group
+    assert all(len({owner[i] for i in b}) == 1 for b in plan)  # one dataset, one group
     assert len(plan) == num_batches(sources, batch_size)
 
 
@@ -53,11 +55,11 @@ def test_batches_are_spread_in_proportion_to_dataset_size():
     sources = [Source(1000), Source(3000)]
     shares = []
     for seed in range(20):
-        plan = plan_batches(sources, 10, seed=seed, epoch=0)         # 100 + 300 batches
+        plan = plan_batches(sources, 10, seed=seed, epoch=0)  # 100 + 300 batches
         owner = [int(b[0] >= 1000) for b in plan]
-        shares += [np.mean(owner[q * 100:(q + 1) * 100]) for q in range(4)]  # per quarter
+        shares += [np.mean(owner[q * 100 : (q + 1) * 100]) for q in range(4)]  # per quarter
     assert np.mean(shares) == pytest.approx(0.75, abs=0.01)
-    assert min(shares) > 0.6 and max(shares) < 0.9                   # no quarter is one-sided
+    assert min(shares) > 0.6 and max(shares) < 0.9  # no quarter is one-sided
 
 
 def test_one_dataset_does_not_change_another_datasets_batches():
@@ -84,8 +86,12 @@ def test_bad_sources_are_refused():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 40), st.booleans()), min_size=1, max_size=5),
-       st.integers(1, 12), st.integers(0, 2**31), st.integers(0, 5))
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.booleans()), min_size=1, max_size=5),
+    st.integers(1, 12),
+    st.integers(0, 2**31),
+    st.integers(0, 5),
+)
 def test_plan_properties_hold_for_any_sources(spec, batch_size, seed, epoch):
     rng = np.random.default_rng(seed)
     sources = [Source(n, rng.integers(0, 4, n) if grouped else None) for n, grouped in spec]

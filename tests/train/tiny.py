@@ -15,8 +15,9 @@ def _corpus(limit: int = 400) -> list[str]:
     """A few hundred lines of English-ish technical text shipped with CPython."""
     from pydoc_data.topics import topics
 
-    lines = [ln.strip() for text in topics.values() for ln in text.splitlines()
-             if len(ln.split()) > 3]
+    lines = [
+        ln.strip() for text in topics.values() for ln in text.splitlines() if len(ln.split()) > 3
+    ]
     return lines[:limit]
 
 
@@ -42,7 +43,8 @@ def _tokenizer(vocab_size: int = 1000):
     tok.train_from_iterator(_corpus(), trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     return BertTokenizerFast(tokenizer_object=tok, model_max_length=128)
@@ -59,8 +61,14 @@ def build_tiny_bert(out: Path, *, seed: int = 0) -> Path:
     hf_dir = out.parent / f"{out.name}-hf"
     tokenizer = _tokenizer()
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=HIDDEN, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     modules = [Transformer(str(hf_dir), max_seq_length=64), Pooling(HIDDEN, "mean"), Normalize()]
@@ -70,9 +78,11 @@ def build_tiny_bert(out: Path, *, seed: int = 0) -> Path:
 
 def pairs(n: int, *, topic: str, offset: int = 0) -> dict[str, list[str]]:
     """n (anchor, positive) rows; the positive repeats the anchor's key words (easy to learn)."""
-    lines = _corpus(2000)[offset:offset + n]
-    return {"anchor": [f"{topic} {ln[:60]}" for ln in lines],
-            "positive": [f"{ln[:40]} about {topic}" for ln in lines]}
+    lines = _corpus(2000)[offset : offset + n]
+    return {
+        "anchor": [f"{topic} {ln[:60]}" for ln in lines],
+        "positive": [f"{ln[:40]} about {topic}" for ln in lines],
+    }
 
 
 def toy_sets() -> dict[str, object]:
@@ -83,7 +93,9 @@ def toy_sets() -> dict[str, object]:
     return {
         "alpha": Dataset.from_dict(pairs(80, topic="alpha")),
         "beta": Dataset.from_dict(
-            {**neg, "negative": [f"unrelated {t}" for t in neg["positive"][::-1]]}),
-        "gamma": Dataset.from_dict({**pairs(40, topic="gamma", offset=200),
-                                    "group": ["g1", "g2", "g3", "g4"] * 10}),
+            {**neg, "negative": [f"unrelated {t}" for t in neg["positive"][::-1]]}
+        ),
+        "gamma": Dataset.from_dict(
+            {**pairs(40, topic="gamma", offset=200), "group": ["g1", "g2", "g3", "g4"] * 10}
+        ),
     }

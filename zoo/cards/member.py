@@ -73,16 +73,23 @@ def member_card(repo_id: str, meta: dict[str, Any], extra: dict[str, Any] | None
 
 
 def _provenance(meta: dict[str, Any]) -> list[dict[str, str]]:
-    rows = [("kind", meta["kind"]), ("base model", meta.get("base_model") or "—"),
-            ("weights", meta["adapter"]["type"]), ("created", meta["created_at"])]
+    rows = [
+        ("kind", meta["kind"]),
+        ("base model", meta.get("base_model") or "—"),
+        ("weights", meta["adapter"]["type"]),
+        ("created", meta["created_at"]),
+    ]
     rows += [("parent", p) for p in meta.get("parents", [])]
     if meta.get("training"):
         t = meta["training"]
-        rows += [("experiment", t.get("experiment") or "—"), ("ratio", str(t.get("ratio"))),
-                 ("seed", str(t["seed"])), ("examples seen", str(t["examples_seen"])),
-                 ("wall time (s)", f"{t['wall_time_s']:.1f}"),
-                 ("corpus manifest", f"`{t['corpus_manifest_hash']}`")]
+        rows += [
+            ("experiment", t.get("experiment") or "—"),
+            ("ratio", str(t.get("ratio"))),
+            ("seed", str(t["seed"])),
+            ("examples seen", str(t["examples_seen"])),
+            ("wall time (s)", f"{t['wall_time_s']:.1f}"),
+            ("corpus manifest", f"`{t['corpus_manifest_hash']}`"),
+        ]
         rows += [(f"hp.{k}", str(v)) for k, v in sorted(t.get("hyperparameters", {}).items())]
     rows += [(f"label.{k}", v) for k, v in sorted(meta.get("labels", {}).items())]
     return [{"key": k, "value": v} for k, v in rows]
-

@@ -12,11 +12,21 @@ from zoo.cards.render import dump_front_matter, render
 PLOT_FILE = "scores.png"
 
 
-def merged_card(repo_id: str, meta: dict[str, Any], recipe: str, lock: str, *,
-                edges: list[dict] | None = None, results: dict[str, Any] | None = None,
-                parents_meta: dict[str, dict] | None = None, merged_label: str = "merged",
-                datasets: dict[str, dict] | None = None, plot: bool = False,
-                license: str | None = None, search: dict[str, Any] | None = None) -> str:
+def merged_card(
+    repo_id: str,
+    meta: dict[str, Any],
+    recipe: str,
+    lock: str,
+    *,
+    edges: list[dict] | None = None,
+    results: dict[str, Any] | None = None,
+    parents_meta: dict[str, dict] | None = None,
+    merged_label: str = "merged",
+    datasets: dict[str, dict] | None = None,
+    plot: bool = False,
+    license: str | None = None,
+    search: dict[str, Any] | None = None,
+) -> str:
     """Render README.md of a merged model. Pure: plain data in, text out (no network, no model)."""
     method = meta.get("labels", {}).get("merge_method", "merge")
     extra: dict[str, Any] = {"license": license} if license else {}
@@ -45,18 +55,32 @@ def merged_card(repo_id: str, meta: dict[str, Any], recipe: str, lock: str, *,
 def _results_context(results: dict[str, Any]) -> dict[str, Any]:
     from zoo.cards.results import average_rows, task_rows
 
-    return {"header": [c["label"] for c in results["columns"]], "tasks": task_rows(results),
-            "averages": average_rows(results)}
+    return {
+        "header": [c["label"] for c in results["columns"]],
+        "tasks": task_rows(results),
+        "averages": average_rows(results),
+    }
 
 
 def _search_context(search: dict[str, Any]) -> dict[str, Any]:
     """The weight search as table rows: one per trial, values per model, score, the winner."""
     models = [short(m) if "@" in m else m for m in search["models"]]
-    rows = [{"n": i + 1, "cells": ["—" if v is None else f"{v:g}" for v in t["values"]],
-             "score": f"{100 * t['score']:.2f}", "best": i == search["best"]}
-            for i, t in enumerate(search["trials"])]
-    return {"strategy": search["strategy"], "parameter": search["parameter"], "models": models,
-            "task_dirs": [d.rstrip("/").split("/")[-1] for d in search["task_dirs"]], "rows": rows}
+    rows = [
+        {
+            "n": i + 1,
+            "cells": ["—" if v is None else f"{v:g}" for v in t["values"]],
+            "score": f"{100 * t['score']:.2f}",
+            "best": i == search["best"],
+        }
+        for i, t in enumerate(search["trials"])
+    ]
+    return {
+        "strategy": search["strategy"],
+        "parameter": search["parameter"],
+        "models": models,
+        "task_dirs": [d.rstrip("/").split("/")[-1] for d in search["task_dirs"]],
+        "rows": rows,
+    }
 
 
 def _parents_data(parents_meta: dict[str, dict]) -> list[dict[str, Any]]:
@@ -64,6 +88,14 @@ def _parents_data(parents_meta: dict[str, dict]) -> list[dict[str, Any]]:
     for ref, meta in parents_meta.items():
         training = (meta or {}).get("training") or {}
         for d in training.get("datasets", []):
-            rows.append({"parent": short(ref), "ratio": training.get("ratio"), "name": d["name"],
-                         "count": d["count"], "size": d.get("size"), "indices": d["indices_sha256"][:16]})
+            rows.append(
+                {
+                    "parent": short(ref),
+                    "ratio": training.get("ratio"),
+                    "name": d["name"],
+                    "count": d["count"],
+                    "size": d.get("size"),
+                    "indices": d["indices_sha256"][:16],
+                }
+            )
     return rows

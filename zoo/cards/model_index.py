@@ -11,13 +11,19 @@ import yaml
 from huggingface_hub import EvalResult, EvalResultEntry, ModelCardData, eval_result_entries_to_yaml
 
 # mteb task types -> the Hub's task types (as mteb's own get_hf_eval_results uses them)
-HUB_TASK_TYPES = {"retrieval": "text-retrieval", "sts": "sentence-similarity",
-                  "pair_classification": "text-classification", "classification": "text-classification",
-                  "clustering": "text-clustering", "bitext_mining": "translation"}
+HUB_TASK_TYPES = {
+    "retrieval": "text-retrieval",
+    "sts": "sentence-similarity",
+    "pair_classification": "text-classification",
+    "classification": "text-classification",
+    "clustering": "text-clustering",
+    "bitext_mining": "translation",
+}
 
 
-def eval_results(model_label: str, results: dict[str, Any], datasets: dict[str, dict] | None = None
-                 ) -> list[EvalResult]:
+def eval_results(
+    model_label: str, results: dict[str, Any], datasets: dict[str, dict] | None = None
+) -> list[EvalResult]:
     """One EvalResult per task for the column model_label; datasets: {task: {id, revision}}."""
     out = []
     for task in results["tasks"]:
@@ -25,11 +31,18 @@ def eval_results(model_label: str, results: dict[str, Any], datasets: dict[str, 
         if value is None:
             continue
         ds = (datasets or {}).get(task["name"], {})
-        out.append(EvalResult(
-            task_type=HUB_TASK_TYPES.get(task["type"], task["type"]), task_name=task["type"],
-            dataset_type=ds.get("id", f"zoo-local/{task['name']}"), dataset_name=task["name"],
-            dataset_split="test", dataset_revision=ds.get("revision"),
-            metric_type=task["metric"], metric_value=round(float(value), 6)))
+        out.append(
+            EvalResult(
+                task_type=HUB_TASK_TYPES.get(task["type"], task["type"]),
+                task_name=task["type"],
+                dataset_type=ds.get("id", f"zoo-local/{task['name']}"),
+                dataset_name=task["name"],
+                dataset_split="test",
+                dataset_revision=ds.get("revision"),
+                metric_type=task["metric"],
+                metric_value=round(float(value), 6),
+            )
+        )
     return out
 
 
@@ -39,8 +52,9 @@ def model_index(model_name: str, evals: list[EvalResult]) -> list[dict[str, Any]
     return data.get("model-index", [])
 
 
-def eval_results_yaml(results: dict[str, Any], model_label: str,
-                      datasets: dict[str, dict] | None = None) -> dict[str, str]:
+def eval_results_yaml(
+    results: dict[str, Any], model_label: str, datasets: dict[str, dict] | None = None
+) -> dict[str, str]:
     """{'.eval_results/<task>.yaml': text} in the Hub's newer per-benchmark format."""
     files = {}
     for task in results["tasks"]:
@@ -48,9 +62,13 @@ def eval_results_yaml(results: dict[str, Any], model_label: str,
         if value is None:
             continue
         ds = (datasets or {}).get(task["name"], {})
-        entry = EvalResultEntry(dataset_id=ds.get("id", f"zoo-local/{task['name']}"), task_id=task["name"],
-                                value=round(float(value), 6), dataset_revision=ds.get("revision"),
-                                notes=f"{task['type']}; main score {task['metric']}")
+        entry = EvalResultEntry(
+            dataset_id=ds.get("id", f"zoo-local/{task['name']}"),
+            task_id=task["name"],
+            value=round(float(value), 6),
+            dataset_revision=ds.get("revision"),
+            notes=f"{task['type']}; main score {task['metric']}",
+        )
         text = yaml.safe_dump(eval_result_entries_to_yaml([entry]), sort_keys=True)
         files[f".eval_results/{task['name']}.yaml"] = text
     return files

@@ -18,9 +18,15 @@ def _fmt(value: float | None) -> str:
 def task_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per task: name, type, metric, then one formatted score per column."""
     labels = [c["label"] for c in results["columns"]]
-    return [{"name": t["name"], "type": t["type"], "metric": t["metric"],
-             "cells": [_fmt(results["scores"].get(label, {}).get(t["name"])) for label in labels]}
-            for t in results["tasks"]]
+    return [
+        {
+            "name": t["name"],
+            "type": t["type"],
+            "metric": t["metric"],
+            "cells": [_fmt(results["scores"].get(label, {}).get(t["name"])) for label in labels],
+        }
+        for t in results["tasks"]
+    ]
 
 
 def type_averages(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
@@ -39,8 +45,10 @@ def type_averages(results: dict[str, Any]) -> dict[str, dict[str, float | None]]
 def average_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of type_averages, formatted like task_rows."""
     labels = [c["label"] for c in results["columns"]]
-    return [{"name": f"**{group}**", "cells": [_fmt(row[label]) for label in labels]}
-            for group, row in type_averages(results).items()]
+    return [
+        {"name": f"**{group}**", "cells": [_fmt(row[label]) for label in labels]}
+        for group, row in type_averages(results).items()
+    ]
 
 
 def plot_png(results: dict[str, Any]) -> bytes:
@@ -59,7 +67,9 @@ def plot_png(results: dict[str, Any]) -> bytes:
     for i, label in enumerate(labels):
         heights = [100 * (averages[g][label] or 0.0) for g in groups]
         ax.bar([x + i * width for x in range(len(groups))], heights, width, label=label)
-    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], groups, rotation=15, fontsize=8)
+    ax.set_xticks(
+        [x + 0.4 - width / 2 for x in range(len(groups))], groups, rotation=15, fontsize=8
+    )
     ax.set_ylabel("main score (×100)")
     fig.legend(fontsize=7, ncols=min(5, len(labels)), loc="upper center", frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.88))

@@ -12,8 +12,8 @@ replay is identical wherever it is recomputed. Pure apart from the rows handed i
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import datasets
 import numpy as np
@@ -62,7 +62,10 @@ def history(draws: Iterable[HistoryDraw]) -> History:
                 f"{d.member}: the rows of {d.name!r} regenerated from its record do not hash to "
                 "its indices_sha256 (sampler changed, or the record was edited)"
             )
-        if d.name in fingerprints and (fingerprints[d.name], sizes[d.name]) != (d.fingerprint, d.size):
+        if d.name in fingerprints and (fingerprints[d.name], sizes[d.name]) != (
+            d.fingerprint,
+            d.size,
+        ):
             raise UserError(
                 f"{d.member}: dataset {d.name!r} has other content ({d.fingerprint[:12]}, "
                 f"{d.size} rows) than elsewhere in the lineage ({fingerprints[d.name][:12]}, "
@@ -85,7 +88,11 @@ def whole(corpus: Corpus) -> History:
 
 def replay_indices(hist: History, fraction: float, seed: int) -> dict[str, np.ndarray]:
     """Return {dataset: sorted row indices} of a `fraction` replay of the history."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 < fraction <= 1
+    ):
         raise UserError(f"--replay: fraction {fraction!r} is outside (0, 1]")
     out = {}
     for name, idx in hist.indices.items():
@@ -97,7 +104,9 @@ def replay_indices(hist: History, fraction: float, seed: int) -> dict[str, np.nd
     return out
 
 
-def select_history(corpus: Corpus, hist: History, picked: Mapping[str, np.ndarray]) -> dict[str, datasets.Dataset]:
+def select_history(
+    corpus: Corpus, hist: History, picked: Mapping[str, np.ndarray]
+) -> dict[str, datasets.Dataset]:
     """Return {dataset: the picked rows} from corpus, checking each dataset is the one recorded."""
     out = {}
     for name, idx in picked.items():

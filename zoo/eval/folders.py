@@ -177,8 +177,10 @@ def _sts(folder: Path) -> dict[str, Any]:
     rows = _rows(folder, "test.jsonl")
     scores = [float(r["score"]) for r in rows]
     if min(scores) == max(scores):
-        raise UserError(f"{folder / 'test.jsonl'}: every score is {scores[0]} (a correlation "
-                        "needs at least two different scores)")
+        raise UserError(
+            f"{folder / 'test.jsonl'}: every score is {scores[0]} (a correlation "
+            "needs at least two different scores)"
+        )
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         columns = {

@@ -93,8 +93,13 @@ def evaluate(
             loaded = loaded if loaded is not None else load_model(spec, device)
             score = _run(loaded, plan, batch_size, settings["bf16"], progress)
             store.put(key, _record(score))
-        log.info("%s: %s = %.4f%s", plan.name, plan.main_score, score.score,
-                 " (cached)" if score.cached else "")
+        log.info(
+            "%s: %s = %.4f%s",
+            plan.name,
+            plan.main_score,
+            score.score,
+            " (cached)" if score.cached else "",
+        )
         scores.append(score)
     return EvalReport(spec.name, spec.revision, spec.identity, settings, tuple(scores))
 
@@ -248,8 +253,13 @@ def _score(plan: _Planned, task_result: Any, seconds: float) -> TaskScore:
 
 
 def _record(score: TaskScore) -> dict[str, Any]:
-    return {**score.to_dict(), "score": score.score, "metrics": score.metrics,
-            "seconds": score.seconds, "mteb_result": score.mteb_result}
+    return {
+        **score.to_dict(),
+        "score": score.score,
+        "metrics": score.metrics,
+        "seconds": score.seconds,
+        "mteb_result": score.mteb_result,
+    }
 
 
 def _from_cache(store: ResultStore, key: dict[str, Any]) -> TaskScore | None:

@@ -6,13 +6,19 @@ official huggingface_hub client.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
-from huggingface_hub import (CommitOperationAdd, CommitOperationDelete, hf_hub_download, hf_hub_url,
-                             snapshot_download)
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    hf_hub_download,
+    hf_hub_url,
+    snapshot_download,
+)
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from zoo.errors import IntegrityError, UserError
@@ -82,8 +88,17 @@ def source_card_data(folder: Path) -> dict[str, Any]:
     return {k: data[k] for k in _CARRIED_CARD_KEYS if isinstance(data, dict) and k in data}
 
 
-def push_member(hub: Hub, folder: Path, repo_id: str, meta: ZooMetadata, card: str, *,
-                private: bool = False, tag: str | None = None, message: str | None = None) -> str:
+def push_member(
+    hub: Hub,
+    folder: Path,
+    repo_id: str,
+    meta: ZooMetadata,
+    card: str,
+    *,
+    private: bool = False,
+    tag: str | None = None,
+    message: str | None = None,
+) -> str:
     """Publish folder + README.md (card) + zoo.json to repo_id in exactly one commit; return its sha.
 
     Files present at the head but absent from folder are deleted in the same commit, so the repo
@@ -94,21 +109,36 @@ def push_member(hub: Hub, folder: Path, repo_id: str, meta: ZooMetadata, card: s
     with hub_errors(hub, what):
         hub.api.create_repo(repo_id, private=private, exist_ok=True)
         head = hub.api.model_info(repo_id)
-        stale = sorted({s.rfilename for s in head.siblings or []} - {r for r, _ in files}
-                       - set(GENERATED) - {".gitattributes"})
+        stale = sorted(
+            {s.rfilename for s in head.siblings or []}
+            - {r for r, _ in files}
+            - set(GENERATED)
+            - {".gitattributes"}
+        )
         ops = [CommitOperationAdd(path_in_repo=r, path_or_fileobj=str(p)) for r, p in files]
-        ops += [CommitOperationAdd("README.md", card.encode()),
-                CommitOperationAdd("zoo.json", meta.to_json().encode())]
+        ops += [
+            CommitOperationAdd("README.md", card.encode()),
+            CommitOperationAdd("zoo.json", meta.to_json().encode()),
+        ]
         ops += [CommitOperationDelete(path_in_repo=r) for r in stale]
-        info = hub.api.create_commit(repo_id, ops, commit_message=message or f"zoo: publish {meta.kind}",
-                                     parent_commit=head.sha)
+        info = hub.api.create_commit(
+            repo_id,
+            ops,
+            commit_message=message or f"zoo: publish {meta.kind}",
+            parent_commit=head.sha,
+        )
         if tag:
             hub.api.create_tag(repo_id, tag=tag, revision=info.oid)
     return info.oid
 
 
-def find_members(hub: Hub, *, kind: str | None = None, tags: Iterable[str] = (),
-                 query: dict[str, str] | None = None) -> list[Member]:
+def find_members(
+    hub: Hub,
+    *,
+    kind: str | None = None,
+    tags: Iterable[str] = (),
+    query: dict[str, str] | None = None,
+) -> list[Member]:
     """List zoo members, newest first, filtered by kind, Hub tags and KEY=VALUE metadata queries."""
     filters = ["zoo", *([f"zoo-{kind}"] if kind else []), *tags]
     out = []
@@ -140,9 +170,12 @@ def read_metadata(hub: Hub, repo_id: str, sha: str) -> ZooMetadata | None:
     with hub_errors(hub, f"read {repo_id}@{sha[:8]}"):
         if not hub.api.file_exists(repo_id, "zoo.json", revision=sha):
             return None
-        path = hf_hub_download(repo_id, "zoo.json", revision=sha, endpoint=hub.endpoint,
-                               token=hub.token)
-    return parse_metadata(Path(path).read_text(encoding="utf-8"), where=f"{repo_id}@{sha[:8]}/zoo.json")
+        path = hf_hub_download(
+            repo_id, "zoo.json", revision=sha, endpoint=hub.endpoint, token=hub.token
+        )
+    return parse_metadata(
+        Path(path).read_text(encoding="utf-8"), where=f"{repo_id}@{sha[:8]}/zoo.json"
+    )
 
 
 def pull_member(hub: Hub, ref: ModelRef, to: Path | None = None) -> Pulled:
@@ -158,16 +191,28 @@ def pull_member(hub: Hub, ref: ModelRef, to: Path | None = None) -> Pulled:
 def _pull_once(hub: Hub, ref: ModelRef, to: Path | None) -> Pulled:
     with hub_errors(hub, f"pull {ref}"):
         info = hub.api.model_info(ref.repo_id, revision=ref.revision, files_metadata=True)
-        path = Path(snapshot_download(ref.repo_id, revision=info.sha, endpoint=hub.endpoint,
-                                      token=hub.token, local_dir=to))
+        path = Path(
+            snapshot_download(
+                ref.repo_id, revision=info.sha, endpoint=hub.endpoint, token=hub.token, local_dir=to
+            )
+        )
         bad = _mismatches(path, info.siblings or [])
         for name in bad:
-            hf_hub_download(ref.repo_id, name, revision=info.sha, endpoint=hub.endpoint,
-                            token=hub.token, local_dir=to, force_download=True)
+            hf_hub_download(
+                ref.repo_id,
+                name,
+                revision=info.sha,
+                endpoint=hub.endpoint,
+                token=hub.token,
+                local_dir=to,
+                force_download=True,
+            )
     still = _mismatches(path, [s for s in info.siblings or [] if s.rfilename in bad])
     if still:
-        raise IntegrityError(f"pull {ref}: {still[0]} does not match its hash on {hub.label} "
-                             f"({len(still)} file(s) corrupt); the hub's copy is damaged")
+        raise IntegrityError(
+            f"pull {ref}: {still[0]} does not match its hash on {hub.label} "
+            f"({len(still)} file(s) corrupt); the hub's copy is damaged"
+        )
     meta_file = path / "zoo.json"
     meta = parse_metadata(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
     return Pulled(path, ref.repo_id, info.sha, len(info.siblings or []), meta, bad)
@@ -201,8 +246,9 @@ def show_member(hub: Hub, ref: ModelRef) -> dict[str, Any]:
         "meta": meta.model_dump(mode="json") if meta else None,
         "branches": {b.name: b.target_commit for b in refs.branches},
         "tags": {t.name: t.target_commit for t in refs.tags},
-        "commits": [{"id": c.commit_id, "title": c.title, "date": c.created_at.isoformat()}
-                    for c in commits],
+        "commits": [
+            {"id": c.commit_id, "title": c.title, "date": c.created_at.isoformat()} for c in commits
+        ],
         "lineage": lineage(hub, f"{ref.repo_id}@{sha}", meta),
     }
 
@@ -224,8 +270,9 @@ def lineage(hub: Hub, node: str, meta: ZooMetadata | None = None, depth: int = 8
                     pmeta = read_metadata(hub, repo, sha)
                     kinds[parent] = pmeta.kind if pmeta else None
                     nxt.append((parent, pmeta))
-                edges.append({"child": child, "parent": parent, "relation": relation,
-                              "kind": kinds[parent]})
+                edges.append(
+                    {"child": child, "parent": parent, "relation": relation, "kind": kinds[parent]}
+                )
         frontier = nxt
     return edges
 
@@ -252,15 +299,23 @@ def pull_skeleton(hub: Hub, ref: ModelRef, to: Path) -> tuple[str, dict[str, int
         info = hub.api.model_info(ref.repo_id, revision=ref.revision, files_metadata=True)
         siblings = info.siblings or []
         small = [s.rfilename for s in siblings if not s.rfilename.endswith(WEIGHT_SUFFIXES)]
-        snapshot_download(ref.repo_id, revision=info.sha, endpoint=hub.endpoint, token=hub.token,
-                          local_dir=to, allow_patterns=small or ["README.md"])
+        snapshot_download(
+            ref.repo_id,
+            revision=info.sha,
+            endpoint=hub.endpoint,
+            token=hub.token,
+            local_dir=to,
+            allow_patterns=small or ["README.md"],
+        )
         for s in siblings:
             if s.rfilename.endswith(".safetensors"):
                 _write_header_skeleton(hub, ref.repo_id, info.sha, s.rfilename, s.size, to)
     return info.sha, {s.rfilename: s.size for s in siblings}
 
 
-def _write_header_skeleton(hub: Hub, repo_id: str, sha: str, name: str, size: int, to: Path) -> None:
+def _write_header_skeleton(
+    hub: Hub, repo_id: str, sha: str, name: str, size: int, to: Path
+) -> None:
     url = hf_hub_url(repo_id, name, revision=sha, endpoint=hub.endpoint)
     headers = build_hf_headers(token=hub.token or False)
     first = _range(url, headers, 0, 7)
@@ -274,8 +329,9 @@ def _write_header_skeleton(hub: Hub, repo_id: str, sha: str, name: str, size: in
 
 
 def _range(url: str, headers: dict, start: int, end: int) -> bytes:
-    response = get_session().get(url, headers={**headers, "Range": f"bytes={start}-{end}"},
-                                 follow_redirects=True)
+    response = get_session().get(
+        url, headers={**headers, "Range": f"bytes={start}-{end}"}, follow_redirects=True
+    )
     hf_raise_for_status(response)
     return response.content[: end - start + 1]
 
@@ -290,8 +346,14 @@ def next_version_tag(hub: Hub, repo_id: str) -> str:
     return f"v{max(numbers, default=0) + 1}"
 
 
-def push_dataset(hub: Hub, folder: Path, repo_id: str, *, private: bool = False,
-                 message: str = "zoo: publish dataset") -> str:
+def push_dataset(
+    hub: Hub,
+    folder: Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    message: str = "zoo: publish dataset",
+) -> str:
     """Publish folder as a dataset repo in one commit (files mirrored as in push_member)."""
     files = local_files(folder)
     with hub_errors(hub, f"push dataset {repo_id}"):
@@ -312,8 +374,13 @@ def pull_dataset(hub: Hub, ref: ModelRef) -> tuple[Path, str]:
 def _pull_dataset_once(hub: Hub, ref: ModelRef) -> tuple[Path, str]:
     with hub_errors(hub, f"pull dataset {ref}"):
         info = hub.api.dataset_info(ref.repo_id, revision=ref.revision)
-        path = snapshot_download(ref.repo_id, repo_type="dataset", revision=info.sha,
-                                 endpoint=hub.endpoint, token=hub.token)
+        path = snapshot_download(
+            ref.repo_id,
+            repo_type="dataset",
+            revision=info.sha,
+            endpoint=hub.endpoint,
+            token=hub.token,
+        )
     return Path(path), info.sha
 
 
@@ -326,8 +393,13 @@ def read_text(hub: Hub, repo_id: str, sha: str, name: str) -> str | None:
     return Path(path).read_text(encoding="utf-8")
 
 
-def commit_files(hub: Hub, repo_id: str, files: dict[str, bytes], *, parent: str, message: str) -> str:
+def commit_files(
+    hub: Hub, repo_id: str, files: dict[str, bytes], *, parent: str, message: str
+) -> str:
     """Add or replace files in one commit on top of parent (a concurrent change fails cleanly)."""
-    ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in sorted(files.items())]
+    ops = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=data)
+        for name, data in sorted(files.items())
+    ]
     with hub_errors(hub, f"commit to {repo_id}"):
         return hub.api.create_commit(repo_id, ops, commit_message=message, parent_commit=parent).oid

@@ -39,11 +39,12 @@ class Adapter(_Strict):
 
     type: Literal["full", "lora"] = Field(description="'full' checkpoint or 'lora' adapter")
     peft_config: dict[str, Any] | None = Field(
-        default=None, description="the adapter's peft config (adapter_config.json) when type is lora"
+        default=None,
+        description="the adapter's peft config (adapter_config.json) when type is lora",
     )
 
     @model_validator(mode="after")
-    def _lora_needs_config(self) -> "Adapter":
+    def _lora_needs_config(self) -> Adapter:
         if self.type == "lora" and not self.peft_config:
             raise ValueError("adapter.peft_config is required when adapter.type is 'lora'")
         return self
@@ -60,14 +61,18 @@ class DatasetUse(_Strict):
     count: int = Field(ge=0, description="rows used")
     indices_sha256: str = Field(description="sha256 of the sorted selected row indices")
     role: Literal["train", "replay"] = Field(
-        default="train", description="'train': drawn as a bag (ratio, seed); 'replay': a seeded "
-                                     "sample of the rows the model's lineage was trained on")
+        default="train",
+        description="'train': drawn as a bag (ratio, seed); 'replay': a seeded "
+        "sample of the rows the model's lineage was trained on",
+    )
 
 
 class Training(_Strict):
     """What a bag or update model was trained on, and how."""
 
-    experiment: str | None = Field(default=None, description="experiment name shared by sibling bags")
+    experiment: str | None = Field(
+        default=None, description="experiment name shared by sibling bags"
+    )
     corpus_manifest_hash: str = Field(description="sha256 of the whole sampling manifest")
     datasets: tuple[DatasetUse, ...] = Field(description="per-dataset sources and selections")
     ratio: float | None = Field(default=None, gt=0, le=1, description="bag sampling ratio")
@@ -77,11 +82,14 @@ class Training(_Strict):
     hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
     examples_seen: int = Field(ge=0)
     wall_time_s: float = Field(ge=0)
-    replay: float | None = Field(default=None, gt=0, le=1,
-                                 description="update models: the fraction of the history replayed")
+    replay: float | None = Field(
+        default=None, gt=0, le=1, description="update models: the fraction of the history replayed"
+    )
     corpus_spec: dict[str, Any] | None = Field(
-        default=None, description="the corpus spec entries of the datasets used, sources as "
-                                  "written (how to load the exact rows again)")
+        default=None,
+        description="the corpus spec entries of the datasets used, sources as "
+        "written (how to load the exact rows again)",
+    )
 
 
 class ZooMetadata(_Strict):
@@ -92,11 +100,19 @@ class ZooMetadata(_Strict):
     base_model: str | None = Field(default=None, description="the base model as 'org/name@sha'")
     adapter: Adapter = Field(default=Adapter(type="full"))
     training: Training | None = None
-    parents: tuple[str, ...] = Field(default=(), description="merged/updated from, as 'org/name@sha'")
-    labels: dict[str, str] = Field(default_factory=dict, description="free KEY=VALUE labels (--meta)")
-    scores: dict[str, float] = Field(default_factory=dict, description="evaluation main scores by task")
+    parents: tuple[str, ...] = Field(
+        default=(), description="merged/updated from, as 'org/name@sha'"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="free KEY=VALUE labels (--meta)"
+    )
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="evaluation main scores by task"
+    )
     zoo_version: str = __version__
-    created_at: str = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    created_at: str = Field(
+        default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    )
 
     @field_validator("base_model")
     @classmethod
@@ -109,7 +125,7 @@ class ZooMetadata(_Strict):
         return tuple(_check_pinned(p) for p in v)
 
     @model_validator(mode="after")
-    def _kind_rules(self) -> "ZooMetadata":
+    def _kind_rules(self) -> ZooMetadata:
         if self.kind in ("bag", "update") and self.training is None:
             raise ValueError(f"kind={self.kind} needs a 'training' record")
         if self.kind != "base" and not self.base_model:
@@ -160,7 +176,9 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         return {prefix: obj}
     out: dict[str, Any] = {}
     for key, value in obj.items():
-        out.update(_flatten(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}"))
+        out.update(
+            _flatten(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}")
+        )
     return out
 
 

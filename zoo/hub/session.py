@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import httpx2
 import huggingface_hub
@@ -59,8 +60,9 @@ def is_url(where: str) -> bool:
 
 
 @contextlib.contextmanager
-def open_hub(hub: str | os.PathLike | None = None, token: str | None = None, *,
-             create: bool = False) -> Iterator[Hub]:
+def open_hub(
+    hub: str | os.PathLike | None = None, token: str | None = None, *, create: bool = False
+) -> Iterator[Hub]:
     """Open the Hub named by hub (URL or directory; None: default_hub()) for one command.
 
     A directory that does not exist is created only when create=True (commands that write);
@@ -73,7 +75,10 @@ def open_hub(hub: str | os.PathLike | None = None, token: str | None = None, *,
     root = Path(where).expanduser()
     if not root.is_dir() and not create:
         raise UserError(f"no embedded hub at {root}: check --hub (a URL or a hub directory)")
-    from zoo.hub.server import HubStore, serve_in_thread  # the server is needed only for directories
+    from zoo.hub.server import (
+        HubStore,
+        serve_in_thread,
+    )  # the server is needed only for directories
 
     store = HubStore(root)
     with serve_in_thread(root) as url:
@@ -84,7 +89,11 @@ def _connect(endpoint: str, token: str | None, label: str) -> Hub:
     if not _is_hf(endpoint):
         # huggingface_hub 2.x uploads through Xet without fallback; only huggingface.co speaks it.
         constants.HF_HUB_DISABLE_XET = True
-    token = token or os.environ.get("HF_TOKEN") or (huggingface_hub.get_token() if _is_hf(endpoint) else None)
+    token = (
+        token
+        or os.environ.get("HF_TOKEN")
+        or (huggingface_hub.get_token() if _is_hf(endpoint) else None)
+    )
     _probe(endpoint, label)
     return Hub(endpoint, token, HfApi(endpoint=endpoint, token=token or False), label)
 
@@ -98,7 +107,9 @@ def _probe(endpoint: str, label: str) -> None:
     try:
         httpx2.get(f"{endpoint}/api/models", params={"limit": 1}, timeout=10)
     except httpx2.HTTPError as exc:
-        raise HubUnreachable(f"hub {label} is unreachable ({type(exc).__name__}): check --hub") from None
+        raise HubUnreachable(
+            f"hub {label} is unreachable ({type(exc).__name__}): check --hub"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -109,15 +120,17 @@ def hub_errors(hub: Hub, what: str) -> Iterator[None]:
     except hf_errors.GatedRepoError:
         raise UserError(f"{what}: the repository is gated; request access on {hub.label}") from None
     except hf_errors.RepositoryNotFoundError:
-        raise UserError(f"{what}: repository not found on {hub.label} "
-                        "(or it is private and your token cannot read it)") from None
+        raise UserError(
+            f"{what}: repository not found on {hub.label} "
+            "(or it is private and your token cannot read it)"
+        ) from None
     except hf_errors.RevisionNotFoundError:
         raise UserError(f"{what}: revision not found on {hub.label}") from None
     except hf_errors.RemoteEntryNotFoundError as exc:
         raise UserError(f"{what}: file not found on {hub.label} ({_short(exc)})") from None
     except hf_errors.HfHubHTTPError as exc:
         raise _http_error(hub, what, exc) from None
-    except RuntimeError as exc:   # an upload's HTTP error, wrapped by the client
+    except RuntimeError as exc:  # an upload's HTTP error, wrapped by the client
         if not isinstance(exc.__cause__, hf_errors.HfHubHTTPError):
             raise
         raise _http_error(hub, what, exc.__cause__) from None
@@ -126,8 +139,14 @@ def hub_errors(hub: Hub, what: str) -> Iterator[None]:
             raise
         detail = str(exc).splitlines()[-1].split(": ", 1)[-1].strip("` .")
         raise UserError(f"{what}: upload refused by {hub.label} ({detail})") from None
-    except (httpx2.TransportError, hf_errors.OfflineModeIsEnabled, hf_errors.LocalEntryNotFoundError) as exc:
-        raise HubUnreachable(f"{what}: hub {hub.label} is unreachable ({type(exc).__name__})") from None
+    except (
+        httpx2.TransportError,
+        hf_errors.OfflineModeIsEnabled,
+        hf_errors.LocalEntryNotFoundError,
+    ) as exc:
+        raise HubUnreachable(
+            f"{what}: hub {hub.label} is unreachable ({type(exc).__name__})"
+        ) from None
 
 
 def _http_error(hub: Hub, what: str, exc: hf_errors.HfHubHTTPError) -> ZooError:
@@ -138,7 +157,9 @@ def _http_error(hub: Hub, what: str, exc: hf_errors.HfHubHTTPError) -> ZooError:
         return UserError(f"{what}: your token may not write here on {hub.label}")
     if status == 507:
         detail = (getattr(exc, "server_message", None) or "507").splitlines()[0]
-        return ZooError(f"{what}: {hub.label} is out of storage ({detail}); free space there and retry")
+        return ZooError(
+            f"{what}: {hub.label} is out of storage ({detail}); free space there and retry"
+        )
     if status == 412:
         return UserError(f"{what}: the branch moved while you were pushing; run the command again")
     if status is not None and 400 <= status < 500:
@@ -165,7 +186,9 @@ def retrying(what: str, call: Callable[[], T]) -> T:
         except HubUnreachable as exc:
             if attempt == retries:
                 spent = time.monotonic() - start
-                raise HubUnreachable(f"{exc} — gave up after {retries + 1} attempts over "
-                                     f"{spent:.0f} s (ZOO_HUB_RETRIES)") from None
+                raise HubUnreachable(
+                    f"{exc} — gave up after {retries + 1} attempts over "
+                    f"{spent:.0f} s (ZOO_HUB_RETRIES)"
+                ) from None
         time.sleep(min(wait * 2**attempt, 30.0))
     raise AssertionError("unreachable")

@@ -9,7 +9,8 @@ output file. Peak memory for such a tensor is about the budget, whatever its siz
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 

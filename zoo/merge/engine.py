@@ -15,9 +15,10 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -25,9 +26,8 @@ from zoo.errors import UserError
 from zoo.merge import package
 from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, plan_chunks, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
-from zoo.merge.params import check_params, resolve_params
 from zoo.merge.kernels.chunked import Shape
-from zoo.merge.prefetch import Prefetch
+from zoo.merge.params import check_params, resolve_params
 from zoo.merge.planning import (
     MergeInput,
     Sources,
@@ -39,10 +39,11 @@ from zoo.merge.planning import (
     plan_tensors,
     plan_vocabulary,
 )
+from zoo.merge.prefetch import Prefetch
 from zoo.merge.registry import get_method
 from zoo.merge.resources import PeakRss, resolve_device, reuse_freed_buffers
-from zoo.merge.vocab import permute_rows
 from zoo.merge.streams import ModuleWriters, RowSchedule, by_module, file_names, task_nbytes
+from zoo.merge.vocab import permute_rows
 from zoo.merge.writer import DEFAULT_SHARD_BYTES, Entry, StreamWriter
 
 __all__ = ["MergeInput", "MergePlan", "MergeReport", "merge_folders", "plan"]
@@ -181,7 +182,9 @@ class _Prepared:
         if self.method.delta_scale is None:
             return 0
         wide = 8 if self.dtype == torch.float64 else 4
-        return sum(task_nbytes(t) // t.dtype.itemsize * wide for t in self.tasks if t.kind == "merge")
+        return sum(
+            task_nbytes(t) // t.dtype.itemsize * wide for t in self.tasks if t.kind == "merge"
+        )
 
 
 def plan(
@@ -201,9 +204,18 @@ def plan(
     """Check a merge and describe it (tensors, output files, memory estimate) without reading
     any weights. Raises the same UserErrors merge_folders would raise before merging."""
     prepared = _Prepared(
-        inputs, base, method, params, dtype=dtype, out_dtype=out_dtype,
-        tokenizer_source=tokenizer_source, device=device, allow_pickle=allow_pickle,
-        max_shard_bytes=max_shard_bytes, chunk_bytes=chunk_bytes)
+        inputs,
+        base,
+        method,
+        params,
+        dtype=dtype,
+        out_dtype=out_dtype,
+        tokenizer_source=tokenizer_source,
+        device=device,
+        allow_pickle=allow_pickle,
+        max_shard_bytes=max_shard_bytes,
+        chunk_bytes=chunk_bytes,
+    )
     try:
         return prepared.plan()
     finally:
@@ -245,9 +257,18 @@ def merge_folders(
     """
     started = time.perf_counter()
     prepared = _Prepared(
-        inputs, base, method, params, dtype=dtype, out_dtype=out_dtype,
-        tokenizer_source=tokenizer_source, device=device, allow_pickle=allow_pickle,
-        max_shard_bytes=max_shard_bytes, chunk_bytes=chunk_bytes)
+        inputs,
+        base,
+        method,
+        params,
+        dtype=dtype,
+        out_dtype=out_dtype,
+        tokenizer_source=tokenizer_source,
+        device=device,
+        allow_pickle=allow_pickle,
+        max_shard_bytes=max_shard_bytes,
+        chunk_bytes=chunk_bytes,
+    )
     rss = PeakRss()
     try:
         with package.building(Path(out)) as tmp, reuse_freed_buffers():
@@ -289,9 +310,10 @@ class _Run:
         """Merge every tensor into tmp; return the counts and {weight file: sha256}."""
         if self.p.method.delta_scale is not None:
             return self.counts, self._two_pass()
-        with ModuleWriters(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers, Prefetch(
-            self._read
-        ) as ahead:
+        with (
+            ModuleWriters(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers,
+            Prefetch(self._read) as ahead,
+        ):
             self.order = writers.order
             for i, task in enumerate(self._tasks("merging", self.order)):
                 writer, following = writers[task.module], self._first_read(i + 1)
@@ -393,8 +415,9 @@ class _Run:
         every chunk's read announces the next one (then `following`, the next task's read)."""
         s, method = self.p.sources, self.p.method
         params = self._params(task)
-        shape = Shape(len(s.items), compute_numel(task.shape), self.p.compute_dtype(task),
-                      self.p.device)
+        shape = Shape(
+            len(s.items), compute_numel(task.shape), self.p.compute_dtype(task), self.p.device
+        )
         kernel = method.chunked(params, s.kernel_base, shape)
         bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
         schedule = RowSchedule(bounds, kernel.passes)

@@ -13,9 +13,10 @@ import json
 import mmap
 import struct
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -167,7 +168,7 @@ class Checkpoint:
             mapped.close()
         self._maps.clear()
 
-    def __enter__(self) -> "Checkpoint":
+    def __enter__(self) -> Checkpoint:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -227,13 +228,9 @@ class MappedFile:
             except (struct.error, ValueError, OSError) as err:
                 raise UserError(f"{label}: corrupt safetensors file {file}: {err}") from None
         self._start = 8 + length
-        self._offsets = {
-            k: v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"
-        }
+        self._offsets = {k: v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"}
 
-    def read(
-        self, info: TensorInfo, start: int, stop: int, dtype: torch.dtype
-    ) -> torch.Tensor:
+    def read(self, info: TensorInfo, start: int, stop: int, dtype: torch.dtype) -> torch.Tensor:
         """Return rows start:stop of info's tensor (the whole tensor when 0-d) in dtype."""
         row = 1
         for dim in info.shape[1:]:

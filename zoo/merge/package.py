@@ -16,8 +16,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -162,9 +163,7 @@ def update_config(tmp: Path, *, dtype: torch.dtype | None, vocab_rows: int | Non
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def assemble(
-    tmp: Path, donor: Any, vocab: VocabPlan | None, dtype: torch.dtype | None
-) -> None:
+def assemble(tmp: Path, donor: Any, vocab: VocabPlan | None, dtype: torch.dtype | None) -> None:
     """Copy the donor's non-weight files into tmp (the tokenizer from vocab's source when the
     vocabularies were aligned) and update config.json's dtype and vocabulary size."""
     files = donor_files(donor)

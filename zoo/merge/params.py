@@ -9,7 +9,8 @@ Everything here is pure and deterministic.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mergekit.config import ConditionalParameter, ParameterSetting, evaluate_setting
 from pydantic import TypeAdapter, ValidationError

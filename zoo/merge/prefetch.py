@@ -9,8 +9,9 @@ flight at a time, so memory grows by one read's tensors (the chunk planner budge
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Generic, TypeVar
 
 import torch
 
@@ -49,7 +50,7 @@ class Prefetch(Generic[T]):
         self._ahead = None
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> "Prefetch[T]":
+    def __enter__(self) -> Prefetch[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,8 +10,8 @@ the closest name.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 from zoo.errors import UserError
 from zoo.merge.kernels import chunked as ck

@@ -4,8 +4,8 @@ file order, and the order in which run_chunked reads one tensor's row chunks (fo
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from zoo.merge.planning import TensorTask
 from zoo.merge.writer import Entry, StreamWriter, layout, shard_names
@@ -37,7 +37,7 @@ class ModuleWriters:
     def __getitem__(self, module: str) -> StreamWriter:
         return self.writers[module]
 
-    def __enter__(self) -> "ModuleWriters":
+    def __enter__(self) -> ModuleWriters:
         return self
 
     def __exit__(self, kind, *exc: object) -> None:

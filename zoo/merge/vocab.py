@@ -12,9 +12,9 @@ permuted, whatever tokenizer_source says.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 

@@ -11,10 +11,10 @@ import hashlib
 import json
 import struct
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 

@@ -6,9 +6,17 @@ Submodules load on first use, so `zoo ls` does not pay for torch and mergekit.
 
 import importlib
 
-_EXPORTS = {"push": "members", "ls": "members", "show": "members", "pull": "members",
-            "member_metadata": "members", "merge": "merging", "MergeOutcome": "merging",
-            "build_suite": "data", "train_bags": "bags"}
+_EXPORTS = {
+    "push": "members",
+    "ls": "members",
+    "show": "members",
+    "pull": "members",
+    "member_metadata": "members",
+    "merge": "merging",
+    "MergeOutcome": "merging",
+    "build_suite": "data",
+    "train_bags": "bags",
+}
 
 __all__ = sorted(_EXPORTS)
 

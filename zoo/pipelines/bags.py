@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import datasets
 from pydantic import ValidationError
@@ -54,11 +55,24 @@ def bag_repo(prefix: str, ratio: float) -> str:
     return f"{prefix}-{ratio_name(ratio)}"
 
 
-def train_bags(corpus_path: Path, *, base: str, ratios: Sequence[float] | None = None,
-               seed: int = 0, bootstrap: bool = False, push_to: str | None = None,
-               experiment: str | None = None, out: Path = Path(".zoo/bags"), executor: str = "local",
-               workers: int = 1, hub: str | None = None, token: str | None = None,
-               progress: bool = True, eval_task_dirs: Sequence[str] = (), **train: Any) -> list[BagOutcome]:
+def train_bags(
+    corpus_path: Path,
+    *,
+    base: str,
+    ratios: Sequence[float] | None = None,
+    seed: int = 0,
+    bootstrap: bool = False,
+    push_to: str | None = None,
+    experiment: str | None = None,
+    out: Path = Path(".zoo/bags"),
+    executor: str = "local",
+    workers: int = 1,
+    hub: str | None = None,
+    token: str | None = None,
+    progress: bool = True,
+    eval_task_dirs: Sequence[str] = (),
+    **train: Any,
+) -> list[BagOutcome]:
     """Train one model per bag ratio and (with push_to) publish each as kind=bag.
 
     train holds TrainConfig fields (lora_r, steps, epochs, batch_size, ...). Writes under out
@@ -67,17 +81,34 @@ def train_bags(corpus_path: Path, *, base: str, ratios: Sequence[float] | None =
     if push_to:
         check_repo_id(push_to)
         if Path(base).is_dir():
-            raise UserError("publishing bags needs --base as a Hub repo (org/name[@rev]) so their "
-                            "base_model is pinned; publish it first with `zoo push DIR org/name --kind base`")
+            raise UserError(
+                "publishing bags needs --base as a Hub repo (org/name[@rev]) so their "
+                "base_model is pinned; publish it first with `zoo push DIR org/name --kind base`"
+            )
     spec = load_corpus_spec(corpus_path)
     needs_hub = push_to is not None or not Path(base).is_dir() or _has_hub_sources(spec)
     with _maybe_hub(needs_hub, hub, token) as h:
-        plan = _plan(h, spec, base, ratios, seed, bootstrap, experiment or _experiment(push_to, corpus_path), train)
+        plan = _plan(
+            h,
+            spec,
+            base,
+            ratios,
+            seed,
+            bootstrap,
+            experiment or _experiment(push_to, corpus_path),
+            train,
+        )
         reused = _published_bags(h, push_to, plan) if push_to else {}
         todo = [m for m in plan.manifests if m.manifest_sha256 not in reused]
-        results = run_jobs([_job(plan, m, out) for m in todo], executor=executor, workers=workers,
-                           progress=progress)
-        trained = {m.manifest_sha256: _finish(plan, m, r, eval_task_dirs) for m, r in zip(todo, results)}
+        results = run_jobs(
+            [_job(plan, m, out) for m in todo],
+            executor=executor,
+            workers=workers,
+            progress=progress,
+        )
+        trained = {
+            m.manifest_sha256: _finish(plan, m, r, eval_task_dirs) for m, r in zip(todo, results)
+        }
         if push_to:
             trained = {k: _publish(h, o, bag_repo(push_to, o.ratio)) for k, o in trained.items()}
     return [reused.get(m.manifest_sha256) or trained[m.manifest_sha256] for m in plan.manifests]
@@ -90,10 +121,15 @@ def _published_bags(h: Hub, push_to: str, plan: BagPlan) -> dict[str, BagOutcome
     found = {}
     for member in client.find_members(h, kind="bag", query={"experiment": plan.experiment}):
         t = member.meta.training
-        same = (member.repo_id == bag_repo(push_to, t.ratio) and member.meta.base_model == plan.base_ref
-                and all(t.hyperparameters.get(k) == v for k, v in wanted.items()))
+        same = (
+            member.repo_id == bag_repo(push_to, t.ratio)
+            and member.meta.base_model == plan.base_ref
+            and all(t.hyperparameters.get(k) == v for k, v in wanted.items())
+        )
         if same and t.corpus_manifest_hash not in found:
-            found[t.corpus_manifest_hash] = BagOutcome(t.ratio, Path(), member.meta, None, member.ref, True)
+            found[t.corpus_manifest_hash] = BagOutcome(
+                t.ratio, Path(), member.meta, None, member.ref, True
+            )
     return found
 
 
@@ -114,8 +150,16 @@ def _experiment(push_to: str | None, corpus_path: Path) -> str:
     return push_to.split("/")[-1] if push_to else Path(corpus_path).stem
 
 
-def _plan(h: Hub | None, spec: Any, base: str, ratios: Sequence[float] | None, seed: int,
-          bootstrap: bool, experiment: str, train: dict[str, Any]) -> BagPlan:
+def _plan(
+    h: Hub | None,
+    spec: Any,
+    base: str,
+    ratios: Sequence[float] | None,
+    seed: int,
+    bootstrap: bool,
+    experiment: str,
+    train: dict[str, Any],
+) -> BagPlan:
     base_path, base_ref = resolve_base(h, base)
     resolver = (lambda ref: client.pull_dataset(h, ModelRef.parse(ref))) if h else None
     corpus = load_corpus(spec, resolve=resolver)
@@ -124,7 +168,9 @@ def _plan(h: Hub | None, spec: Any, base: str, ratios: Sequence[float] | None, s
         TrainConfig(base=str(base_path), seed=seed, **train)
     except ValidationError as exc:
         raise UserError(f"training settings: {format_validation_error(exc)}") from None
-    return BagPlan(corpus, base_path, base_ref, tuple(manifests), experiment, {"seed": seed, **train})
+    return BagPlan(
+        corpus, base_path, base_ref, tuple(manifests), experiment, {"seed": seed, **train}
+    )
 
 
 def resolve_base(h: Hub | None, base: str) -> tuple[Path, str | None]:
@@ -140,12 +186,26 @@ def resolve_base(h: Hub | None, base: str) -> tuple[Path, str | None]:
 def _job(plan: BagPlan, manifest: BagManifest, out: Path) -> TrainJob:
     rows = select_rows(plan.corpus, manifest)
     own = frozenset(d.name for d in plan.corpus.datasets if not d.in_batch_negatives)
-    train_sets = {name: to_train_columns(ds, all_negatives=name in own) for name, ds in rows.items() if len(ds)}
-    prompts = {d.name: d.instruction for d in plan.corpus.datasets if d.instruction and d.name in train_sets}
+    train_sets = {
+        name: to_train_columns(ds, all_negatives=name in own)
+        for name, ds in rows.items()
+        if len(ds)
+    }
+    prompts = {
+        d.name: d.instruction
+        for d in plan.corpus.datasets
+        if d.instruction and d.name in train_sets
+    }
     config = TrainConfig(base=str(plan.base_path), **plan.train)
     folder = Path(out) / f"{plan.experiment}-{ratio_name(manifest.ratio)}"
-    return TrainJob(train_sets, config, folder, prompts or None, name=f"bag {ratio_name(manifest.ratio)}",
-                    own_candidates=own & set(train_sets))
+    return TrainJob(
+        train_sets,
+        config,
+        folder,
+        prompts or None,
+        name=f"bag {ratio_name(manifest.ratio)}",
+        own_candidates=own & set(train_sets),
+    )
 
 
 def to_train_columns(ds: datasets.Dataset, *, all_negatives: bool = False) -> datasets.Dataset:
@@ -160,20 +220,28 @@ def to_train_columns(ds: datasets.Dataset, *, all_negatives: bool = False) -> da
     k = min((len(n) for n in neg), default=0)
     if all_negatives:
         if k == 0:
-            raise UserError("a dataset without in-batch negatives needs hard negatives on every row")
+            raise UserError(
+                "a dataset without in-batch negatives needs hard negatives on every row"
+            )
         columns.update({f"negative_{i + 1}": [n[i] for n in neg] for i in range(k)})
     elif k:
         columns["negative"] = [n[0] for n in neg]
     return datasets.Dataset.from_dict(columns)
 
 
-def _finish(plan: BagPlan, manifest: BagManifest, result: TrainResult,
-            eval_task_dirs: Sequence[str] = ()) -> BagOutcome:
+def _finish(
+    plan: BagPlan, manifest: BagManifest, result: TrainResult, eval_task_dirs: Sequence[str] = ()
+) -> BagOutcome:
     path = Path(result.out)
     if plan.base_ref is None:  # a local base has no pinned ref: the bag is not a zoo member
         return BagOutcome(manifest.ratio, path, None, result)
-    meta = ZooMetadata(kind="bag", base_model=plan.base_ref, adapter=_adapter(path),
-                       training=_training(plan, manifest, result), scores=_scores(path, eval_task_dirs))
+    meta = ZooMetadata(
+        kind="bag",
+        base_model=plan.base_ref,
+        adapter=_adapter(path),
+        training=_training(plan, manifest, result),
+        scores=_scores(path, eval_task_dirs),
+    )
     (path / "zoo.json").write_text(meta.to_json(), encoding="utf-8")
     return BagOutcome(manifest.ratio, path, meta, result)
 
@@ -184,7 +252,9 @@ def _scores(path: Path, task_dirs: Sequence[str]) -> dict[str, float]:
         return {}
     from zoo.eval import evaluate
 
-    return {t.name: round(t.score, 6) for t in evaluate(path, task_dirs=task_dirs, progress=False).tasks}
+    return {
+        t.name: round(t.score, 6) for t in evaluate(path, task_dirs=task_dirs, progress=False).tasks
+    }
 
 
 def _adapter(path: Path) -> Adapter:
@@ -195,20 +265,38 @@ def _adapter(path: Path) -> Adapter:
 
 
 def _training(plan: BagPlan, manifest: BagManifest, result: TrainResult) -> Training:
-    uses = tuple(DatasetUse(name=d.name, source=d.source or "", revision=d.source_rev,
-                            fingerprint=d.fingerprint or "", size=d.size, count=d.count,
-                            indices_sha256=d.indices_sha256) for d in manifest.datasets)
-    return Training(experiment=plan.experiment, corpus_manifest_hash=manifest.manifest_sha256,
-                    datasets=uses, ratio=manifest.ratio, seed=manifest.seed, bootstrap=manifest.bootstrap,
-                    hyperparameters=dict(result.hyperparameters), examples_seen=result.examples_seen,
-                    wall_time_s=result.wall_time_s,
-                    corpus_spec=spec_record(plan.corpus.spec, [d.name for d in manifest.datasets]))
+    uses = tuple(
+        DatasetUse(
+            name=d.name,
+            source=d.source or "",
+            revision=d.source_rev,
+            fingerprint=d.fingerprint or "",
+            size=d.size,
+            count=d.count,
+            indices_sha256=d.indices_sha256,
+        )
+        for d in manifest.datasets
+    )
+    return Training(
+        experiment=plan.experiment,
+        corpus_manifest_hash=manifest.manifest_sha256,
+        datasets=uses,
+        ratio=manifest.ratio,
+        seed=manifest.seed,
+        bootstrap=manifest.bootstrap,
+        hyperparameters=dict(result.hyperparameters),
+        examples_seen=result.examples_seen,
+        wall_time_s=result.wall_time_s,
+        corpus_spec=spec_record(plan.corpus.spec, [d.name for d in manifest.datasets]),
+    )
 
 
 def spec_record(spec: Any, names: Sequence[str]) -> dict[str, Any]:
     """The corpus spec entries of the named datasets, as JSON data (kept in training records)."""
     wanted = set(names)
-    entries = [d.model_dump(mode="json", exclude_defaults=True) for d in spec.datasets if d.name in wanted]
+    entries = [
+        d.model_dump(mode="json", exclude_defaults=True) for d in spec.datasets if d.name in wanted
+    ]
     return {"datasets": entries, "seed": spec.seed}
 
 

@@ -6,9 +6,10 @@ Resumable: bags already on the Hub with the same manifest and settings are reuse
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -29,8 +30,14 @@ class BoomOutcome:
     bls: str | None = None
 
 
-def boom_recipe(method: str, base: str, experiment: str, publish: str,
-                task_dirs: Sequence[str] = (), private: bool = False) -> str:
+def boom_recipe(
+    method: str,
+    base: str,
+    experiment: str,
+    publish: str,
+    task_dirs: Sequence[str] = (),
+    private: bool = False,
+) -> str:
     """The merge recipe of a BOOM run: every bag of the experiment, ordered by ratio."""
     select: dict[str, Any] = {"kind": "bag", "experiment": experiment, "order_by": "training.ratio"}
     if get_method(method).param("weight") is not None:
@@ -42,14 +49,28 @@ def boom_recipe(method: str, base: str, experiment: str, publish: str,
     if get_method(method).uses_base:
         data["base_model"] = base
     data["zoo"] = zoo
-    header = f"# Written by `zoo boom`: BOOM ({method}) over the bags of experiment '{experiment}'.\n"
+    header = (
+        f"# Written by `zoo boom`: BOOM ({method}) over the bags of experiment '{experiment}'.\n"
+    )
     return header + yaml.safe_dump(data, sort_keys=False)
 
 
-def boom(corpus: Path, *, base: str, publish: str, method: str = "multislerp",
-         ratios: Sequence[float] | None = None, task_dirs: Sequence[str] = (), bag_prefix: str | None = None,
-         bls_repo: str | None = None, out: Path = Path(".zoo/boom"), hub: str | None = None,
-         token: str | None = None, progress: bool = True, **train: Any) -> BoomOutcome:
+def boom(
+    corpus: Path,
+    *,
+    base: str,
+    publish: str,
+    method: str = "multislerp",
+    ratios: Sequence[float] | None = None,
+    task_dirs: Sequence[str] = (),
+    bag_prefix: str | None = None,
+    bls_repo: str | None = None,
+    out: Path = Path(".zoo/boom"),
+    hub: str | None = None,
+    token: str | None = None,
+    progress: bool = True,
+    **train: Any,
+) -> BoomOutcome:
     """Run BOOM end to end and publish the merged model (plus, with bls_repo, the BLS baseline)."""
     check_repo_id(publish)
     get_method(method)
@@ -60,8 +81,18 @@ def boom(corpus: Path, *, base: str, publish: str, method: str = "multislerp",
         check_repo_id(bls_repo)
     if bls_repo and 1.0 not in (ratios or (1.0,)):
         raise UserError("--bls needs the ratio 1.0 bag (batch-level shuffling on the full corpus)")
-    bags = train_bags(corpus, base=base, ratios=ratios, push_to=prefix, experiment=name,
-                      out=out / "bags", hub=hub, token=token, progress=progress, **train)
+    bags = train_bags(
+        corpus,
+        base=base,
+        ratios=ratios,
+        push_to=prefix,
+        experiment=name,
+        out=out / "bags",
+        hub=hub,
+        token=token,
+        progress=progress,
+        **train,
+    )
     out.mkdir(parents=True, exist_ok=True)
     recipe = out / f"{name}.yaml"
     recipe.write_text(boom_recipe(method, base, name, publish, task_dirs), encoding="utf-8")
@@ -82,6 +113,10 @@ def _publish_bls(bags: list[BagOutcome], repo: str, hub: str | None, token: str 
 
     full = next(b for b in bags if b.ratio == 1.0)
     with open_hub(hub, token) as h:
-        folder = full.path if full.result else client.pull_member(h, ModelRef.parse(full.published)).path
-        sha, _ = push(h, folder, repo, meta_kv={"role": "bls-baseline", "same_weights_as": full.published})
+        folder = (
+            full.path if full.result else client.pull_member(h, ModelRef.parse(full.published)).path
+        )
+        sha, _ = push(
+            h, folder, repo, meta_kv={"role": "bls-baseline", "same_weights_as": full.published}
+        )
     return f"{repo}@{sha}"

@@ -36,7 +36,9 @@ def card(h: Hub, ref: str, *, update: bool = False) -> tuple[str, str | None]:
     files = {"README.md": text.encode()}
     if results:
         files[PLOT_FILE] = plot_png(results)
-    return text, client.commit_files(h, mref.repo_id, files, parent=sha, message="zoo card: re-render")
+    return text, client.commit_files(
+        h, mref.repo_id, files, parent=sha, message="zoo card: re-render"
+    )
 
 
 def _merged(h: Hub, repo_id: str, sha: str, meta) -> tuple[str, dict | None]:
@@ -49,6 +51,14 @@ def _merged(h: Hub, repo_id: str, sha: str, meta) -> tuple[str, dict | None]:
         repo, _, psha = p.partition("@")
         pmeta = client.read_metadata(h, repo, psha)
         parents[p] = pmeta.model_dump(mode="json") if pmeta else None
-    text = merged_card(repo_id, meta.model_dump(mode="json"), recipe, lock, edges=client.lineage(h, repo_id, meta),
-                       parents_meta=parents, results=results, plot=results is not None)
+    text = merged_card(
+        repo_id,
+        meta.model_dump(mode="json"),
+        recipe,
+        lock,
+        edges=client.lineage(h, repo_id, meta),
+        parents_meta=parents,
+        results=results,
+        plot=results is not None,
+    )
     return text, results

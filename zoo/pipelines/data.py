@@ -12,8 +12,14 @@ from zoo.types import check_repo_id
 SIZES = ("tiny", "small", "full")
 
 
-def build_suite(size: str, out: Path, *, push: str | None = None, hub: str | None = None,
-                token: str | None = None) -> tuple[Path, str | None]:
+def build_suite(
+    size: str,
+    out: Path,
+    *,
+    push: str | None = None,
+    hub: str | None = None,
+    token: str | None = None,
+) -> tuple[Path, str | None]:
     """Build the suite into out; with push, publish it as a dataset repo in one commit."""
     if push:
         check_repo_id(push)

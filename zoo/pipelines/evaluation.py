@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from zoo.cards.merged import PLOT_FILE
 from zoo.cards.model_index import eval_results_yaml
@@ -31,13 +32,24 @@ def label_of(ref: str) -> str:
     return ref.split("@")[0].rstrip("/").rsplit("/", 1)[-1]
 
 
-def evaluate_lineup(entrants: Sequence[Entrant], *, tasks: Sequence[str] = (),
-                    task_dirs: Sequence[str] = (), progress: bool = True) -> dict[str, EvalReport]:
+def evaluate_lineup(
+    entrants: Sequence[Entrant],
+    *,
+    tasks: Sequence[str] = (),
+    task_dirs: Sequence[str] = (),
+    progress: bool = True,
+) -> dict[str, EvalReport]:
     """{label: report} for every entrant, in order (cached by model and task content)."""
     reports = {}
     for e in entrants:
-        reports[e.label] = evaluate(e.path, tasks=tasks, task_dirs=task_dirs, model_name=e.ref.split("@")[0],
-                                    revision=e.revision, progress=progress)
+        reports[e.label] = evaluate(
+            e.path,
+            tasks=tasks,
+            task_dirs=task_dirs,
+            model_name=e.ref.split("@")[0],
+            revision=e.revision,
+            progress=progress,
+        )
     return reports
 
 
@@ -51,8 +63,9 @@ def card_results(entrants: Sequence[Entrant], reports: dict[str, EvalReport]) ->
     }
 
 
-def write_eval_files(target: Path, results: dict[str, Any], reports: dict[str, EvalReport],
-                     repo_id: str) -> None:
+def write_eval_files(
+    target: Path, results: dict[str, Any], reports: dict[str, EvalReport], repo_id: str
+) -> None:
     """Plot, .eval_results/*.yaml, mteb results folder + ModelMeta stub, and every report, into target."""
     (target / PLOT_FILE).write_bytes(plot_png(results))
     for name, text in eval_results_yaml(results, MERGED).items():
@@ -62,7 +75,9 @@ def write_eval_files(target: Path, results: dict[str, Any], reports: dict[str, E
     stub = model_meta_stub(target, name=repo_id, revision=None)
     mteb_results_folder(merged, target / "mteb", repo_id, "main", model_meta=stub)
     (target / "eval").mkdir(exist_ok=True)
-    (target / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (target / RESULTS_FILE).write_text(
+        json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     for label, report in reports.items():
         (target / "eval" / f"{label}.json").write_text(report.to_json(), encoding="utf-8")
 
@@ -75,23 +90,40 @@ def score_table(results: dict[str, Any]) -> str:
     for t in results["tasks"]:
         cells = [results["scores"][lab].get(t["name"]) for lab in labels]
         lines.append(f"{t['name']:{width}} " + " ".join(f"{100 * c:10.2f}" for c in cells))
-    means = [sum(results["scores"][lab].values()) / max(1, len(results["scores"][lab])) for lab in labels]
+    means = [
+        sum(results["scores"][lab].values()) / max(1, len(results["scores"][lab])) for lab in labels
+    ]
     lines.append(f"{'average':{width}} " + " ".join(f"{100 * m:10.2f}" for m in means))
     return "\n".join(lines)
 
 
-
-def evaluate_model(model: str, *, tasks: Sequence[str] = (), task_dirs: Sequence[str] = (),
-                   hub: str | None = None, token: str | None = None, batch_size: int = 64,
-                   progress: bool = True) -> EvalReport:
+def evaluate_model(
+    model: str,
+    *,
+    tasks: Sequence[str] = (),
+    task_dirs: Sequence[str] = (),
+    hub: str | None = None,
+    token: str | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> EvalReport:
     """`zoo eval`: a local folder as is, or a Hub member pulled (pinned, verified) first."""
     if Path(model).is_dir():
-        return evaluate(model, tasks=tasks, task_dirs=task_dirs, batch_size=batch_size, progress=progress)
+        return evaluate(
+            model, tasks=tasks, task_dirs=task_dirs, batch_size=batch_size, progress=progress
+        )
     from zoo.hub import client
     from zoo.hub.session import open_hub
     from zoo.types import ModelRef
 
     with open_hub(hub, token) as h:
         pulled = client.pull_member(h, ModelRef.parse(model))
-    return evaluate(pulled.path, tasks=tasks, task_dirs=task_dirs, model_name=pulled.repo_id,
-                    revision=pulled.sha, batch_size=batch_size, progress=progress)
+    return evaluate(
+        pulled.path,
+        tasks=tasks,
+        task_dirs=task_dirs,
+        model_name=pulled.repo_id,
+        revision=pulled.sha,
+        batch_size=batch_size,
+        progress=progress,
+    )

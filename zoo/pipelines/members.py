@@ -24,8 +24,9 @@ def member_metadata(folder: Path, kind: str | None, meta_kv: dict[str, str]) -> 
         raise UserError(f"folder not found: {folder}")
     base: dict[str, Any] = {}
     if (folder / "zoo.json").is_file():
-        base = parse_metadata((folder / "zoo.json").read_text(encoding="utf-8"),
-                              where=str(folder / "zoo.json")).model_dump(mode="json")
+        base = parse_metadata(
+            (folder / "zoo.json").read_text(encoding="utf-8"), where=str(folder / "zoo.json")
+        ).model_dump(mode="json")
         base.pop("created_at", None)
     if kind:
         base["kind"] = kind
@@ -34,14 +35,28 @@ def member_metadata(folder: Path, kind: str | None, meta_kv: dict[str, str]) -> 
     if "parents" in fields:
         fields["parents"] = [p for p in fields["parents"].split(",") if p]
     base.update(fields)
-    base["labels"] = {**base.get("labels", {}), **{k: v for k, v in meta_kv.items() if k not in _FIELD_KEYS}}
+    base["labels"] = {
+        **base.get("labels", {}),
+        **{k: v for k, v in meta_kv.items() if k not in _FIELD_KEYS},
+    }
     if (folder / "adapter_config.json").is_file() and "adapter" not in base:
-        base["adapter"] = {"type": "lora", "peft_config": json.loads((folder / "adapter_config.json").read_text())}
+        base["adapter"] = {
+            "type": "lora",
+            "peft_config": json.loads((folder / "adapter_config.json").read_text()),
+        }
     return parse_metadata(base, where="metadata")
 
 
-def push(hub: Hub, folder: Path, repo_id: str, *, kind: str | None = None, private: bool = False,
-         meta_kv: dict[str, str] | None = None, tag: str | None = None) -> tuple[str, ZooMetadata]:
+def push(
+    hub: Hub,
+    folder: Path,
+    repo_id: str,
+    *,
+    kind: str | None = None,
+    private: bool = False,
+    meta_kv: dict[str, str] | None = None,
+    tag: str | None = None,
+) -> tuple[str, ZooMetadata]:
     """Publish a local model folder as a zoo member in one commit; return (commit sha, metadata)."""
     check_repo_id(repo_id)
     meta = member_metadata(folder, kind, meta_kv or {})
@@ -52,8 +67,13 @@ def push(hub: Hub, folder: Path, repo_id: str, *, kind: str | None = None, priva
     return sha, meta
 
 
-def ls(hub: Hub, *, kind: str | None = None, tags: tuple[str, ...] = (),
-       query: dict[str, str] | None = None) -> list[client.Member]:
+def ls(
+    hub: Hub,
+    *,
+    kind: str | None = None,
+    tags: tuple[str, ...] = (),
+    query: dict[str, str] | None = None,
+) -> list[client.Member]:
     """Members on the Hub matching kind, tags and metadata query."""
     return client.find_members(hub, kind=kind, tags=tags, query=query)
 

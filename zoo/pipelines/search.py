@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import shutil
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from zoo.errors import UserError
 from zoo.recipe.plan import MergeSpec
@@ -51,15 +52,31 @@ class SearchResult:
     best: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "parameter": self.parameter,
-                "task_dirs": list(self.task_dirs), "models": list(self.models), "best": self.best,
-                "trials": [{"values": list(t.values), "score": round(t.score, 6),
-                            "scores": {k: round(v, 6) for k, v in t.scores.items()}}
-                           for t in self.trials]}
+        return {
+            "strategy": self.strategy,
+            "parameter": self.parameter,
+            "task_dirs": list(self.task_dirs),
+            "models": list(self.models),
+            "best": self.best,
+            "trials": [
+                {
+                    "values": list(t.values),
+                    "score": round(t.score, 6),
+                    "scores": {k: round(v, 6) for k, v in t.scores.items()},
+                }
+                for t in self.trials
+            ],
+        }
 
 
-def run_search(spec: MergeSpec, search: SearchSpec, paths: Sequence[Path], merge: Merger,
-               score: Scorer, work: Path) -> tuple[MergeSpec, SearchResult]:
+def run_search(
+    spec: MergeSpec,
+    search: SearchSpec,
+    paths: Sequence[Path],
+    merge: Merger,
+    score: Scorer,
+    work: Path,
+) -> tuple[MergeSpec, SearchResult]:
     """Run the search; return the spec of the best candidate and the record of every trial.
 
     paths: the local folders of spec.models, in order (greedy scores each model alone).
@@ -68,25 +85,38 @@ def run_search(spec: MergeSpec, search: SearchSpec, paths: Sequence[Path], merge
     if search.grid:
         bad = [i for i, c in enumerate(search.grid) if len(c) != n]
         if bad:
-            raise UserError(f"zoo.search.grid[{bad[0]}]: {len(search.grid[bad[0]])} values for "
-                            f"{n} models; give one value per model, in the models' order")
-        trials = [_trial(spec, search.parameter, tuple(c), merge, score, work / f"c{i}")
-                  for i, c in enumerate(search.grid)]
+            raise UserError(
+                f"zoo.search.grid[{bad[0]}]: {len(search.grid[bad[0]])} values for "
+                f"{n} models; give one value per model, in the models' order"
+            )
+        trials = [
+            _trial(spec, search.parameter, tuple(c), merge, score, work / f"c{i}")
+            for i, c in enumerate(search.grid)
+        ]
         best = max(range(len(trials)), key=lambda i: (trials[i].score, -i))
     else:
         trials, best = _greedy(spec, search.parameter, paths, merge, score, work)
     chosen = _with_values(spec, search.parameter, trials[best].values)
-    result = SearchResult("grid" if search.grid else "greedy", search.parameter,
-                          tuple(search.task_dirs), tuple(m.ref for m in spec.models), tuple(trials), best)
+    result = SearchResult(
+        "grid" if search.grid else "greedy",
+        search.parameter,
+        tuple(search.task_dirs),
+        tuple(m.ref for m in spec.models),
+        tuple(trials),
+        best,
+    )
     return chosen, result
 
 
-def _greedy(spec: MergeSpec, parameter: str, paths: Sequence[Path], merge: Merger, score: Scorer,
-            work: Path) -> tuple[list[Trial], int]:
+def _greedy(
+    spec: MergeSpec, parameter: str, paths: Sequence[Path], merge: Merger, score: Scorer, work: Path
+) -> tuple[list[Trial], int]:
     n = len(spec.models)
     if n < 3:
-        raise UserError(f"zoo.search.greedy needs at least 3 models (the soup starts from the best "
-                        f"two), the recipe has {n}; use a grid")
+        raise UserError(
+            f"zoo.search.greedy needs at least 3 models (the soup starts from the best "
+            f"two), the recipe has {n}; use a grid"
+        )
     alone = [Trial(_only(n, i), score(paths[i])) for i in range(n)]
     rank = sorted(range(n), key=lambda i: (-alone[i].score, i))
     trials = list(alone)
@@ -94,7 +124,9 @@ def _greedy(spec: MergeSpec, parameter: str, paths: Sequence[Path], merge: Merge
     trials.append(_trial(spec, parameter, _soup(n, soup), merge, score, work / "s2"))
     best = len(trials) - 1
     for i in rank[2:]:
-        trial = _trial(spec, parameter, _soup(n, soup | {i}), merge, score, work / f"s{len(soup) + 1}")
+        trial = _trial(
+            spec, parameter, _soup(n, soup | {i}), merge, score, work / f"s{len(soup) + 1}"
+        )
         trials.append(trial)
         if trial.score >= trials[best].score:
             soup, best = soup | {i}, len(trials) - 1
@@ -109,8 +141,14 @@ def _soup(n: int, members: set[int]) -> tuple[float | None, ...]:
     return tuple(1.0 if j in members else None for j in range(n))
 
 
-def _trial(spec: MergeSpec, parameter: str, values: tuple[float | None, ...], merge: Merger,
-           score: Scorer, out: Path) -> Trial:
+def _trial(
+    spec: MergeSpec,
+    parameter: str,
+    values: tuple[float | None, ...],
+    merge: Merger,
+    score: Scorer,
+    out: Path,
+) -> Trial:
     merge(_with_values(spec, parameter, values), out)
     try:
         return Trial(values, score(out))
@@ -119,6 +157,9 @@ def _trial(spec: MergeSpec, parameter: str, values: tuple[float | None, ...], me
 
 
 def _with_values(spec: MergeSpec, parameter: str, values: Sequence[float | None]) -> MergeSpec:
-    models = tuple(replace(m, params={**m.params, parameter: v})
-                   for m, v in zip(spec.models, values) if v is not None)
+    models = tuple(
+        replace(m, params={**m.params, parameter: v})
+        for m, v in zip(spec.models, values)
+        if v is not None
+    )
     return replace(spec, models=models)

@@ -21,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -37,8 +38,8 @@ from zoo.hub.metadata import DatasetUse, Training, ZooMetadata
 from zoo.hub.session import Hub, open_hub
 from zoo.merge.registry import get_method
 from zoo.pipelines.bags import spec_record, to_train_columns
-from zoo.pipelines.merging import MergeOutcome, merge
 from zoo.pipelines.members import push
+from zoo.pipelines.merging import MergeOutcome, merge
 from zoo.train.config import TrainConfig, TrainResult
 from zoo.types import ModelRef
 
@@ -74,12 +75,26 @@ class _Current:
         return [(ref, m) for ref, m in self.lineage if m.training is not None]
 
 
-def update(current: str, corpus: Path, *, replay: float, init: str = "base",
-           method: str = "multislerp", weights: str | Sequence[float] = "auto",
-           publish: bool = True, update_repo: str | None = None, replay_corpus: Path | None = None,
-           data_root: Path | None = None, task_dirs: Sequence[str] = (), seed: int = 0,
-           out: Path = Path(".zoo/update"), hub: str | None = None, token: str | None = None,
-           progress: bool = True, **train: Any) -> UpdateOutcome:
+def update(
+    current: str,
+    corpus: Path,
+    *,
+    replay: float,
+    init: str = "base",
+    method: str = "multislerp",
+    weights: str | Sequence[float] = "auto",
+    publish: bool = True,
+    update_repo: str | None = None,
+    replay_corpus: Path | None = None,
+    data_root: Path | None = None,
+    task_dirs: Sequence[str] = (),
+    seed: int = 0,
+    out: Path = Path(".zoo/update"),
+    hub: str | None = None,
+    token: str | None = None,
+    progress: bool = True,
+    **train: Any,
+) -> UpdateOutcome:
     """Run one incremental update of `current` with the data of `corpus` (see the module doc)."""
     _check_options(init, method, weights, replay)
     spec = load_corpus_spec(corpus)
@@ -105,8 +120,16 @@ def update(current: str, corpus: Path, *, replay: float, init: str = "base",
     if target.exists():
         shutil.rmtree(target)
     merged = merge(recipe, out=target, publish=publish, hub=hub, token=token, progress=progress)
-    return UpdateOutcome(cur.pinned, update_ref, recipe, merged, sum(len(d) for d in new.datasets),
-                         sum(len(r) for r in replayed.values()), pair, result)
+    return UpdateOutcome(
+        cur.pinned,
+        update_ref,
+        recipe,
+        merged,
+        sum(len(d) for d in new.datasets),
+        sum(len(r) for r in replayed.values()),
+        pair,
+        result,
+    )
 
 
 def _run_key(cur: _Current, corpus: Path, replay: float, seed: int, init: str) -> str:
@@ -122,7 +145,9 @@ def _check_options(init: str, method: str, weights: str | Sequence[float], repla
     if isinstance(replay, bool) or not isinstance(replay, (int, float)) or not 0 < replay <= 1:
         raise UserError(f"--replay: fraction {replay!r} is outside (0, 1]")
     if weights != "auto" and (len(weights) != 2 or any(w < 0 for w in weights) or not sum(weights)):
-        raise UserError(f"--weights: expected 'auto' or two non-negative numbers A,B, got {weights!r}")
+        raise UserError(
+            f"--weights: expected 'auto' or two non-negative numbers A,B, got {weights!r}"
+        )
 
 
 def parse_weights(text: str) -> str | tuple[float, float]:
@@ -162,7 +187,9 @@ def _walk(h: Hub, pinned: str, meta: ZooMetadata | None) -> list[tuple[str, ZooM
     return order
 
 
-def _history(cur: _Current, replay_corpus: Path | None, data_root: Path, resolver) -> tuple[History, Corpus]:
+def _history(
+    cur: _Current, replay_corpus: Path | None, data_root: Path, resolver
+) -> tuple[History, Corpus]:
     """The rows CURRENT was trained on, and the corpus that holds them."""
     draws = [d for ref, m in cur.trained for d in _draws(ref, m)]
     if replay_corpus is not None:
@@ -186,15 +213,28 @@ def _history(cur: _Current, replay_corpus: Path | None, data_root: Path, resolve
             entries.setdefault(entry["name"], entry)
     hist = history(draws)
     raw = {"datasets": [entries[name] for name in hist.indices]}
-    spec = parse_corpus_spec(raw, base_dir=Path(data_root).resolve(), origin="the lineage's corpus spec")
+    spec = parse_corpus_spec(
+        raw, base_dir=Path(data_root).resolve(), origin="the lineage's corpus spec"
+    )
     return hist, load_corpus(spec, resolve=resolver)
 
 
 def _draws(ref: str, m: ZooMetadata) -> list[HistoryDraw]:
     t = m.training
-    return [HistoryDraw(ref, d.name, d.fingerprint, d.size if d.size is not None else d.count,
-                        t.ratio or 1.0, t.seed, t.bootstrap, d.indices_sha256)
-            for d in t.datasets if d.role == "train"]
+    return [
+        HistoryDraw(
+            ref,
+            d.name,
+            d.fingerprint,
+            d.size if d.size is not None else d.count,
+            t.ratio or 1.0,
+            t.seed,
+            t.bootstrap,
+            d.indices_sha256,
+        )
+        for d in t.datasets
+        if d.role == "train"
+    ]
 
 
 def _check_names(new: Corpus, hist: History) -> None:
@@ -213,8 +253,16 @@ def _init(h: Hub, cur: _Current, init: str) -> tuple[Path, str]:
     return pulled.path, f"{pulled.repo_id}@{pulled.sha}"
 
 
-def _train(new: Corpus, old: Corpus, replayed: dict, init_path: Path, out: Path, seed: int,
-           progress: bool, train: dict) -> tuple[TrainResult, Path]:
+def _train(
+    new: Corpus,
+    old: Corpus,
+    replayed: dict,
+    init_path: Path,
+    out: Path,
+    seed: int,
+    progress: bool,
+    train: dict,
+) -> tuple[TrainResult, Path]:
     from zoo.data.sampler import sample_bags, select_rows
     from zoo.train import train as run
 
@@ -225,38 +273,88 @@ def _train(new: Corpus, old: Corpus, replayed: dict, init_path: Path, out: Path,
     prompts = {n: datasets[n].instruction for n in sets if datasets[n].instruction}
     config = TrainConfig(base=str(init_path), seed=seed, **train)
     folder = Path(out) / "update-model"
-    result = run(sets, config, folder, prompts=prompts or None, progress=progress,
-                 own_candidates=own & set(sets))
+    result = run(
+        sets,
+        config,
+        folder,
+        prompts=prompts or None,
+        progress=progress,
+        own_candidates=own & set(sets),
+    )
     return result, folder
 
 
-def _update_meta(cur: _Current, init_ref: str, new: Corpus, old: Corpus, hist: History,
-                 picked: dict, replay: float, seed: int, result: TrainResult, folder: Path) -> ZooMetadata:
+def _update_meta(
+    cur: _Current,
+    init_ref: str,
+    new: Corpus,
+    old: Corpus,
+    hist: History,
+    picked: dict,
+    replay: float,
+    seed: int,
+    result: TrainResult,
+    folder: Path,
+) -> ZooMetadata:
     import numpy as np
 
-    uses = [DatasetUse(name=d.name, source=d.source, revision=d.source_rev, fingerprint=d.fingerprint,
-                       size=len(d), count=len(d), indices_sha256=indices_sha256(np.arange(len(d))))
-            for d in new.datasets]
-    uses += [DatasetUse(name=name, source=old[name].source, revision=old[name].source_rev,
-                        fingerprint=hist.fingerprints[name], size=hist.sizes[name], count=len(idx),
-                        indices_sha256=indices_sha256(idx), role="replay")
-             for name, idx in picked.items()]
+    uses = [
+        DatasetUse(
+            name=d.name,
+            source=d.source,
+            revision=d.source_rev,
+            fingerprint=d.fingerprint,
+            size=len(d),
+            count=len(d),
+            indices_sha256=indices_sha256(np.arange(len(d))),
+        )
+        for d in new.datasets
+    ]
+    uses += [
+        DatasetUse(
+            name=name,
+            source=old[name].source,
+            revision=old[name].source_rev,
+            fingerprint=hist.fingerprints[name],
+            size=hist.sizes[name],
+            count=len(idx),
+            indices_sha256=indices_sha256(idx),
+            role="replay",
+        )
+        for name, idx in picked.items()
+    ]
     corpus_spec = spec_record(new.spec, [d.name for d in new.datasets])
     corpus_spec["datasets"] += spec_record(old.spec, list(picked))["datasets"]
     body = json.dumps([u.model_dump(mode="json") for u in uses], sort_keys=True).encode()
     adapter = {"type": "full"}
     if (folder / "adapter_config.json").is_file():
-        adapter = {"type": "lora", "peft_config": json.loads((folder / "adapter_config.json").read_text())}
+        adapter = {
+            "type": "lora",
+            "peft_config": json.loads((folder / "adapter_config.json").read_text()),
+        }
     training = Training(
-        experiment=f"{cur.repo_id.split('/')[1]}-updates", corpus_manifest_hash=hashlib.sha256(body).hexdigest(),
-        datasets=tuple(uses), seed=seed, hyperparameters=dict(result.hyperparameters),
-        examples_seen=result.examples_seen, wall_time_s=result.wall_time_s, replay=replay,
-        corpus_spec=corpus_spec)
-    return ZooMetadata(kind="update", base_model=init_ref, parents=(cur.pinned,), adapter=adapter,
-                       training=training)
+        experiment=f"{cur.repo_id.split('/')[1]}-updates",
+        corpus_manifest_hash=hashlib.sha256(body).hexdigest(),
+        datasets=tuple(uses),
+        seed=seed,
+        hyperparameters=dict(result.hyperparameters),
+        examples_seen=result.examples_seen,
+        wall_time_s=result.wall_time_s,
+        replay=replay,
+        corpus_spec=corpus_spec,
+    )
+    return ZooMetadata(
+        kind="update",
+        base_model=init_ref,
+        parents=(cur.pinned,),
+        adapter=adapter,
+        training=training,
+    )
 
 
-def _weights(weights: str | Sequence[float], cur: _Current, result: TrainResult) -> tuple[float, float]:
+def _weights(
+    weights: str | Sequence[float], cur: _Current, result: TrainResult
+) -> tuple[float, float]:
     """(CURRENT, update) merge weights, summing to 1; 'auto' = by examples seen."""
     if weights == "auto":
         before = sum(m.training.examples_seen for _, m in cur.trained)
@@ -269,8 +367,14 @@ def _weights(weights: str | Sequence[float], cur: _Current, result: TrainResult)
     return (round(pair[0] / total, 6), round(pair[1] / total, 6))
 
 
-def _write_recipe(out: Path, cur: _Current, update_ref: str, method: str, pair: tuple[float, float],
-                  task_dirs: Sequence[str]) -> Path:
+def _write_recipe(
+    out: Path,
+    cur: _Current,
+    update_ref: str,
+    method: str,
+    pair: tuple[float, float],
+    task_dirs: Sequence[str],
+) -> Path:
     """The merge recipe of this update: CURRENT and the update model, published to CURRENT's repo."""
     spec = get_method(method)
     base = cur.meta.base_model if cur.meta else None
@@ -278,18 +382,24 @@ def _write_recipe(out: Path, cur: _Current, update_ref: str, method: str, pair: 
     if spec.uses_base and base:
         data["base_model"] = base
     elif spec.needs_base:
-        raise UserError(f"--method {method} needs a base model, and {cur.pinned} records none; "
-                        "choose a method without one (e.g. multislerp, linear)")
+        raise UserError(
+            f"--method {method} needs a base model, and {cur.pinned} records none; "
+            "choose a method without one (e.g. multislerp, linear)"
+        )
     weighted = spec.param("weight") is not None
-    data["models"] = [{"model": ref, **({"parameters": {"weight": w}} if weighted else {})}
-                      for ref, w in ((cur.pinned, pair[0]), (update_ref, pair[1]))]
+    data["models"] = [
+        {"model": ref, **({"parameters": {"weight": w}} if weighted else {})}
+        for ref, w in ((cur.pinned, pair[0]), (update_ref, pair[1]))
+    ]
     zoo: dict[str, Any] = {"publish": {"repo_id": cur.repo_id}}
     if task_dirs:
         zoo["eval"] = {"task_dirs": [str(Path(d).resolve()) for d in task_dirs]}
     data["zoo"] = zoo
     out.mkdir(parents=True, exist_ok=True)
     path = out / "update-recipe.yaml"
-    header = (f"# Written by `zoo update`: {method} of {cur.pinned} and the update model "
-              f"{update_ref} (weights {pair[0]}, {pair[1]}).\n")
+    header = (
+        f"# Written by `zoo update`: {method} of {cur.pinned} and the update model "
+        f"{update_ref} (weights {pair[0]}, {pair[1]}).\n"
+    )
     path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

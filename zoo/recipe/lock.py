@@ -55,10 +55,15 @@ class Lock(_Strict):
     def spec(self) -> MergeSpec:
         """The merge spec with every input pinned."""
         return MergeSpec(
-            method=self.method, models=tuple(Source(m.pinned, dict(m.params)) for m in self.models),
-            base=self.base.pinned if self.base else None, params=dict(self.params),
-            dtype=self.dtype, out_dtype=self.out_dtype, tokenizer_source=self.tokenizer_source,
-            seed=self.seed)
+            method=self.method,
+            models=tuple(Source(m.pinned, dict(m.params)) for m in self.models),
+            base=self.base.pinned if self.base else None,
+            params=dict(self.params),
+            dtype=self.dtype,
+            out_dtype=self.out_dtype,
+            tokenizer_source=self.tokenizer_source,
+            seed=self.seed,
+        )
 
     def inputs(self) -> list[LockedInput]:
         """Every distinct locked input, base first."""
@@ -68,19 +73,32 @@ class Lock(_Strict):
         return list(seen.values())
 
 
-def build_lock(spec: MergeSpec, recipe_text: str, recipe_sha256: str,
-               pinned: dict[str, tuple[str, dict[str, str]]]) -> Lock:
+def build_lock(
+    spec: MergeSpec,
+    recipe_text: str,
+    recipe_sha256: str,
+    pinned: dict[str, tuple[str, dict[str, str]]],
+) -> Lock:
     """Pin spec: pinned maps each requested ref to (pinned ref, {file: sha256})."""
+
     def locked(ref: str, params: dict) -> LockedInput:
         target, files = pinned[ref]
-        return LockedInput(requested=ref, pinned=target, files=dict(sorted(files.items())), params=params)
+        return LockedInput(
+            requested=ref, pinned=target, files=dict(sorted(files.items())), params=params
+        )
 
     return Lock(
-        recipe=recipe_text, recipe_sha256=recipe_sha256, method=spec.method, params=spec.params,
+        recipe=recipe_text,
+        recipe_sha256=recipe_sha256,
+        method=spec.method,
+        params=spec.params,
         base=locked(spec.base, {}) if spec.base else None,
         models=tuple(locked(m.ref, m.params) for m in spec.models),
-        dtype=spec.dtype, out_dtype=spec.out_dtype, tokenizer_source=spec.tokenizer_source,
-        seed=spec.seed)
+        dtype=spec.dtype,
+        out_dtype=spec.out_dtype,
+        tokenizer_source=spec.tokenizer_source,
+        seed=spec.seed,
+    )
 
 
 def load_lock(path: Path) -> Lock:
@@ -101,5 +119,6 @@ def check_files(item: LockedInput, actual: dict[str, str]) -> None:
         if name not in actual:
             raise UserError(f"{item.pinned}: locked file {name} is missing")
         if actual[name] != sha:
-            raise UserError(f"{item.pinned}: {name} has sha256 {actual[name][:12]}…, "
-                            f"the lock says {sha[:12]}…")
+            raise UserError(
+                f"{item.pinned}: {name} has sha256 {actual[name][:12]}…, the lock says {sha[:12]}…"
+            )

@@ -6,8 +6,9 @@ commits and hashing files is the lock's job (zoo.recipe.lock).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from zoo.errors import UserError
 from zoo.merge.params import check_params
@@ -53,6 +54,7 @@ class Candidate:
 
 def select(sel: Select, candidates: Sequence[Candidate]) -> list[str]:
     """Order and limit the members the Hub query returned; raise UserError when none remain."""
+
     def key(c: Candidate) -> tuple:
         value = c.flat.get(sel.order_by, c.repo_id if sel.order_by == "repo_id" else None)
         return (value is None, value if value is not None else 0, c.repo_id)
@@ -65,8 +67,15 @@ def select(sel: Select, candidates: Sequence[Candidate]) -> list[str]:
 
 
 def _describe(sel: Select) -> str:
-    parts = [f"{k}={v}" for k, v in (("kind", sel.kind), ("experiment", sel.experiment),
-                                      ("base_model", sel.base_model)) if v]
+    parts = [
+        f"{k}={v}"
+        for k, v in (
+            ("kind", sel.kind),
+            ("experiment", sel.experiment),
+            ("base_model", sel.base_model),
+        )
+        if v
+    ]
     parts += [f"tag={t}" for t in sel.tags] + [f"{k}={v}" for k, v in sel.meta.items()]
     return ", ".join(parts) or "no filters"
 
@@ -75,20 +84,28 @@ def merge_spec(recipe: Recipe, selected: Sequence[str] | None = None) -> MergeSp
     """Expand the recipe into a MergeSpec and check the method's parameters for these inputs."""
     data = recipe.merge
     if data.get("slices") or data.get("modules"):
-        raise UserError(f"{recipe.source}: slices/modules are not supported by zoo's engine; "
-                        "merge whole models with models: (or use mergekit-yaml for layer slices)")
+        raise UserError(
+            f"{recipe.source}: slices/modules are not supported by zoo's engine; "
+            "merge whole models with models: (or use mergekit-yaml for layer slices)"
+        )
     if recipe.zoo.select is not None:
         if selected is None:
             raise UserError(f"{recipe.source}: zoo.select needs the hub to expand it")
         models = tuple(Source(ref, dict(recipe.zoo.select.parameters)) for ref in selected)
     else:
-        models = tuple(Source(str(m["model"]), dict(m.get("parameters") or {})) for m in data["models"])
+        models = tuple(
+            Source(str(m["model"]), dict(m.get("parameters") or {})) for m in data["models"]
+        )
     spec = MergeSpec(
-        method=data["merge_method"], models=models,
+        method=data["merge_method"],
+        models=models,
         base=str(data["base_model"]) if data.get("base_model") else None,
-        params=dict(data.get("parameters") or {}), dtype=data.get("dtype"),
-        out_dtype=data.get("out_dtype"), tokenizer_source=_tokenizer_source(data),
-        seed=recipe.zoo.seed)
+        params=dict(data.get("parameters") or {}),
+        dtype=data.get("dtype"),
+        out_dtype=data.get("out_dtype"),
+        tokenizer_source=_tokenizer_source(data),
+        seed=recipe.zoo.seed,
+    )
     check_spec(spec)
     return spec
 
@@ -96,7 +113,9 @@ def merge_spec(recipe: Recipe, selected: Sequence[str] | None = None) -> MergeSp
 def _tokenizer_source(data: dict) -> str | None:
     value = data.get("tokenizer_source")
     if data.get("tokenizer"):
-        raise UserError("tokenizer: (mergekit's tokenizer block) is not supported; use tokenizer_source")
+        raise UserError(
+            "tokenizer: (mergekit's tokenizer block) is not supported; use tokenizer_source"
+        )
     return None if value is None else str(value)
 
 

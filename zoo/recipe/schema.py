@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mergekit.config import InputModelDefinition, InputSliceDefinition, MergeConfiguration, OutputSliceDefinition
+from mergekit.config import (
+    InputModelDefinition,
+    InputSliceDefinition,
+    MergeConfiguration,
+    OutputSliceDefinition,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zoo.errors import UserError
@@ -35,11 +40,17 @@ class Select(_Strict):
     experiment: str | None = Field(default=None, description="experiment name shared by the bags")
     tags: tuple[str, ...] = Field(default=(), description="Hub tags every selected repo must carry")
     base_model: str | None = Field(default=None, description="only members of this base (repo id)")
-    meta: dict[str, str] = Field(default_factory=dict, description="KEY=VALUE metadata queries (AND)")
-    order_by: str = Field(default="repo_id", description="metadata field to sort by, e.g. training.ratio")
+    meta: dict[str, str] = Field(
+        default_factory=dict, description="KEY=VALUE metadata queries (AND)"
+    )
+    order_by: str = Field(
+        default="repo_id", description="metadata field to sort by, e.g. training.ratio"
+    )
     descending: bool = False
     limit: int | None = Field(default=None, ge=1, description="keep the first N after sorting")
-    parameters: dict[str, Any] = Field(default_factory=dict, description="per-model merge parameters")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="per-model merge parameters"
+    )
 
 
 class Publish(_Strict):
@@ -64,12 +75,16 @@ class SearchSpec(_Strict):
     task_dirs: tuple[str, ...] = Field(min_length=1, description="dev task folders to score on")
     parameter: str = Field(default="weight", description="the per-model parameter searched")
     grid: tuple[tuple[float, ...], ...] = Field(
-        default=(), description="candidates: one list per candidate, one value per model")
-    greedy: bool = Field(default=False, description="greedy soup: models in order of their own dev "
-                                                    "score, each kept if the soup does not get worse")
+        default=(), description="candidates: one list per candidate, one value per model"
+    )
+    greedy: bool = Field(
+        default=False,
+        description="greedy soup: models in order of their own dev "
+        "score, each kept if the soup does not get worse",
+    )
 
     @model_validator(mode="after")
-    def _one_strategy(self) -> "SearchSpec":
+    def _one_strategy(self) -> SearchSpec:
         if bool(self.grid) == self.greedy:
             raise ValueError("give either grid (candidate values) or greedy: true")
         return self
@@ -209,7 +224,11 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
         if not isinstance(entry, dict) or "model" not in entry:
             problems.append(f"models[{i}]: expected a mapping with 'model'")
             continue
-        problems += [unknown_name(f"key in models[{i}]:", k, _MODEL_KEYS) for k in entry if k not in _MODEL_KEYS]
+        problems += [
+            unknown_name(f"key in models[{i}]:", k, _MODEL_KEYS)
+            for k in entry
+            if k not in _MODEL_KEYS
+        ]
     for i, sl in enumerate(_entries(data.get("slices"), "slices", problems)):
         problems += _slice_problems(i, sl)
     has_inputs = bool(data.get("models") or data.get("slices") or data.get("modules"))
@@ -223,14 +242,18 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
 def _slice_problems(i: int, sl: Any) -> list[str]:
     if not isinstance(sl, dict):
         return [f"slices[{i}]: expected a mapping with 'sources'"]
-    problems = [unknown_name(f"key in slices[{i}]:", k, _SLICE_KEYS)
-                for k in sl if k not in _SLICE_KEYS]
+    problems = [
+        unknown_name(f"key in slices[{i}]:", k, _SLICE_KEYS) for k in sl if k not in _SLICE_KEYS
+    ]
     for j, src in enumerate(_entries(sl.get("sources"), f"slices[{i}].sources", problems)):
         if not isinstance(src, dict):
             problems.append(f"slices[{i}].sources[{j}]: expected a mapping with 'model'")
             continue
-        problems += [unknown_name(f"key in slices[{i}].sources[{j}]:", k, _SOURCE_KEYS)
-                     for k in src if k not in _SOURCE_KEYS]
+        problems += [
+            unknown_name(f"key in slices[{i}].sources[{j}]:", k, _SOURCE_KEYS)
+            for k in src
+            if k not in _SOURCE_KEYS
+        ]
     return problems
 
 

@@ -19,9 +19,13 @@ from typing import Any
 from zoo.train.config import TrainConfig, TrainResult
 
 _LAZY = {
-    "train": "zoo.train.loop", "fit": "zoo.train.loop", "Trained": "zoo.train.loop",
-    "TrainJob": "zoo.train.executors", "run_jobs": "zoo.train.executors",
-    "plan_batches": "zoo.train.sampler", "Source": "zoo.train.sampler",
+    "train": "zoo.train.loop",
+    "fit": "zoo.train.loop",
+    "Trained": "zoo.train.loop",
+    "TrainJob": "zoo.train.executors",
+    "run_jobs": "zoo.train.executors",
+    "plan_batches": "zoo.train.sampler",
+    "Source": "zoo.train.sampler",
 }
 
 __all__ = ["TrainConfig", "TrainResult", *_LAZY]

@@ -39,8 +39,11 @@ def run_id(signature: dict[str, Any]) -> str:
 
 
 def _checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    found = [(int(m.group(1)), p) for p in folder.iterdir()
-             if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
+    found = [
+        (int(m.group(1)), p)
+        for p in folder.iterdir()
+        if p.is_dir() and (m := _CHECKPOINT.match(p.name))
+    ]
     return sorted(found)
 
 
@@ -77,11 +80,16 @@ def prepare_folder(folder: Path, signature: dict[str, Any], *, resume: bool) -> 
 def _check_same_run(old: dict[str, Any], new: dict[str, Any], folder: Path) -> None:
     if old == new:
         return
-    keys = sorted(k for k in {**old.get("config", {}), **new.get("config", {})}
-                  if old.get("config", {}).get(k) != new.get("config", {}).get(k))
+    keys = sorted(
+        k
+        for k in {**old.get("config", {}), **new.get("config", {})}
+        if old.get("config", {}).get(k) != new.get("config", {}).get(k)
+    )
     what = f"settings {keys}" if keys else "training data"
-    raise UserError(f"{folder} holds checkpoints of a run with different {what}; resume with the "
-                    "same settings and data, or start over (resume=False / another output folder)")
+    raise UserError(
+        f"{folder} holds checkpoints of a run with different {what}; resume with the "
+        "same settings and data, or start over (resume=False / another output folder)"
+    )
 
 
 def remove(folder: Path) -> None:

@@ -16,7 +16,8 @@ Scalar = str | int | float | bool | None
 # Fields that change how a run is recorded or checkpointed, not what it computes: a checkpoint made
 # under other values of these may still be resumed.
 BOOKKEEPING_FIELDS = frozenset(
-    {"checkpoint_every", "keep_checkpoints", "checkpoint_dir", "log_every"})
+    {"checkpoint_every", "keep_checkpoints", "checkpoint_dir", "log_every"}
+)
 
 
 class _Frozen(BaseModel):
@@ -27,42 +28,58 @@ class TrainConfig(_Frozen):
     """How to train one bag or update model from a base sentence-transformers model."""
 
     base: str = Field(description="local folder of the base sentence-transformers model")
-    lora_r: int | None = Field(default=None, ge=1,
-                               description="LoRA rank; omit for full fine-tuning")
-    lora_alpha: int | None = Field(default=None, ge=1,
-                                   description="LoRA alpha (default: equal to the rank, scaling 1)")
+    lora_r: int | None = Field(
+        default=None, ge=1, description="LoRA rank; omit for full fine-tuning"
+    )
+    lora_alpha: int | None = Field(
+        default=None, ge=1, description="LoRA alpha (default: equal to the rank, scaling 1)"
+    )
     lora_dropout: float = Field(default=0.1, ge=0, lt=1, description="dropout on the LoRA branch")
     lora_targets: tuple[str, ...] | None = Field(
-        default=None, description="module names LoRA adapts, or ('all-linear',) "
-                                  "(default: peft's choice, query/value for BERT)")
+        default=None,
+        description="module names LoRA adapts, or ('all-linear',) "
+        "(default: peft's choice, query/value for BERT)",
+    )
     learning_rate: float = Field(default=5e-5, gt=0, description="peak learning rate (AdamW)")
-    batch_size: int = Field(default=32, ge=1,
-                            description="rows per batch (per device), the in-batch negatives")
-    max_seq_length: int | None = Field(default=None, ge=8,
-                                       description="truncate texts to this many tokens "
-                                                   "(default: the base model's own limit)")
+    batch_size: int = Field(
+        default=32, ge=1, description="rows per batch (per device), the in-batch negatives"
+    )
+    max_seq_length: int | None = Field(
+        default=None,
+        ge=8,
+        description="truncate texts to this many tokens (default: the base model's own limit)",
+    )
     steps: int | None = Field(default=None, ge=1, description="train for exactly this many steps")
-    epochs: float | None = Field(default=None, gt=0,
-                                 description="train for this many passes over the data (default 1)")
-    warmup_ratio: float = Field(default=0.1, ge=0, lt=1,
-                                description="fraction of the steps that warm up the learning rate")
-    scale: float = Field(default=50.0, gt=0,
-                         description="similarity scale of the loss (50 = temperature 0.02)")
+    epochs: float | None = Field(
+        default=None, gt=0, description="train for this many passes over the data (default 1)"
+    )
+    warmup_ratio: float = Field(
+        default=0.1, ge=0, lt=1, description="fraction of the steps that warm up the learning rate"
+    )
+    scale: float = Field(
+        default=50.0, gt=0, description="similarity scale of the loss (50 = temperature 0.02)"
+    )
     loss: Literal["mnrl", "cached_mnrl"] = Field(
-        default="mnrl", description="'mnrl' (InfoNCE with in-batch negatives) or 'cached_mnrl' "
-                                    "(the same loss with gradient caching, for large batches)")
-    mini_batch_size: int = Field(default=32, ge=1,
-                                 description="rows per forward pass of cached_mnrl")
+        default="mnrl",
+        description="'mnrl' (InfoNCE with in-batch negatives) or 'cached_mnrl' "
+        "(the same loss with gradient caching, for large batches)",
+    )
+    mini_batch_size: int = Field(
+        default=32, ge=1, description="rows per forward pass of cached_mnrl"
+    )
     bf16: Literal["auto"] | bool = Field(
-        default="auto", description="bfloat16 autocast: 'auto' = when the CPU or GPU supports it")
+        default="auto", description="bfloat16 autocast: 'auto' = when the CPU or GPU supports it"
+    )
     seed: int = Field(default=0, ge=0, description="seed of the batch order, dropout and LoRA init")
-    checkpoint_every: int | None = Field(default=500, ge=1,
-                                         description="save a resumable checkpoint every N steps "
-                                                     "(omit for none)")
+    checkpoint_every: int | None = Field(
+        default=500, ge=1, description="save a resumable checkpoint every N steps (omit for none)"
+    )
     keep_checkpoints: int = Field(default=2, ge=1, description="recent checkpoints kept")
-    checkpoint_dir: str | None = Field(default=None,
-                                       description="where checkpoints go (default OUT/checkpoints; "
-                                                   "removed once the model is saved)")
+    checkpoint_dir: str | None = Field(
+        default=None,
+        description="where checkpoints go (default OUT/checkpoints; "
+        "removed once the model is saved)",
+    )
     log_every: int = Field(default=10, ge=1, description="record the loss every N steps")
 
     @model_validator(mode="after")
@@ -99,10 +116,12 @@ class TrainResult(_Frozen):
     wall_time_s: float = Field(ge=0, description="training seconds, summed over resumed segments")
     final_loss: float | None = Field(description="the last recorded training loss")
     loss_history: tuple[tuple[int, float], ...] = Field(
-        description="(step, loss) every log_every steps")
+        description="(step, loss) every log_every steps"
+    )
     resumed_from_step: int = Field(ge=0, description="checkpoint step this call began at")
     datasets: dict[str, int] = Field(description="rows per training dataset")
     hyperparameters: dict[str, Scalar] = Field(
-        description="TrainConfig.hyperparameters() plus the bf16 actually used")
+        description="TrainConfig.hyperparameters() plus the bf16 actually used"
+    )
     started_at: float = Field(description="unix time this call started training")
     finished_at: float = Field(description="unix time this call finished")

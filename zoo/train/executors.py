@@ -49,8 +49,13 @@ class TrainJob:
         return self.name or str(self.out)
 
 
-def run_jobs(jobs: Sequence[TrainJob], executor: Executor = "local", workers: int = 1, *,
-             progress: bool = False) -> list[TrainResult]:
+def run_jobs(
+    jobs: Sequence[TrainJob],
+    executor: Executor = "local",
+    workers: int = 1,
+    *,
+    progress: bool = False,
+) -> list[TrainResult]:
     """Train every job; return their results in job order.
 
     executor="local": workers=1 trains the jobs one after another in this process (progress bars
@@ -76,8 +81,14 @@ def run_job(job: TrainJob, progress: bool = False) -> TrainResult:
     """Train one job in this process (its torch thread setting is left as it is)."""
     from zoo.train.loop import train
 
-    return train(dict(job.train_sets), job.config, Path(job.out), prompts=job.prompts,
-                 progress=progress, own_candidates=job.own_candidates)
+    return train(
+        dict(job.train_sets),
+        job.config,
+        Path(job.out),
+        prompts=job.prompts,
+        progress=progress,
+        own_candidates=job.own_candidates,
+    )
 
 
 def _run_in_worker(job: TrainJob) -> TrainResult:
@@ -108,15 +119,20 @@ def _run_ray(jobs: list[TrainJob]) -> list[TrainResult | BaseException]:
     try:
         import ray
     except ImportError as err:
-        raise UserError("the ray executor needs Ray: pip install 'boom-zoo[ray]' "
-                        "(or use --executor local)") from err
+        raise UserError(
+            "the ray executor needs Ray: pip install 'boom-zoo[ray]' (or use --executor local)"
+        ) from err
     started = not ray.is_initialized()
     if started:
         ray.init(include_dashboard=False)
     try:
         task = ray.remote(_run_in_worker)
-        refs = [task.options(num_cpus=j.num_cpus, num_gpus=j.num_gpus, name=f"zoo-train {j.label}",
-                             max_retries=0).remote(j) for j in jobs]
+        refs = [
+            task.options(
+                num_cpus=j.num_cpus, num_gpus=j.num_gpus, name=f"zoo-train {j.label}", max_retries=0
+            ).remote(j)
+            for j in jobs
+        ]
         return [_outcome(ray.get, ref) for ref in refs]
     finally:
         if started:
@@ -124,8 +140,9 @@ def _run_ray(jobs: list[TrainJob]) -> list[TrainResult | BaseException]:
 
 
 def _raise_failures(jobs: list[TrainJob], outcomes: list[Any]) -> list[TrainResult]:
-    failed = [(job, o) for job, o in zip(jobs, outcomes, strict=True)
-              if isinstance(o, BaseException)]
+    failed = [
+        (job, o) for job, o in zip(jobs, outcomes, strict=True) if isinstance(o, BaseException)
+    ]
     if not failed:
         return outcomes
     first_job, first = failed[0]

@@ -20,7 +20,11 @@ import numpy as np
 from zoo.errors import UserError
 from zoo.train.sampler import Source
 
-TEXT_COLUMNS = ("anchor", "positive", "negative")  # plus negative_1, negative_2, ... (hard negatives)
+TEXT_COLUMNS = (
+    "anchor",
+    "positive",
+    "negative",
+)  # plus negative_1, negative_2, ... (hard negatives)
 _NEGATIVE_N = re.compile(r"^negative_\d+$")
 GROUP_COLUMN = "group"
 _SIGNATURE_SAMPLE = 32
@@ -30,9 +34,9 @@ _SIGNATURE_SAMPLE = 32
 class Prepared:
     """The training data in the trainer's order (sorted by name), groups split off as Sources."""
 
-    datasets: dict[str, Any]          # name -> Dataset with only the text columns, in loss order
-    sources: tuple[Source, ...]       # same order as datasets
-    prompts: dict[str, dict[str, str]] | None   # sentence-transformers form: name -> {"anchor": p}
+    datasets: dict[str, Any]  # name -> Dataset with only the text columns, in loss order
+    sources: tuple[Source, ...]  # same order as datasets
+    prompts: dict[str, dict[str, str]] | None  # sentence-transformers form: name -> {"anchor": p}
     own_candidates: frozenset[str] = frozenset()  # datasets trained without in-batch negatives
 
     @property
@@ -41,8 +45,11 @@ class Prepared:
         return {name: len(ds) for name, ds in self.datasets.items()}
 
 
-def prepare(train_sets: Mapping[str, Any], prompts: Mapping[str, str] | None = None,
-            own_candidates: Iterable[str] = ()) -> Prepared:
+def prepare(
+    train_sets: Mapping[str, Any],
+    prompts: Mapping[str, str] | None = None,
+    own_candidates: Iterable[str] = (),
+) -> Prepared:
     """Validate and normalise the training data; raise UserError naming every problem found.
 
     Does not mutate the given datasets (column selection makes new Dataset objects). Deterministic:
@@ -56,8 +63,11 @@ def prepare(train_sets: Mapping[str, Any], prompts: Mapping[str, str] | None = N
     problems += [f"prompt given for unknown dataset {n!r}" for n in unknown]
     own = frozenset(own_candidates)
     problems += [f"own-candidates dataset {n!r} is unknown" for n in sorted(own - set(loaded))]
-    problems += [f"own-candidates dataset {n!r} has no negative column" for n in sorted(own & set(loaded))
-                 if not _negatives(loaded[n].column_names)]
+    problems += [
+        f"own-candidates dataset {n!r} has no negative column"
+        for n in sorted(own & set(loaded))
+        if not _negatives(loaded[n].column_names)
+    ]
     if problems:
         raise UserError("bad training data: " + "; ".join(problems))
     if sum(len(ds) for ds in loaded.values()) == 0:
@@ -70,7 +80,9 @@ def prepare(train_sets: Mapping[str, Any], prompts: Mapping[str, str] | None = N
 
 def _negatives(columns: Iterable[str]) -> list[str]:
     """'negative' and 'negative_<n>' columns, in number order."""
-    numbered = sorted((c for c in columns if _NEGATIVE_N.match(c)), key=lambda c: int(c.split("_")[1]))
+    numbered = sorted(
+        (c for c in columns if _NEGATIVE_N.match(c)), key=lambda c: int(c.split("_")[1])
+    )
     return (["negative"] if "negative" in columns else []) + numbered
 
 
@@ -90,18 +102,23 @@ def _load(name: str, value: Any) -> Any:
         loaded = load_from_disk(str(value))
         if isinstance(loaded, Dataset):
             return loaded
-    raise UserError(f"dataset {name!r}: expected a datasets.Dataset or the path of a saved one, "
-                    f"got {type(value).__name__}")
+    raise UserError(
+        f"dataset {name!r}: expected a datasets.Dataset or the path of a saved one, "
+        f"got {type(value).__name__}"
+    )
 
 
 def _problems(name: str, ds: Any) -> list[str]:
     columns = list(ds.column_names)
-    out = [f"dataset {name!r} lacks column {c!r}"
-           for c in ("anchor", "positive") if c not in columns]
+    out = [
+        f"dataset {name!r} lacks column {c!r}" for c in ("anchor", "positive") if c not in columns
+    ]
     extra = sorted(set(columns) - set(_text_columns(columns)) - {GROUP_COLUMN})
     if extra:
-        out.append(f"dataset {name!r} has unexpected columns {extra} "
-                   f"(expected {list(TEXT_COLUMNS)} and optional {GROUP_COLUMN!r})")
+        out.append(
+            f"dataset {name!r} has unexpected columns {extra} "
+            f"(expected {list(TEXT_COLUMNS)} and optional {GROUP_COLUMN!r})"
+        )
     if GROUP_COLUMN in columns and len(ds) and ds.data.column(GROUP_COLUMN).null_count:
         out.append(f"dataset {name!r} has rows without a {GROUP_COLUMN!r}")
     return out
@@ -129,7 +146,13 @@ def signature(prepared: Prepared) -> dict[str, Any]:
             digest.update(text.encode("utf-8") + b"\0")
         if src.groups is not None:
             digest.update(np.ascontiguousarray(src.groups).tobytes())
-        out[name] = {"rows": len(ds), "columns": list(ds.column_names),
-                     "sample_sha256": digest.hexdigest()}
-    return {"datasets": out, "prompts": prepared.prompts,
-            "own_candidates": sorted(prepared.own_candidates)}
+        out[name] = {
+            "rows": len(ds),
+            "columns": list(ds.column_names),
+            "sample_sha256": digest.hexdigest(),
+        }
+    return {
+        "datasets": out,
+        "prompts": prepared.prompts,
+        "own_candidates": sorted(prepared.own_candidates),
+    }

@@ -27,8 +27,10 @@ from zoo.train.sampler import examples_in_batches
 
 RESULT_FILE = "training_result.json"
 # Weight files a save of the other kind leaves behind; removed so the folder holds one model only.
-_STALE = {"full": ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"),
-          "lora": ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")}
+_STALE = {
+    "full": ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"),
+    "lora": ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,9 +41,16 @@ class Trained:
     result: TrainResult
 
 
-def train(train_sets: Mapping[str, Any], config: TrainConfig, out: Path | str, *,
-          prompts: Mapping[str, str] | None = None, resume: bool = True,
-          progress: bool = True, own_candidates: Iterable[str] = ()) -> TrainResult:
+def train(
+    train_sets: Mapping[str, Any],
+    config: TrainConfig,
+    out: Path | str,
+    *,
+    prompts: Mapping[str, str] | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    own_candidates: Iterable[str] = (),
+) -> TrainResult:
     """Train one model on train_sets with batch-level shuffling; save it to out; return the record.
 
     train_sets maps dataset names to datasets.Dataset (or saved-dataset paths) with columns anchor,
@@ -61,9 +70,15 @@ def train(train_sets: Mapping[str, Any], config: TrainConfig, out: Path | str, *
     return fit(data, config, out, resume=resume, progress=progress).result
 
 
-def fit(data: Prepared | Mapping[str, Any], config: TrainConfig, out: Path | str, *,
-        prompts: Mapping[str, str] | None = None, resume: bool = True,
-        progress: bool = True) -> Trained:
+def fit(
+    data: Prepared | Mapping[str, Any],
+    config: TrainConfig,
+    out: Path | str,
+    *,
+    prompts: Mapping[str, str] | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> Trained:
     """Like `train`, but always trains (resuming checkpoints) and also returns the model in memory.
 
     A finished model already in out is trained again and overwritten. The returned model is in
@@ -74,8 +89,14 @@ def fit(data: Prepared | Mapping[str, Any], config: TrainConfig, out: Path | str
 
     data = data if isinstance(data, Prepared) else prepare(data, prompts)
     sig = checkpoints.run_signature(config, signature(data))
-    run = _Run(data, config, Path(out), Path(config.checkpoint_dir or Path(out) / "checkpoints"),
-               None, checkpoints.run_id(sig))
+    run = _Run(
+        data,
+        config,
+        Path(out),
+        Path(config.checkpoint_dir or Path(out) / "checkpoints"),
+        None,
+        checkpoints.run_id(sig),
+    )
     state = PartialState()
     if state.is_main_process:
         run = replace(run, start=checkpoints.prepare_folder(run.ckpt_dir, sig, resume=resume))
@@ -114,25 +135,38 @@ def _train(model: Any, run: _Run, progress: bool) -> Trained:
 
     config, data = run.config, run.data
     bf16 = resolve_bf16(config.bf16)
-    args = tr.training_args(config, run.ckpt_dir, bf16=bf16, progress=progress,
-                            prompts=data.prompts)
+    args = tr.training_args(
+        config, run.ckpt_dir, bf16=bf16, progress=progress, prompts=data.prompts
+    )
     clock = tr.ClockCallback(tr.prior_elapsed(run.start))
     loss = make_loss(model, config, data.own_candidates, data.datasets)
     trainer = tr.build_trainer(model, loss, data, args, clock)
     started = time.time()
     trainer.train(resume_from_checkpoint=str(run.start) if run.start else None)
     history, steps = tr.loss_history(trainer), int(trainer.state.global_step)
-    seen = examples_in_batches(data.sources, config.batch_size, config.seed,
-                               steps * args.world_size)
+    seen = examples_in_batches(
+        data.sources, config.batch_size, config.seed, steps * args.world_size
+    )
     # Accelerate patched forward with bf16 autocast for training; the returned model runs in fp32.
     model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-    return Trained(model, TrainResult(
-        out=str(run.out), run_id=run.run_id, adapter="lora" if config.is_lora else "full",
-        steps=steps, examples_seen=seen, wall_time_s=round(clock.elapsed(), 3),
-        final_loss=history[-1][1] if history else None, loss_history=history,
-        resumed_from_step=run.start_step, datasets=data.rows,
-        hyperparameters={**config.hyperparameters(), "bf16": bf16},
-        started_at=started, finished_at=time.time()))
+    return Trained(
+        model,
+        TrainResult(
+            out=str(run.out),
+            run_id=run.run_id,
+            adapter="lora" if config.is_lora else "full",
+            steps=steps,
+            examples_seen=seen,
+            wall_time_s=round(clock.elapsed(), 3),
+            final_loss=history[-1][1] if history else None,
+            loss_history=history,
+            resumed_from_step=run.start_step,
+            datasets=data.rows,
+            hyperparameters={**config.hyperparameters(), "bf16": bf16},
+            started_at=started,
+            finished_at=time.time(),
+        ),
+    )
 
 
 def _save(trained: Trained, run: _Run) -> None:
@@ -155,6 +189,8 @@ def _finished(out: Path, config: TrainConfig, data: Prepared) -> TrainResult | N
         return None
     result = TrainResult.model_validate_json(path.read_text(encoding="utf-8"))
     if result.run_id != checkpoints.run_id(checkpoints.run_signature(config, signature(data))):
-        raise UserError(f"{out} already holds a model trained with other settings or data; "
-                        "choose another output folder or pass resume=False to retrain")
+        raise UserError(
+            f"{out} already holds a model trained with other settings or data; "
+            "choose another output folder or pass resume=False to retrain"
+        )
     return result

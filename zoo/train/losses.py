@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,8 +23,11 @@ class OwnCandidatesLoss(nn.Module):
         self.model = model
         self.scale = scale
 
-    def forward(self, sentence_features: Iterable[dict[str, torch.Tensor]],
-                labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        sentence_features: Iterable[dict[str, torch.Tensor]],
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         embeddings = [self.model(f)["sentence_embedding"] for f in sentence_features]
         anchor = nn.functional.normalize(embeddings[0], dim=-1)
         candidates = nn.functional.normalize(torch.stack(embeddings[1:], dim=1), dim=-1)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from zoo.errors import UserError
 from zoo.safety import custom_code_error, refuse_pickles
@@ -35,16 +36,20 @@ def load_model(config: TrainConfig) -> Any:
 
     base = Path(config.base).expanduser()
     if not (base / "modules.json").is_file() and not (base / "config.json").is_file():
-        raise UserError(f"base model {config.base!r} is not a local model folder "
-                        "(pull it first, e.g. `zoo pull REPO_ID`)")
+        raise UserError(
+            f"base model {config.base!r} is not a local model folder "
+            "(pull it first, e.g. `zoo pull REPO_ID`)"
+        )
     refuse_pickles(base, "base model")
     try:
         model = SentenceTransformer(str(base.resolve()), device=_device())
     except ValueError as exc:
         if not custom_code_error(exc):
             raise
-        raise UserError(f"base model {config.base!r} needs its own Python code, which zoo never "
-                        "runs (trust_remote_code)") from None
+        raise UserError(
+            f"base model {config.base!r} needs its own Python code, which zoo never "
+            "runs (trust_remote_code)"
+        ) from None
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
     if config.is_lora:
@@ -65,14 +70,21 @@ def _lora_config(config: TrainConfig) -> Any:
     targets: Any = config.lora_targets
     if targets == ("all-linear",):
         targets = "all-linear"
-    return LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=config.lora_r,
-                      lora_alpha=config.lora_alpha or config.lora_r,
-                      lora_dropout=config.lora_dropout,
-                      target_modules=list(targets) if isinstance(targets, tuple) else targets)
+    return LoraConfig(
+        task_type=TaskType.FEATURE_EXTRACTION,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha or config.lora_r,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(targets) if isinstance(targets, tuple) else targets,
+    )
 
 
-def make_loss(model: Any, config: TrainConfig, own_candidates: frozenset[str] = frozenset(),
-              names: Iterable[str] = ()) -> Any:
+def make_loss(
+    model: Any,
+    config: TrainConfig,
+    own_candidates: frozenset[str] = frozenset(),
+    names: Iterable[str] = (),
+) -> Any:
     """InfoNCE over in-batch negatives (plus the hard negative columns when present), scaled.
 
     Datasets in own_candidates get OwnCandidatesLoss instead (no in-batch negatives); then the
@@ -94,6 +106,7 @@ def _contrastive(model: Any, config: TrainConfig) -> Any:
     )
 
     if config.loss == "cached_mnrl":
-        return CachedMultipleNegativesRankingLoss(model, scale=config.scale,
-                                                  mini_batch_size=config.mini_batch_size)
+        return CachedMultipleNegativesRankingLoss(
+            model, scale=config.scale, mini_batch_size=config.mini_batch_size
+        )
     return MultipleNegativesRankingLoss(model, scale=config.scale)

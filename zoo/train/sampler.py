@@ -54,8 +54,9 @@ def num_batches(sources: Sequence[Source], batch_size: int) -> int:
     return sum(-(-len(unit) // batch_size) for src in sources for unit in src.units)
 
 
-def plan_batches(sources: Sequence[Source], batch_size: int, seed: int,
-                 epoch: int) -> list[np.ndarray]:
+def plan_batches(
+    sources: Sequence[Source], batch_size: int, seed: int, epoch: int
+) -> list[np.ndarray]:
     """One epoch of batches as arrays of global row indices (dataset i's rows follow dataset i-1's).
 
     Pure and deterministic in (sources, batch_size, seed, epoch). Every row appears exactly once per
@@ -71,7 +72,7 @@ def plan_batches(sources: Sequence[Source], batch_size: int, seed: int,
         rng = np.random.default_rng([seed, epoch, _ROWS_STREAM, index])
         for unit in src.units:
             rows = unit[rng.permutation(len(unit))] + offset
-            batches.extend(rows[i:i + batch_size] for i in range(0, len(rows), batch_size))
+            batches.extend(rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
         offset += src.num_rows
     order = np.random.default_rng([seed, epoch, _ORDER_STREAM]).permutation(len(batches))
     return [batches[i] for i in order]

@@ -34,8 +34,15 @@ class BlsBatchSampler(MultiDatasetDefaultBatchSampler):
     would.
     """
 
-    def __init__(self, dataset: Any, batch_samplers: list[Any], *, sources: tuple[Source, ...],
-                 batch_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        batch_samplers: list[Any],
+        *,
+        sources: tuple[Source, ...],
+        batch_size: int,
+        seed: int,
+    ) -> None:
         super().__init__(dataset, batch_samplers, generator=None, seed=seed)
         if len(dataset) != sum(s.num_rows for s in sources):
             raise ValueError("the concatenated dataset and the sources disagree on the row count")
@@ -58,8 +65,13 @@ class BlsTrainer(SentenceTransformerTrainer):
         super().__init__(*args, **kwargs)
 
     def get_multi_dataset_batch_sampler(self, dataset, batch_samplers, generator=None, seed=0):
-        return BlsBatchSampler(dataset, batch_samplers, sources=self._zoo_sources,
-                               batch_size=batch_samplers[0].batch_size, seed=self.args.seed)
+        return BlsBatchSampler(
+            dataset,
+            batch_samplers,
+            sources=self._zoo_sources,
+            batch_size=batch_samplers[0].batch_size,
+            seed=self.args.seed,
+        )
 
 
 class ClockCallback(TrainerCallback):
@@ -87,32 +99,56 @@ def prior_elapsed(checkpoint: Path | None) -> float:
     return float(json.loads(clock.read_text())["elapsed_s"]) if clock and clock.is_file() else 0.0
 
 
-def training_args(config: TrainConfig, ckpt_dir: Path, *, bf16: bool, progress: bool,
-                  prompts: dict[str, dict[str, str]] | None) -> Any:
+def training_args(
+    config: TrainConfig,
+    ckpt_dir: Path,
+    *,
+    bf16: bool,
+    progress: bool,
+    prompts: dict[str, dict[str, str]] | None,
+) -> Any:
     """The Trainer's arguments for config; every seed is config.seed."""
     from accelerate import PartialState
 
-    length = ({"max_steps": config.steps} if config.steps
-              else {"num_train_epochs": config.epochs or 1.0})
+    length = (
+        {"max_steps": config.steps} if config.steps else {"num_train_epochs": config.epochs or 1.0}
+    )
     return SentenceTransformerTrainingArguments(
-        output_dir=str(ckpt_dir), per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate, lr_scheduler_type="linear",
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="linear",
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps
-        bf16=bf16, use_cpu=PartialState().device.type == "cpu", seed=config.seed,
-        data_seed=config.seed, dataloader_drop_last=False,
+        bf16=bf16,
+        use_cpu=PartialState().device.type == "cpu",
+        seed=config.seed,
+        data_seed=config.seed,
+        dataloader_drop_last=False,
         save_strategy="steps" if config.checkpoint_every else "no",
-        save_steps=config.checkpoint_every or 1, save_total_limit=config.keep_checkpoints,
-        logging_steps=config.log_every, report_to="none", disable_tqdm=not progress,
-        prompts=prompts, **length)
+        save_steps=config.checkpoint_every or 1,
+        save_total_limit=config.keep_checkpoints,
+        logging_steps=config.log_every,
+        report_to="none",
+        disable_tqdm=not progress,
+        prompts=prompts,
+        **length,
+    )
 
 
-def build_trainer(model: Any, loss: Any, data: Prepared, args: Any,
-                  clock: ClockCallback) -> BlsTrainer:
+def build_trainer(
+    model: Any, loss: Any, data: Prepared, args: Any, clock: ClockCallback
+) -> BlsTrainer:
     """A trainer over all datasets at once (always the multi-dataset path, so BLS applies)."""
     from datasets import DatasetDict
 
-    trainer = BlsTrainer(model=model, args=args, train_dataset=DatasetDict(data.datasets),
-                         loss=loss, callbacks=[clock], sources=data.sources)
+    trainer = BlsTrainer(
+        model=model,
+        args=args,
+        train_dataset=DatasetDict(data.datasets),
+        loss=loss,
+        callbacks=[clock],
+        sources=data.sources,
+    )
     if args.disable_tqdm:
         trainer.remove_callback(PrinterCallback)  # silent when asked for no progress
     return trainer

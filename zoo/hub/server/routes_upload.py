@@ -17,8 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from zoo.errors import is_disk_full
 from zoo.hub.server import commits as C
 from zoo.hub.server.access import writable_repo
-from zoo.hub.server.errors import (HubError, bad_request, repo_not_found, revision_not_found,
-                                   storage_full)
+from zoo.hub.server.errors import (
+    HubError,
+    bad_request,
+    repo_not_found,
+    revision_not_found,
+    storage_full,
+)
 from zoo.hub.server.http import (
     Call,
     Strict,
@@ -229,9 +234,7 @@ def _check_signed_upload(call: Call, repo_type: str, repo_id: str, oid: str, siz
     if size > call.limits.max_lfs_bytes:
         raise HubError(413, "PayloadTooLarge", "object larger than this Hub accepts")
     state = call.store.repos.load(repo_type, repo_id)
-    message = _upload_message(
-        repo_type, repo_id, state["uid"] if state else "", oid, size, exp
-    )
+    message = _upload_message(repo_type, repo_id, state["uid"] if state else "", oid, size, exp)
     if not call.store.auth.check_signature(message, q.get("sig", "")):
         raise HubError(403, "Forbidden", "invalid upload URL signature")
     if state is None:

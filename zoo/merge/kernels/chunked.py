@@ -20,10 +20,10 @@ Inputs are borrowed, never modified. Pure maths, no I/O.
 from __future__ import annotations
 
 import abc
-
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 

@@ -14,7 +14,7 @@ reference code (github.com/nik-dim/tall_masks). lambda_t is tuned on validation 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

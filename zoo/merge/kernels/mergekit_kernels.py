@@ -8,8 +8,9 @@ schema comes from mergekit's own `MergeMethodSpec`. mergekit is LGPL-3.0: we cal
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import mergekit.merge_methods as mkm
 import torch
