@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,6 @@ from zoo.cli_text import (
 from zoo.cli_train import add_training_commands
 from zoo.errors import UserError, ZooError, disk_full
 from zoo.hub.metadata import KINDS, ZooMetadata
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
