@@ -353,6 +353,7 @@ def write_benchmarks(result: dict) -> None:
     """Replace the section between the markers in BENCHMARKS.md (appended the first time)."""
     path = ROOT / "BENCHMARKS.md"
     setup = result["setup"]
+    skipped = ", ".join(setup.get("skipped_tasks", [])) or "none"
     body = (
         f"{MARK_START}\n`{result['command']}` — {result['date']}, "
         f"{result['total_seconds'] / 60:.0f} min on {setup['machine']}; seeds "
@@ -361,7 +362,7 @@ def write_benchmarks(result: dict) -> None:
         f"{TRAIN['learning_rate']}, full fine-tuning; the lora-* arms: r {LORA['lora_r']}, "
         f"alpha {LORA['lora_alpha']}, lr {LORA['learning_rate']}, first seed only). Raw numbers: "
         f"`benchmarks/results/boom_repro.json`. Cells: mean ± (max − min) over the seeds. "
-        f"Test tasks left out (evaluation cost): {', '.join(setup.get('skipped_tasks', [])) or 'none'}; "
+        f"Test tasks left out (evaluation cost): {skipped}; "
         f"they are still trained on.\n\n"
         f"{render(result)}\n{MARK_END}"
     )

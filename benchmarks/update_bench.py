@@ -178,9 +178,10 @@ def render(result: dict) -> str:
 
 def write_benchmarks(result: dict) -> None:
     body = (
-        f"{MARK_START}\n`{result['command']}` — {result['date']}, {result['total_seconds'] / 60:.0f} "
-        f"min, {result['machine']}; seed {result['seed']}, {result['steps']} steps per full old corpus "
-        f"(same steps per row in every arm). Raw numbers: `benchmarks/results/update_bench.json`.\n\n"
+        f"{MARK_START}\n`{result['command']}` — {result['date']}, "
+        f"{result['total_seconds'] / 60:.0f} min, {result['machine']}; seed {result['seed']}, "
+        f"{result['steps']} steps per full old corpus (same steps per row in every arm). "
+        f"Raw numbers: `benchmarks/results/update_bench.json`.\n\n"
         f"{render(result)}\n{MARK_END}"
     )
     br.replace_section(

@@ -1,7 +1,8 @@
 """Print every installed distribution whose version differs from the lock (`make test-latest`).
 
 Usage: python scripts/lock_drift.py requirements/lock.txt   (run with the environment's python)
-Reads the lock's `name==version` pins and this interpreter's installed distributions; changes nothing.
+Reads the lock's `name==version` pins and this interpreter's installed distributions; changes
+nothing.
 """
 
 import re

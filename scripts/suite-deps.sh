@@ -13,8 +13,8 @@ PYTHON="${PYTHON:-.venv/bin/python}"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 
-debs="$("$PYTHON" -m zoo.data.suite.requirements --debs)"
-lists="$("$PYTHON" -m zoo.data.suite.requirements --apt-lists)"
+debs="$("$PYTHON" -m zoo.data.suite --debs)"
+lists="$("$PYTHON" -m zoo.data.suite --apt-lists)"
 
 echo "suite-deps: apt-get install $debs"
 $SUDO apt-get update -qq

@@ -10,17 +10,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "zoo"
 COMPONENTS = {"hub", "data", "train", "recipe", "merge", "eval", "cards"}
-SHARED = {"types", "errors", "hashing", "safety", "__init__"}
+SHARED = {"types", "errors", "hashing", "safety", "lazy", "__init__"}
 # recipe asks merge which methods exist; eval reads task folders with the data layer's validator.
 ALLOWED_CROSS = {("recipe", "merge"), ("eval", "data")}
+# Every heavy dependency, with the components that use it today (measured with grep). torch and
+# datasets are the shared currency of the model and data layers; the rest stay in one or two.
 HEAVY = {
+    "torch": {"merge", "train", "eval"},
+    "safetensors": {"merge"},
+    "tokenizers": {"merge"},
     "mergekit": {"merge", "recipe"},
+    "transformers": {"train"},
+    "sentence_transformers": {"train", "eval"},
+    "peft": {"train"},
+    "accelerate": {"train"},
+    "ray": {"train"},
+    "datasets": {"data", "train", "eval"},
     "mteb": {"eval"},
     "huggingface_hub": {"hub", "cards"},
     "httpx2": {"hub"},
     "starlette": {"hub"},
     "uvicorn": {"hub"},
 }
+# Known to break the rule, to be moved (issue 14: to_train_columns goes to zoo.train).
+KNOWN_HEAVY = {("pipelines/bags.py", "datasets")}
 
 
 def _layer(path: Path) -> str:
@@ -54,8 +67,10 @@ def _violations():
                 if layer in COMPONENTS | SHARED and target in {"pipelines", "cli"}:
                     yield f"{path.relative_to(ROOT)} imports zoo.{target} (arrow points up)"
                 if layer in SHARED - {"__init__"} and target in COMPONENTS:
-                    yield f"{path.relative_to(ROOT)} imports zoo.{target} (shared types must stay leaf)"
-            elif top in HEAVY and layer in COMPONENTS and layer not in HEAVY[top]:
+                    yield f"{path.relative_to(ROOT)} imports zoo.{target} (shared must stay leaf)"
+            elif top in HEAVY and layer not in HEAVY[top]:
+                if (path.relative_to(ROOT).as_posix(), top) in KNOWN_HEAVY:
+                    continue
                 yield f"{path.relative_to(ROOT)} imports {top} (belongs in {sorted(HEAVY[top])})"
 
 
@@ -67,5 +82,10 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     fake = tmp_path / "zoo"
     (fake / "cards").mkdir(parents=True)
     (fake / "cards" / "x.py").write_text("import mergekit\nfrom zoo.merge import engine\n")
+    (fake / "cli.py").write_text("def main():\n    import torch\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", fake)
-    assert len(list(_violations())) == 2
+    assert sorted(_violations()) == [
+        "cards/x.py imports mergekit (belongs in ['merge', 'recipe'])",
+        "cards/x.py imports zoo.merge",
+        "cli.py imports torch (belongs in ['eval', 'merge', 'train'])",
+    ]

@@ -46,11 +46,6 @@ class ModelRef:
             check_revision(rev)
         return cls(repo_id, rev if sep else None)
 
-    @property
-    def is_pinned(self) -> bool:
-        """True when the revision is a full 40-hex commit id."""
-        return bool(self.revision and COMMIT_RE.match(self.revision))
-
     def pinned(self, sha: str) -> ModelRef:
         """Return the same repo at commit sha."""
         return ModelRef(self.repo_id, sha)

@@ -1,1 +1,1 @@
-"""Model cards: plain-data contexts rendered through logic-free templates in model_cards/."""
+"""Model cards: plain-data contexts rendered through logic-free templates in templates/."""

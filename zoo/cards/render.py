@@ -8,7 +8,7 @@ from typing import Any
 import jinja2
 import yaml
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"  # package data (pyproject.toml)
 
 
 def dump_front_matter(data: dict[str, Any]) -> str:
@@ -17,7 +17,7 @@ def dump_front_matter(data: dict[str, Any]) -> str:
 
 
 def render(template: str, context: dict[str, Any]) -> str:
-    """Render model_cards/<template>.md.j2 with context; same inputs give the same bytes."""
+    """Render templates/<template>.md.j2 with context; same inputs give the same bytes."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         undefined=jinja2.StrictUndefined,

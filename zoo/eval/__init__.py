@@ -9,12 +9,8 @@ mteb is imported only inside this package, and only when one of the mteb-backed 
 first used (importing mteb takes seconds), so `from zoo.eval import format_report` is cheap.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
-
 from zoo.eval.report import EvalReport, TaskScore, format_report
+from zoo.lazy import lazy_exports
 
 _LAZY = {
     "evaluate": "zoo.eval.runner",
@@ -22,13 +18,7 @@ _LAZY = {
     "mteb_results_folder": "zoo.eval.export",
     "model_meta_stub": "zoo.eval.model",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'zoo.eval' has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "EvalReport",

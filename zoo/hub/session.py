@@ -36,15 +36,6 @@ class Hub:
     api: HfApi
     label: str
 
-    def client_env(self) -> dict[str, str]:
-        """Environment for a subprocess (transformers, sentence-transformers) to use this Hub."""
-        env = {"HF_ENDPOINT": self.endpoint}
-        if self.token:
-            env["HF_TOKEN"] = self.token
-        if not _is_hf(self.endpoint):
-            env["HF_HUB_DISABLE_XET"] = "1"
-        return env
-
 
 def default_hub() -> str:
     """ZOO_HUB if set, else ./.zoo/hub when it exists, else ~/.cache/zoo/hub."""

@@ -9,6 +9,8 @@ output file. Peak memory for such a tensor is about the budget, whatever its siz
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,9 +42,7 @@ def chunk_rows(
 
     Chunks are whole rows (elements of a 1-D tensor); at least one row, however wide.
     """
-    numel = 1
-    for dim in shape:
-        numel *= dim
+    numel = math.prod(shape)
     if budget is None or not shape or not numel:
         return None
     if working_set(numel, itemsize, n, whole_scratch) <= budget:
@@ -81,6 +81,26 @@ def plan_chunks(
 def row_bounds(rows: int, step: int) -> list[tuple[int, int]]:
     """Return [(a, b), ...] covering rows 0..rows in steps of `step`."""
     return [(a, min(a + step, rows)) for a in range(0, rows, step)]
+
+
+class RowSchedule:
+    """The order in which run_chunked reads one tensor's row chunks: all chunks once per
+    statistics pass and once more for the output (or once, for the pass-through reads)."""
+
+    def __init__(self, bounds: Sequence[tuple[int, int]], passes: int):
+        self.bounds = list(bounds)
+        self.rounds = passes + 1 if len(self.bounds) > 1 else 1  # one chunk is read once
+        self.seen: Counter = Counter()
+
+    def after(self, a: int, b: int, which: tuple | None) -> tuple[int, int] | None:
+        """Record the read of rows a:b of `which`; return the rows read next, if any."""
+        n = self.seen[which]
+        self.seen[which] += 1
+        index, round_ = n % len(self.bounds), n // len(self.bounds)
+        if index + 1 < len(self.bounds):
+            return self.bounds[index + 1]
+        rounds = self.rounds if which is None else 1
+        return self.bounds[0] if round_ + 1 < rounds else None
 
 
 def run_chunked(

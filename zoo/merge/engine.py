@@ -12,6 +12,7 @@ the whole output. The output is built in a temporary folder beside `out` and ren
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from collections import Counter
@@ -24,7 +25,13 @@ import torch
 
 from zoo.errors import UserError
 from zoo.merge import package
-from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, plan_chunks, row_bounds, run_chunked
+from zoo.merge.chunking import (
+    DEFAULT_CHUNK_BYTES,
+    RowSchedule,
+    plan_chunks,
+    row_bounds,
+    run_chunked,
+)
 from zoo.merge.io import read_tensor
 from zoo.merge.kernels.chunked import Shape
 from zoo.merge.params import check_params, resolve_params
@@ -33,7 +40,6 @@ from zoo.merge.planning import (
     Sources,
     TensorTask,
     check_structure,
-    compute_numel,
     estimate_peak,
     parse_dtype,
     plan_tensors,
@@ -42,12 +48,42 @@ from zoo.merge.planning import (
 from zoo.merge.prefetch import Prefetch
 from zoo.merge.registry import get_method
 from zoo.merge.resources import PeakRss, resolve_device, reuse_freed_buffers
-from zoo.merge.streams import ModuleWriters, RowSchedule, by_module, file_names, task_nbytes
 from zoo.merge.vocab import permute_rows
-from zoo.merge.writer import DEFAULT_SHARD_BYTES, Entry, StreamWriter
+from zoo.merge.writer import (
+    DEFAULT_SHARD_BYTES,
+    Entry,
+    ModuleWriters,
+    StreamWriter,
+    planned_files,
+)
 
-__all__ = ["MergeInput", "MergePlan", "MergeReport", "merge_folders", "plan"]
+__all__ = ["MergeInput", "MergeOptions", "MergePlan", "MergeReport", "merge_folders", "plan"]
 _SCRATCH = ".zoo-scratch"
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    """How plan() and merge_folders() merge (their keyword arguments, defined once).
+
+    dtype: the compute dtype (default: float32, or float64 when an input is). out_dtype: the
+    output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16).
+    tokenizer_source: how to align differing vocabularies (zoo.merge.vocab). device: a torch
+    device or "auto". allow_pickle: read pickle (.bin) weights too.
+    max_shard_bytes: the largest output safetensors file. chunk_bytes: working-set budget;
+    methods with a chunked kernel (linear, multislerp, task_arithmetic, ties) run it on every
+    tensor, in row chunks that fit half the budget (the other half holds the read ahead and
+    queued writes). None: every tensor whole through the method's own (mergekit) kernel. The
+    results agree within float rounding (ties: see zoo.merge.kernels.topk for magnitudes tied
+    at the density threshold).
+    """
+
+    dtype: str | torch.dtype | None = None
+    out_dtype: str | torch.dtype | None = None
+    tokenizer_source: Any = None
+    device: str = "cpu"
+    allow_pickle: bool = False
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES
+    chunk_bytes: int | None = DEFAULT_CHUNK_BYTES
 
 
 @dataclass(frozen=True)
@@ -95,39 +131,25 @@ class MergeReport:
 class _Prepared:
     """Everything resolved before any tensor is read; owns the open sources."""
 
-    def __init__(
-        self,
-        inputs,
-        base,
-        method,
-        params,
-        *,
-        dtype,
-        out_dtype,
-        tokenizer_source,
-        device,
-        allow_pickle,
-        max_shard_bytes,
-        chunk_bytes=DEFAULT_CHUNK_BYTES,
-    ):
+    def __init__(self, inputs, base, method, params, options: MergeOptions):
         self.method = get_method(method)
         self.params = dict(params or {})
-        self.dtype = parse_dtype(dtype, "dtype")
-        self.out_dtype = parse_dtype(out_dtype, "out_dtype")
-        self.device = resolve_device(device)
-        self.max_shard_bytes = max_shard_bytes
+        self.dtype = parse_dtype(options.dtype, "dtype")
+        self.out_dtype = parse_dtype(options.out_dtype, "out_dtype")
+        self.device = resolve_device(options.device)
+        self.max_shard_bytes = options.max_shard_bytes
         inputs = [i if isinstance(i, MergeInput) else MergeInput(Path(i)) for i in inputs]
         self.sources = Sources(
-            inputs, Path(base) if base is not None else None, self.method, allow_pickle
+            inputs, Path(base) if base is not None else None, self.method, options.allow_pickle
         )
         try:
             self._check()
-            self.vocab = plan_vocabulary(self.sources, tokenizer_source)
+            self.vocab = plan_vocabulary(self.sources, options.tokenizer_source)
             self.tasks, self.skipped = plan_tensors(
                 self.sources, self.vocab, self.dtype, self.out_dtype
             )
             self.chunks = plan_chunks(
-                self.tasks, self.sources, self.method, self.compute_dtype, chunk_bytes
+                self.tasks, self.sources, self.method, self.compute_dtype, options.chunk_bytes
             )
         except BaseException:
             self.sources.close()
@@ -144,23 +166,22 @@ class _Prepared:
         stored = [src.tensors[k].dtype for src, k in zip(self.sources.items, task.keys)]
         return self.dtype or torch.promote_types(_promoted_dtypes(stored), torch.float32)
 
+    @property
+    def base_label(self) -> str | None:
+        s = self.sources
+        return s.labels[s.base_pos] if s.base_pos is not None else None
+
     def plan(self) -> MergePlan:
         s = self.sources
-        groups = by_module(self.tasks)
-        files = [
-            f"{m + '/' if m else ''}{name}"
-            for m, tasks in groups.items()
-            for name in file_names(tasks, self.max_shard_bytes)
-        ]
         return MergePlan(
             method=self.method.name,
             sources=tuple(s.labels),
-            base=s.labels[s.base_pos] if s.base_pos is not None else None,
+            base=self.base_label,
             donor=s.labels[s.donor],
             tasks=tuple(self.tasks),
             skipped=tuple(self.skipped),
-            out_files=tuple(files),
-            out_bytes=sum(task_nbytes(t) for t in self.tasks),
+            out_files=tuple(planned_files(self.tasks, self.max_shard_bytes)),
+            out_bytes=sum(t.entry.nbytes for t in self.tasks),
             peak_bytes=estimate_peak(
                 self.tasks,
                 len(s.items),
@@ -175,6 +196,24 @@ class _Prepared:
             chunked=tuple(sorted(k for k, rows in self.chunks.items() if rows < self._rows(k))),
         )
 
+    def report(self, out: Path, counts: Counter, files, rss: int, started: float, seed: int):
+        """Return the MergeReport of a finished merge into `out` (started: perf_counter)."""
+        return MergeReport(
+            out=out,
+            method=self.method.name,
+            sources=tuple(self.sources.labels),
+            base=self.base_label,
+            tensors_merged=counts["merged"],
+            tensors_passed_through=counts["passed"],
+            tensors_copied=counts["copied"],
+            skipped=tuple(self.skipped),
+            peak_rss_bytes=rss,
+            seconds=time.perf_counter() - started,
+            files=files,
+            seed=seed,
+            device=str(self.device),
+        )
+
     def _rows(self, key: str) -> int:
         return next(t.shape[0] for t in self.tasks if t.key == key)
 
@@ -182,9 +221,7 @@ class _Prepared:
         if self.method.delta_scale is None:
             return 0
         wide = 8 if self.dtype == torch.float64 else 4
-        return sum(
-            task_nbytes(t) // t.dtype.itemsize * wide for t in self.tasks if t.kind == "merge"
-        )
+        return sum(math.prod(t.shape) * wide for t in self.tasks if t.kind == "merge")
 
 
 def plan(
@@ -192,30 +229,12 @@ def plan(
     base: Path | None,
     method: str,
     params: Mapping[str, Any] | None = None,
-    *,
-    dtype=None,
-    out_dtype=None,
-    tokenizer_source=None,
-    device="cpu",
-    allow_pickle: bool = False,
-    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-    chunk_bytes: int | None = DEFAULT_CHUNK_BYTES,
+    **options: Any,
 ) -> MergePlan:
     """Check a merge and describe it (tensors, output files, memory estimate) without reading
-    any weights. Raises the same UserErrors merge_folders would raise before merging."""
-    prepared = _Prepared(
-        inputs,
-        base,
-        method,
-        params,
-        dtype=dtype,
-        out_dtype=out_dtype,
-        tokenizer_source=tokenizer_source,
-        device=device,
-        allow_pickle=allow_pickle,
-        max_shard_bytes=max_shard_bytes,
-        chunk_bytes=chunk_bytes,
-    )
+    any weights. options: the fields of MergeOptions. Raises the same UserErrors merge_folders
+    would raise before merging."""
+    prepared = _Prepared(inputs, base, method, params, MergeOptions(**options))
     try:
         return prepared.plan()
     finally:
@@ -229,15 +248,9 @@ def merge_folders(
     params: Mapping[str, Any] | None,
     out: Path,
     *,
-    dtype=None,
-    out_dtype=None,
-    tokenizer_source=None,
-    device="cpu",
-    allow_pickle: bool = False,
     progress: bool = True,
     seed: int = 0,
-    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-    chunk_bytes: int | None = DEFAULT_CHUNK_BYTES,
+    **options: Any,
 ) -> MergeReport:
     """Merge local model folders into a new folder `out` and return a MergeReport.
 
@@ -245,30 +258,13 @@ def merge_folders(
     base: the base model (the reference point of task-vector methods; for methods that ignore
     a base it joins the inputs, as in mergekit). params: global method parameters (mergekit
     settings: scalars, gradients, filters); MergeInput.params override them per model.
-    dtype is the compute dtype (default: float32, or float64 when an input is); out_dtype the
-    output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16). Deterministic:
-    the same inputs, parameters and seed give byte-identical files on the same device type. Raises
-    UserError (one line) on bad input and then leaves nothing at `out`. Never modifies inputs.
-    chunk_bytes: working-set budget; methods with a chunked kernel (linear, multislerp,
-    task_arithmetic, ties) run it on every tensor, in row chunks that fit half the budget (the
-    other half holds the read ahead and queued writes). None: every tensor whole through the
-    method's own (mergekit) kernel. The results agree within float rounding (ties: see
-    zoo.merge.kernels.topk for magnitudes tied at the density threshold).
+    options: the fields of MergeOptions (dtypes, device, shard size, chunk budget).
+    Deterministic: the same inputs, parameters and seed give byte-identical files on the same
+    device type. Raises UserError (one line) on bad input and then leaves nothing at `out`.
+    Never modifies inputs.
     """
     started = time.perf_counter()
-    prepared = _Prepared(
-        inputs,
-        base,
-        method,
-        params,
-        dtype=dtype,
-        out_dtype=out_dtype,
-        tokenizer_source=tokenizer_source,
-        device=device,
-        allow_pickle=allow_pickle,
-        max_shard_bytes=max_shard_bytes,
-        chunk_bytes=chunk_bytes,
-    )
+    prepared = _Prepared(inputs, base, method, params, MergeOptions(**options))
     rss = PeakRss()
     try:
         with package.building(Path(out)) as tmp, reuse_freed_buffers():
@@ -277,22 +273,7 @@ def merge_folders(
             files = package.finish(tmp, Path(out), known=hashes)
     finally:
         prepared.sources.close()
-    s = prepared.sources
-    return MergeReport(
-        out=Path(out),
-        method=prepared.method.name,
-        sources=tuple(s.labels),
-        base=s.labels[s.base_pos] if s.base_pos is not None else None,
-        tensors_merged=counts["merged"],
-        tensors_passed_through=counts["passed"],
-        tensors_copied=counts["copied"],
-        skipped=tuple(prepared.skipped),
-        peak_rss_bytes=rss.sample(),
-        seconds=time.perf_counter() - started,
-        files=files,
-        seed=seed,
-        device=str(prepared.device),
-    )
+    return prepared.report(Path(out), counts, files, rss.sample(), started, seed)
 
 
 class _Run:
@@ -416,7 +397,7 @@ class _Run:
         s, method = self.p.sources, self.p.method
         params = self._params(task)
         shape = Shape(
-            len(s.items), compute_numel(task.shape), self.p.compute_dtype(task), self.p.device
+            len(s.items), math.prod(task.shape), self.p.compute_dtype(task), self.p.device
         )
         kernel = method.chunked(params, s.kernel_base, shape)
         bounds = row_bounds(task.shape[0], self.p.chunks[task.key])

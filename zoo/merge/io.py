@@ -61,13 +61,6 @@ class TensorInfo:
     file: Path
     key: str
 
-    @property
-    def nbytes(self) -> int:
-        numel = 1
-        for dim in self.shape:
-            numel *= dim
-        return numel * self.dtype.itemsize
-
 
 def read_json(path: Path) -> Any:
     """Return parsed JSON; raise UserError naming the file when it is unreadable."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -12,6 +11,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from zoo.errors import UserError
+from zoo.merge.kernels import mergekit_kernels
 from zoo.merge.kernels.spec import ParamSpec, python_name, specs_from_signature
 
 BasePolicy = Literal["required", "optional", "ignored"]
@@ -130,6 +130,12 @@ def tensor_seed(seed: int, name: str) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
+def mergekit_method(name: str, *, scratch=(3.5, 2.0), **options: Any) -> MergeMethod:
+    """Build the MergeMethod of mergekit's registered method `name`; options are zoo's own
+    fields (identity rule, stochastic, scratch, an equal row-chunked kernel `chunked`)."""
+    return MergeMethod(**mergekit_kernels.describe(name), scratch=scratch, **options)
+
+
 def zoo_method(fn: Callable[..., torch.Tensor], **options: Any) -> MergeMethod:
     """Build a MergeMethod from a zoo kernel whose typed signature is its parameter schema."""
     specs = specs_from_signature(fn)
@@ -139,11 +145,6 @@ def zoo_method(fn: Callable[..., torch.Tensor], **options: Any) -> MergeMethod:
         return fn(tensors, base_index, name, **{keywords[k]: v for k, v in params.items()})
 
     return MergeMethod(param_specs=specs, run=run, source="zoo", **options)
-
-
-def sums_to_one(values: Mapping[Any, float]) -> bool:
-    """True when the weights sum to 1 (so a weighted sum of equal tensors is that tensor)."""
-    return math.isclose(sum(values.values()), 1.0, rel_tol=0, abs_tol=1e-12)
 
 
 def _params_model(method: str, specs: Sequence[ParamSpec]) -> type[BaseModel]:

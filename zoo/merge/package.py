@@ -46,7 +46,8 @@ def start_output(out: Path) -> Path:
 
 @contextlib.contextmanager
 def building(out: Path) -> Iterator[Path]:
-    """A temporary folder to build `out` in, discarded on any failure (disk full: one clear error)."""
+    """A temporary folder to build `out` in, discarded on any failure (disk full: one clear
+    error)."""
     tmp = start_output(out)
     try:
         yield tmp

@@ -8,6 +8,7 @@ are, and which checks fail. Nothing is written; no tensor data is read.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from zoo.merge.lora import ADAPTER_CONFIG, LoraCheckpoint, is_adapter
 from zoo.merge.method import MergeMethod
 from zoo.merge.params import count_layers, layer_position
 from zoo.merge.vocab import VocabPlan, is_vocab_tensor, plan_vocab, read_vocab
+from zoo.merge.writer import Entry
 
 DTYPES = {
     "float16": torch.float16,
@@ -101,6 +103,11 @@ class TensorTask:
     @property
     def name(self) -> str:
         return self.key.rpartition("/")[2]
+
+    @property
+    def entry(self) -> Entry:
+        """The tensor as the output file holds it (its name within its module folder)."""
+        return Entry(self.name, self.dtype, self.shape)
 
 
 def parse_dtype(value: str | torch.dtype | None, what: str) -> torch.dtype | None:
@@ -388,7 +395,7 @@ def estimate_peak(
     """
     worst = 0
     for task in tasks:
-        numel = compute_numel(task.shape)
+        numel = math.prod(task.shape)
         if task.kind == "copy":
             worst = max(worst, numel * task.dtype.itemsize)
             continue
@@ -401,14 +408,6 @@ def estimate_peak(
             work = working_set(numel, itemsize, n_sources, scratch)
         worst = max(worst, work + numel * itemsize * n_sources + 2 * numel * task.dtype.itemsize)
     return worst
-
-
-def compute_numel(shape: Sequence[int]) -> int:
-    """Return the number of elements of a shape."""
-    numel = 1
-    for dim in shape:
-        numel *= dim
-    return numel
 
 
 def compute_dtype(dtype: torch.dtype | None, stored: torch.dtype) -> torch.dtype:

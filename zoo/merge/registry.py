@@ -17,44 +17,44 @@ from zoo.errors import UserError
 from zoo.merge.kernels import chunked as ck
 from zoo.merge.kernels import consensus, opcm
 from zoo.merge.kernels import mergekit_kernels as mk
-from zoo.merge.method import DeltaScale, MergeMethod, zoo_method
+from zoo.merge.method import DeltaScale, MergeMethod, mergekit_method, zoo_method
 
 __all__ = ["MergeMethod", "Registry", "REGISTRY", "get_method", "list_methods"]
 
 _METHODS: tuple[MergeMethod, ...] = (
-    mk.method(
+    mergekit_method(
         "linear",
         identity_on_equal=mk.normalized_weights("weight", "normalize"),
         scratch=(0.0, 2.0),
         chunked=ck.LinearChunks,
         chunk_scratch=(0.0, 2.0),
     ),
-    mk.method(
+    mergekit_method(
         "multislerp",
         identity_on_equal=mk.normalized_weights("weight", "normalize_weights", base_counts=True),
         scratch=(4.0, 2.0),
         chunked=ck.MultiSlerpChunks,
         chunk_scratch=(2.0, 5.0),
     ),
-    mk.method("slerp", scratch=(0.0, 2.0)),
-    mk.method("nuslerp", scratch=(2.0, 3.0)),
-    mk.method("karcher", scratch=(1.0, 3.0)),
-    mk.method(
+    mergekit_method("slerp", scratch=(0.0, 2.0)),
+    mergekit_method("nuslerp", scratch=(2.0, 3.0)),
+    mergekit_method("karcher", scratch=(1.0, 3.0)),
+    mergekit_method(
         "task_arithmetic",
         scratch=(1.0, 2.0),
         chunked=ck.TaskArithmeticChunks,
         chunk_scratch=(1.0, 3.0),
     ),
-    mk.method("ties", chunked=ck.TiesChunks, chunk_scratch=(2.0, 8.0)),
-    mk.method("dare_ties", stochastic=True),
-    mk.method("dare_linear", stochastic=True),
-    mk.method("breadcrumbs"),
-    mk.method("breadcrumbs_ties"),
-    mk.method("della", stochastic=True),
-    mk.method("della_linear", stochastic=True),
-    mk.method("model_stock", scratch=(1.0, 4.0)),
-    mk.method("sce"),
-    mk.method("passthrough", identity_on_equal=mk.unit_scale, scratch=(0.0, 1.0)),
+    mergekit_method("ties", chunked=ck.TiesChunks, chunk_scratch=(2.0, 8.0)),
+    mergekit_method("dare_ties", stochastic=True),
+    mergekit_method("dare_linear", stochastic=True),
+    mergekit_method("breadcrumbs"),
+    mergekit_method("breadcrumbs_ties"),
+    mergekit_method("della", stochastic=True),
+    mergekit_method("della_linear", stochastic=True),
+    mergekit_method("model_stock", scratch=(1.0, 4.0)),
+    mergekit_method("sce"),
+    mergekit_method("passthrough", identity_on_equal=mk.unit_scale, scratch=(0.0, 1.0)),
     zoo_method(
         consensus.consensus_ta,
         name="consensus_ta",

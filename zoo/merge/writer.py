@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import torch
 
@@ -45,10 +47,7 @@ class Entry:
 
     @property
     def nbytes(self) -> int:
-        numel = 1
-        for dim in self.shape:
-            numel *= dim
-        return numel * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 @dataclass(frozen=True)
@@ -265,3 +264,88 @@ class StreamWriter:
     def hashes(self) -> dict[str, str]:
         """After close: {file name: sha256} of the safetensors files (not the index json)."""
         return dict(self._hashes)
+
+
+class Planned(Protocol):
+    """A planned output tensor (zoo.merge.planning.TensorTask): its module folder and entry."""
+
+    @property
+    def module(self) -> str: ...
+
+    @property
+    def entry(self) -> Entry: ...
+
+
+P = TypeVar("P", bound=Planned)
+
+
+def by_module(tasks: Sequence[P]) -> dict[str, list[P]]:
+    """Return the tasks grouped by module folder ("" for the top level), in first-seen order."""
+    groups: dict[str, list[P]] = {}
+    for task in tasks:
+        groups.setdefault(task.module, []).append(task)
+    return groups
+
+
+def planned_files(tasks: Sequence[Planned], max_shard_bytes: int) -> list[str]:
+    """Return the files StreamWriters (one per module folder) will write for `tasks`, relative
+    to the output folder: the shards, and the index json where a module is sharded."""
+    files = []
+    for module, group in by_module(tasks).items():
+        shards = layout([t.entry for t in group], "model", max_shard_bytes)
+        names = shard_names("model", len(shards))
+        names += ["model.safetensors.index.json"] if len(shards) > 1 else []
+        files += [f"{module}/{name}" if module else name for name in names]
+    return files
+
+
+class ModuleWriters:
+    """One StreamWriter per module folder, the tasks in the order of their bytes in the files,
+    and, after a clean exit, {weight file relative to tmp: sha256}. A failure aborts them all."""
+
+    def __init__(self, tmp: Path, tasks: Sequence[P], max_shard_bytes: int):
+        self.writers: dict[str, StreamWriter] = {}
+        groups = by_module(tasks)
+        try:
+            for module, group in groups.items():
+                entries = [t.entry for t in group]
+                self.writers[module] = StreamWriter(
+                    tmp / module, entries, max_shard_bytes=max_shard_bytes
+                )
+        except BaseException:
+            self._abort()
+            raise
+        self.order: list[P] = [
+            task
+            for module, group in groups.items()
+            for task in _in_order(group, self.writers[module].order())
+        ]
+        self.hashes: dict[str, str] = {}
+
+    def __getitem__(self, module: str) -> StreamWriter:
+        return self.writers[module]
+
+    def __enter__(self) -> ModuleWriters:
+        return self
+
+    def __exit__(self, kind, *exc: object) -> None:
+        if kind is not None:
+            self._abort()
+            return
+        try:
+            for module, writer in self.writers.items():
+                writer.close()
+                prefix = f"{module}/" if module else ""
+                self.hashes.update({prefix + n: h for n, h in writer.hashes().items()})
+        except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+
+
+def _in_order(tasks: Sequence[P], names: Sequence[str]) -> list[P]:
+    position = {name: i for i, name in enumerate(names)}
+    return sorted(tasks, key=lambda t: position[t.entry.name])

@@ -93,7 +93,7 @@ class SearchSpec(_Strict):
 class CardSpec(_Strict):
     """How the card is rendered."""
 
-    template: str = Field(default="merged", description="template name in model_cards/")
+    template: str = Field(default="merged", description="template name in zoo/cards/templates/")
 
 
 class ZooBlock(_Strict):

@@ -8,17 +8,13 @@ Public API:
     plan_batches, Source            the batch-level-shuffling plan (pure)
 
 Heavy modules (torch, sentence-transformers) load on first use of train/fit/run_jobs, so importing
-zoo.train for its config (as the CLI does for its help) stays cheap.
+zoo.train for its config (as the CLI does for its help) stays cheap (zoo.lazy).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
+from zoo.lazy import lazy_exports
 from zoo.train.config import TrainConfig, TrainResult
 
-_LAZY = {
+_EXPORTS = {
     "train": "zoo.train.loop",
     "fit": "zoo.train.loop",
     "Trained": "zoo.train.loop",
@@ -28,10 +24,5 @@ _LAZY = {
     "Source": "zoo.train.sampler",
 }
 
-__all__ = ["TrainConfig", "TrainResult", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'zoo.train' has no attribute {name!r}")
+__all__ = ["TrainConfig", "TrainResult", *_EXPORTS]
+__getattr__ = lazy_exports(__name__, _EXPORTS)

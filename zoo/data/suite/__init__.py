@@ -1,15 +1,11 @@
-"""The offline real-data suite: `build_suite(size, out)` (see zoo.data.suite.builder)."""
+"""The offline real-data suite: `build_suite(size, out)` (see zoo.data.suite.builder).
 
-from __future__ import annotations
+The builder loads on first use (zoo.lazy): the source modules stay unread until a build.
+"""
 
-from pathlib import Path
+from zoo.lazy import lazy_exports
 
-
-def build_suite(size: str, out: Path) -> Path:
-    """Build the suite of `size` (tiny | small | full) into `out`; see builder.build_suite."""
-    from zoo.data.suite.builder import build_suite as _build
-
-    return _build(size, out)
-
+_EXPORTS = {"build_suite": "zoo.data.suite.builder"}
 
 __all__ = ["build_suite"]
+__getattr__ = lazy_exports(__name__, _EXPORTS)

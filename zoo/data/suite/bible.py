@@ -109,8 +109,11 @@ def _bitext(train: list[int], test: list[int], caps: Caps) -> Task:
     )
 
 
+def _genre_row(i: int) -> dict:
+    return {"text": verses()[i][1], "label": genre(i)}
+
+
 def _genre(train: list[int], test: list[int], caps: Caps) -> Task:
-    row = lambda i: {"text": verses()[i][1], "label": genre(i)}
     return Task(
         name="BibleGenreClassification",
         type="classification",
@@ -121,7 +124,7 @@ def _genre(train: list[int], test: list[int], caps: Caps) -> Task:
         train_type="classification",
         instruction="Classify the Bible verse into the genre of its book",
         files={
-            "train.jsonl": [row(i) for i in balanced(train, genre, caps.train)],
-            "test.jsonl": [row(i) for i in balanced(test, genre, caps.test)],
+            "train.jsonl": [_genre_row(i) for i in balanced(train, genre, caps.train)],
+            "test.jsonl": [_genre_row(i) for i in balanced(test, genre, caps.test)],
         },
     )

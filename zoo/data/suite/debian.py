@@ -60,7 +60,7 @@ def _stanzas(path: Path):
 def _long_text(raw: str) -> str:
     """Turn a deb822 long description (' .' paragraph marks) into plain text."""
     lines = [line[1:] for line in raw.splitlines()]
-    return " ".join(" ".join("\n" if l.strip() == "." else l for l in lines).split())
+    return " ".join(" ".join("\n" if line.strip() == "." else line for line in lines).split())
 
 
 def packages() -> list[tuple[str, str, str, str]]:
@@ -87,7 +87,10 @@ def build(caps: Caps) -> list[Task]:
     rows = hash_order(packages(), "debian", lambda r: r[0])
     train = [r for r in rows if not is_test("debian", r[0])]
     test = [r for r in rows if is_test("debian", r[0])]
-    unit = lambda r: (r[2], [r[3]])
+
+    def unit(r):
+        return r[2], [r[3]]
+
     retrieval = Task(
         name="DebPkgRetrieval",
         type="retrieval",
@@ -107,8 +110,13 @@ def _sections(rows, train, test, caps: Caps) -> Task:
     for r in rows:
         counts[r[1]] = counts.get(r[1], 0) + 1
     top = set(sorted(counts, key=lambda s: (-counts[s], s))[:TOP_SECTIONS])
-    pick = lambda side, limit: balanced([r for r in side if r[1] in top], lambda r: r[1], limit)
-    row = lambda r: {"text": r[3], "label": r[1]}
+
+    def pick(side, limit):
+        return balanced([r for r in side if r[1] in top], lambda r: r[1], limit)
+
+    def row(r):
+        return {"text": r[3], "label": r[1]}
+
     return Task(
         name="DebSectionClassification",
         type="classification",

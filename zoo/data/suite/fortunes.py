@@ -53,12 +53,15 @@ def quotes() -> list[tuple[str, str]]:
     return out
 
 
+def _category(quote: tuple[str, str]) -> str:
+    return quote[1]
+
+
 def build(caps: Caps) -> list[Task]:
     """Build FortunesClustering."""
     rows = hash_order(dict.fromkeys(quotes()), "fortunes", lambda q: q[0])
-    label = lambda q: q[1]
-    train = balanced([q for q in rows if not is_test("fortunes", q[0])], label, caps.train)
-    test = balanced([q for q in rows if is_test("fortunes", q[0])], label, caps.test)
+    train = balanced([q for q in rows if not is_test("fortunes", q[0])], _category, caps.train)
+    test = balanced([q for q in rows if is_test("fortunes", q[0])], _category, caps.test)
     return [
         Task(
             name="FortunesClustering",

@@ -119,12 +119,16 @@ def _pages(files: list[tuple[str, str, Path]], budget: int | None) -> list[Page]
     return [p for f in chosen if (p := _parse(*f))]
 
 
+def _budget(limit: int | None) -> int | None:
+    """Files to parse for `limit` pages (some parse to nothing)."""
+    return None if limit is None else 4 * limit
+
+
 def build(caps: Caps) -> list[Task]:
     """Build ManPageRetrieval, ManSectionClassification and ManSeeAlsoPairs."""
     files = hash_order(page_files(), "manpages", lambda f: f"{f[1]}/{f[0]}")
-    budget = lambda n: None if n is None else 4 * n
-    train = _pages([f for f in files if not is_test("manpages", f[0])], budget(caps.train))
-    test = _pages([f for f in files if is_test("manpages", f[0])], budget(caps.test))
+    train = _pages([f for f in files if not is_test("manpages", f[0])], _budget(caps.train))
+    test = _pages([f for f in files if is_test("manpages", f[0])], _budget(caps.test))
     return [
         _retrieval(train, test, caps),
         _classification(train, test, caps),
@@ -133,7 +137,9 @@ def build(caps: Caps) -> list[Task]:
 
 
 def _retrieval(train: list[Page], test: list[Page], caps: Caps) -> Task:
-    unit = lambda p: (p.summary, [words(p.description, 120)])
+    def unit(p: Page):
+        return p.summary, [words(p.description, 120)]
+
     files = retrieval_files([unit(p) for p in train], [unit(p) for p in test], [], caps, "man")
     return Task(
         name="ManPageRetrieval",
@@ -150,8 +156,12 @@ def _retrieval(train: list[Page], test: list[Page], caps: Caps) -> Task:
 
 
 def _classification(train: list[Page], test: list[Page], caps: Caps) -> Task:
-    row = lambda p: {"text": words(p.description, 80), "label": SECTIONS[p.section]}
-    label = lambda p: p.section
+    def row(p: Page) -> dict:
+        return {"text": words(p.description, 80), "label": SECTIONS[p.section]}
+
+    def label(p: Page) -> str:
+        return p.section
+
     return Task(
         name="ManSectionClassification",
         type="classification",
@@ -192,7 +202,10 @@ def _pairs(pages: list[Page]) -> list[dict]:
     by_section: dict[str, list[Page]] = {}
     for p in pages:
         by_section.setdefault(p.section, []).append(p)
-    text = lambda p: f"{p.name} - {p.summary}"
+
+    def text(p: Page) -> str:
+        return f"{p.name} - {p.summary}"
+
     out = []
     for page in pages:
         for ref in page.see_also:

@@ -108,8 +108,8 @@ def _code_without_docstring(node: ast.AST, lines: list[str]) -> str:
         for no, line in enumerate(lines[start - 1 : node.end_lineno], start)
         if not doc.lineno <= no <= doc.end_lineno
     ]
-    indent = min((len(l) - len(l.lstrip()) for l in kept if l.strip()), default=0)
-    return "\n".join(l[indent:] for l in kept[:40]).strip()
+    indent = min((len(k) - len(k.lstrip()) for k in kept if k.strip()), default=0)
+    return "\n".join(k[indent:] for k in kept[:40]).strip()
 
 
 def _collect(packages: list[tuple[str, list[Path]]], want: int | None) -> list[Function]:
@@ -143,7 +143,9 @@ def _want(limit: int | None) -> int | None:
 
 
 def _retrieval(train: list[Function], test: list[Function], caps: Caps) -> Task:
-    unit = lambda f: (f.summary, [f.code])
+    def unit(f: Function):
+        return f.summary, [f.code]
+
     files = retrieval_files([unit(f) for f in train], [unit(f) for f in test], [], caps, "py")
     return Task(
         name="PyCodeRetrieval",

@@ -23,36 +23,41 @@ def render_readme(stats: dict) -> str:
         f"Python {stats['python']}; caps per task: {stats['caps']}.",
     ]
     for group, title in _GROUPS.items():
-        lines += [
-            "",
-            f"## {title}",
-            "",
-            "| task | type | source | files (rows) |",
-            "|---|---|---|---|",
-        ]
-        for t in (t for t in stats["tasks"] if t["group"] == group):
-            counts = ", ".join(f"{name} {n}" for name, n in t["counts"].items())
-            lines.append(f"| {t['name']} | {t['type']} | {t['source']} | {counts} |")
-    lines += [
+        lines += _task_table(title, [t for t in stats["tasks"] if t["group"] == group])
+    return "\n".join(lines + _source_table(stats["sources"]) + _REBUILD)
+
+
+def _task_table(title: str, tasks: list[dict]) -> list[str]:
+    lines = ["", f"## {title}", "", "| task | type | source | files (rows) |", "|---|---|---|---|"]
+    for t in tasks:
+        counts = ", ".join(f"{name} {n}" for name, n in t["counts"].items())
+        lines.append(f"| {t['name']} | {t['type']} | {t['source']} | {counts} |")
+    return lines
+
+
+def _source_table(sources: dict) -> list[str]:
+    lines = [
         "",
         "## Sources and licences",
         "",
         "| source | what | licence | versions |",
         "|---|---|---|---|",
     ]
-    for name, src in stats["sources"].items():
+    for name, src in sources.items():
         versions = ", ".join(f"{k} {v}" for k, v in {**src["debs"], **src["pip"]}.items()) or "-"
         lines.append(f"| {name} | {src['title']} | {src['licence']} | {versions} |")
-    lines += [
-        "",
-        "## Rebuild",
-        "",
-        (
-            "`zoo data suite build --size SIZE --out DIR` (small/full need `make suite` first, "
-            "which installs the Debian packages and fetches Debian's package descriptions). "
-            "The same machine state gives byte-identical files; counts change with package "
-            "versions."
-        ),
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
+
+
+_REBUILD = [
+    "",
+    "## Rebuild",
+    "",
+    (
+        "`zoo data suite build --size SIZE --out DIR` (small/full need `make suite` first, "
+        "which installs the Debian packages and fetches Debian's package descriptions). "
+        "The same machine state gives byte-identical files; counts change with package "
+        "versions."
+    ),
+    "",
+]

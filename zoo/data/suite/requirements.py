@@ -1,8 +1,7 @@
 """What each suite source needs on the machine, and a check that names what is missing.
 
-`python -m zoo.data.suite.requirements --debs` prints the Debian packages of every source (one
-line, for `apt-get install`); `--apt-lists` prints the private APT lists folder the Debian
-package-description source reads. scripts/suite-deps.sh uses both.
+A leaf of the suite: every source module imports SourceInfo from here, so this module imports
+none of them (`python -m zoo.data.suite` lists what they need).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import glob
 import importlib.util
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,21 +79,3 @@ def check_sources(sources: list[SourceInfo], size: str) -> None:
         "package descriptions) and `pip install -e .`"
     )
     raise UserError(f"suite --size {size}: missing sources; {hint}:\n  " + "\n  ".join(lines))
-
-
-def _main(argv: list[str]) -> int:
-    from zoo.data.suite.builder import SOURCES
-
-    if argv == ["--debs"]:
-        debs = sorted({d for s in SOURCES for d in s.debs})
-        print(" ".join(debs))
-        return 0
-    if argv == ["--apt-lists"]:
-        print(apt_lists_dir())
-        return 0
-    print("usage: python -m zoo.data.suite.requirements --debs | --apt-lists", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -72,7 +72,9 @@ def build(caps: Caps) -> list[Task]:
 
 
 def _glossary(train: list[Synset], test: list[Synset], caps: Caps) -> Task:
-    unit = lambda s: (f"{s.lemmas[0]} ({s.pos})", [s.definition])
+    def unit(s: Synset):
+        return f"{s.lemmas[0]} ({s.pos})", [s.definition]
+
     files = retrieval_files([unit(s) for s in train], [unit(s) for s in test], [], caps, "wn")
     return Task(
         name="GlossaryRetrieval",

@@ -1,7 +1,7 @@
 """The embedded, Hugging-Face-Hub-compatible server (Starlette + uvicorn, files on local disk).
 
 Public API:
-    HubStore(root)                      storage; .add_token(name, write) -> str, .admin_token() -> str
+    HubStore(root)                      storage; .add_token(name, write), .admin_token() -> token
     create_app(root, **limits)          the ASGI app
     serve(root, host, port)             blocking server (`zoo hub serve`)
     serve_in_thread(root, host, port)   context manager yielding the base URL

@@ -36,7 +36,7 @@ def readable_repo(call: Call, repo_type: str, repo_id: str) -> dict:
 
 
 def writable_repo(call: Call, repo_type: str, repo_id: str) -> dict:
-    """Return the repo's state if the caller may write it: 401 anonymous, 404 unseen, 403 not owner."""
+    """Return the repo's state if the caller may write: 401 anonymous, 404 unseen, 403 not owner."""
     if call.user is None:
         raise unauthorized()
     state = readable_repo(call, repo_type, repo_id)

@@ -101,6 +101,26 @@ def _route(method: str, raw_path: str):
     raise HubError(404, "NotFound", f"no such endpoint: {method} {raw_path}")
 
 
+async def _on_hub_error(request: Request, exc: Exception):
+    return error_response(exc)  # type: ignore[arg-type]
+
+
+async def _on_http_exception(request: Request, exc: Exception):
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or "request refused"
+    return error_response(HubError(status, "HttpError", f"{detail}"))
+
+
+async def _on_crash(request: Request, exc: Exception):
+    if is_disk_full(exc):
+        log.error("disk full on %s %s", request.method, request.url.path)
+        return error_response(storage_full())
+    log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        HubError(500, "InternalError", f"internal server error: {type(exc).__name__}")
+    )
+
+
 def create_app(root: Path, **limits) -> Starlette:
     """Build the Hub ASGI app serving `root` (layout created on first use).
 
@@ -125,29 +145,12 @@ def create_app(root: Path, **limits) -> Starlette:
                 504, "DeadlineExceeded", f"request not completed within {lim.request_timeout_s} s"
             ) from None
 
-    async def on_hub_error(request: Request, exc: Exception):
-        return error_response(exc)  # type: ignore[arg-type]
-
-    async def on_http_exception(request: Request, exc: Exception):
-        status = getattr(exc, "status_code", 500)
-        detail = getattr(exc, "detail", "") or "request refused"
-        return error_response(HubError(status, "HttpError", f"{detail}"))
-
-    async def on_crash(request: Request, exc: Exception):
-        if is_disk_full(exc):
-            log.error("disk full on %s %s", request.method, request.url.path)
-            return error_response(storage_full())
-        log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(
-            HubError(500, "InternalError", f"internal server error: {type(exc).__name__}")
-        )
-
     app = Starlette(
         routes=[Route("/{path:path}", dispatch, methods=_METHODS)],
         exception_handlers={
-            HubError: on_hub_error,
-            HTTPException: on_http_exception,
-            Exception: on_crash,
+            HubError: _on_hub_error,
+            HTTPException: _on_http_exception,
+            Exception: _on_crash,
         },
     )
     app.state.store, app.state.limits = store, lim

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -46,7 +45,8 @@ class User:
 def _check_user_name(name: str) -> str:
     if not _NAME_RE.match(name or "") or "--" in name or ".." in name:
         raise UserError(
-            f"invalid token name {name!r}: use letters, digits, '.', '_', '-' (it becomes a namespace)"
+            f"invalid token name {name!r}: use letters, digits, '.', '_', '-' "
+            "(it becomes a namespace)"
         )
     if name.lower() == ADMIN_NAME:
         raise UserError(f"the token name {name!r} is reserved for the store's admin token")
@@ -113,7 +113,7 @@ class AuthStore:
         }
 
     def add_token(self, name: str, write: bool) -> str:
-        """Create a token for user `name`; return its plaintext (shown once, only its hash is kept)."""
+        """Create a token for user `name`; return its plaintext (shown once; its hash is kept)."""
         _check_user_name(name)
         token = "hf_zoo_" + secrets.token_urlsafe(32)
         with file_lock(self._lock):
@@ -144,12 +144,8 @@ class AuthStore:
         return found
 
     def authenticate(self, token: str) -> User | None:
-        """Return the user a token belongs to, or None if it is unknown. Reloads tokens.json on change."""
+        """Return the user a token belongs to, or None if unknown; reloads tokens.json on change."""
         return self._match(self._data(), token)
-
-    def user_exists(self, name: str) -> bool:
-        """True when some token is registered under `name` (case-insensitive)."""
-        return any(rec["name"].lower() == name.lower() for rec in self._data()["tokens"])
 
     # -- namespaces ---------------------------------------------------------------------------
 
@@ -193,8 +189,3 @@ class AuthStore:
     def check_signature(self, message: str, signature: str) -> bool:
         """True when `signature` is this store's signature of `message` (constant time)."""
         return hmac.compare_digest(self.sign(message), signature or "")
-
-
-def file_mode(path: Path) -> int:
-    """Return the permission bits of `path` (for tests and audits)."""
-    return os.stat(path).st_mode & 0o777

@@ -20,7 +20,7 @@ class CardError(ValueError):
 
 
 def parse_front_matter(text: str) -> dict:
-    """Return the README's YAML front matter as a dict ({} if there is none); CardError if broken."""
+    """Return the README's YAML front matter as a dict ({} if there is none); CardError if bad."""
     if _EMPTY_FRONT.match(text):
         return {}
     match = _FRONT.match(text)

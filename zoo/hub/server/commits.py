@@ -83,7 +83,8 @@ def make_commit(
 
 
 def apply_operations(tree: dict, operations: list[tuple[str, str, dict | None]]) -> dict:
-    """Return a new tree with ('add', path, entry) / ('delete', path, None) / ('delete_folder', ...) applied.
+    """Return a new tree with the operations applied: ('add', path, entry), ('delete', path,
+    None), ('delete_folder', ...).
 
     Operations apply in order. Deleting a missing file or an empty folder is a 404 EntryNotFound
     (the client recognises the message). Does not mutate `tree`.

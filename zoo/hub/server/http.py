@@ -83,7 +83,7 @@ class Call:
 
     @property
     def raw_path(self) -> str:
-        """The request path exactly as sent (still percent-encoded: `refs%2Fpr%2F1` stays one segment)."""
+        """The request path as sent (still percent-encoded: `refs%2Fpr%2F1` stays one segment)."""
         raw = self.request.scope.get("raw_path")
         return raw.decode("latin-1") if raw else self.request.url.path
 
@@ -93,7 +93,7 @@ class Call:
 
 
 def authenticate(request: Request, store: HubStore) -> User | None:
-    """Return the caller named by `Authorization: Bearer <token>`, None if anonymous; 401 if unknown."""
+    """Return the user of `Authorization: Bearer <token>`; None if anonymous, 401 if unknown."""
     header = request.headers.get("authorization", "")
     if not header.strip():
         return None
@@ -142,7 +142,7 @@ async def read_body(call: Call, cap: int | None = None) -> bytes:
 
 
 async def stream_chunks(call: Call, cap: int) -> AsyncIterator[bytes]:
-    """Yield the body's chunks, failing past `cap` bytes (413) or after idle_timeout_s of silence."""
+    """Yield the body's chunks; fail past `cap` bytes (413) or after idle_timeout_s of silence."""
     _declared_length(call.request, cap)
     stream, total = call.request.stream().__aiter__(), 0
     while True:

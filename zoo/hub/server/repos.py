@@ -196,12 +196,13 @@ class RepoStore:
         author: str,
         uid: str,
     ) -> str:
-        """Apply `operations` on the current head of `branch` and move the branch; return the new id.
+        """Apply `operations` on the current head of `branch`, move the branch; return the new id.
 
         With header["parentCommit"], refuse with 412 unless the head is still that commit; without
         it, apply on whatever the head is now, so concurrent commits never lose each other. LFS
         entries must name objects already linked to this repo (422 otherwise). `uid` is the repo
-        incarnation the caller checked permissions on (a repo deleted and recreated meanwhile is 404).
+        incarnation the caller checked permissions on (a repo deleted and recreated meanwhile is
+        404).
         """
 
         def change(state: dict) -> str:
@@ -236,7 +237,8 @@ class RepoStore:
     def set_ref(
         self, repo_type: str, repo_id: str, kind: str, name: str, revision: str | None
     ) -> str:
-        """Create branch/tag `name` at `revision` (None: main's head); 409 if it exists. Return its commit."""
+        """Create branch/tag `name` at `revision` (None: main's head); 409 if it exists.
+        Return its commit."""
 
         def change(state: dict) -> str:
             refs = state["branches" if kind == "branch" else "tags"]

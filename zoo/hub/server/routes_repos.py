@@ -103,7 +103,9 @@ async def repo_info(call: Call):
 
 
 async def list_repos(call: Call):
-    """GET /api/models|datasets: filter (AND over tags), author, search, sort, full, cardData; Link-paged."""
+    """GET /api/models|datasets: filter (AND over tags), author, search, sort, full, cardData.
+
+    Paged with Link headers."""
     repo_type = repo_type_from_plural(call.groups[0])
     q = call.request.query_params
     limit = q.get("limit")
@@ -196,7 +198,7 @@ class TagBody(Strict):
 
 
 async def create_branch(call: Call):
-    """POST /api/{t}/{repo}/branch/{name}: new branch at startingPoint (default: main); 409 if taken."""
+    """POST /api/{t}/{repo}/branch/{name}: branch at startingPoint (default: main); 409 if taken."""
     repo_type, repo_id = repo_of(call)
     body = await read_model(call, BranchBody)
     name = valid_ref_name(call.groups[3], "branch")
@@ -220,7 +222,7 @@ async def delete_branch(call: Call):
 
 
 async def create_tag(call: Call):
-    """POST /api/{t}/{repo}/tag/{revision}: tag body.tag at the revision in the path; 409 if taken."""
+    """POST /api/{t}/{repo}/tag/{revision}: tag body.tag at the path's revision; 409 if taken."""
     repo_type, repo_id = repo_of(call)
     body = await read_model(call, TagBody)
     name = valid_ref_name(body.tag, "tag")

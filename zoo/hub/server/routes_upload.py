@@ -285,7 +285,7 @@ class DeleteOp(Strict):
 
 
 async def commit(call: Call):
-    """POST /api/{t}/{repo}/commit/{branch}: apply an NDJSON commit atomically (412: stale parent)."""
+    """POST /api/{t}/{repo}/commit/{branch}: apply an NDJSON commit atomically (412: stale head)."""
     repo_type, repo_id = repo_of(call)
     if call.query_flag("create_pr"):
         raise bad_request("pull requests are not supported by this Hub", code="NotSupported")

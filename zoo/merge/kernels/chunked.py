@@ -47,10 +47,11 @@ class ChunkedKernel(abc.ABC):
 
     passes: int = 0
 
-    def observe(self, p: int, chunk: Chunk) -> None:
+    # observe and end_pass are optional hooks: a kernel without statistics passes needs neither.
+    def observe(self, p: int, chunk: Chunk) -> None:  # noqa: B027
         """Accumulate statistics pass p over one chunk (chunks arrive in row order)."""
 
-    def end_pass(self, p: int) -> None:
+    def end_pass(self, p: int) -> None:  # noqa: B027
         """Finish statistics pass p."""
 
     @abc.abstractmethod

@@ -1,13 +1,16 @@
 """mergekit 0.1.5's merge methods, called through its public per-tensor API.
 
-Each entry wraps `mergekit.merge_methods.merge_tensors(tensors, method, parameters=...,
-base_index=..., name=...)`: mergekit validates the input contract, binds parameters (per-input
-values are passed as {input index: value} mappings) and runs its own kernel on plain tensors. The
-schema comes from mergekit's own `MergeMethodSpec`. mergekit is LGPL-3.0: we call it, never copy it.
+`describe(name)` gives one method's fields as plain data (zoo.merge.method.mergekit_method
+builds the MergeMethod from them); its runner calls `mergekit.merge_methods.merge_tensors(
+tensors, method, parameters=..., base_index=..., name=...)`: mergekit validates the input
+contract, binds parameters (per-input values are passed as {input index: value} mappings) and
+runs its own kernel on plain tensors. The schema comes from mergekit's own `MergeMethodSpec`.
+mergekit is LGPL-3.0: we call it, never copy it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -16,45 +19,29 @@ import mergekit.merge_methods as mkm
 import torch
 
 from zoo.merge.kernels.spec import REQUIRED, ParamSpec
-from zoo.merge.method import MergeMethod, sums_to_one
 
 _SCOPES = {"shared": "shared", "input": "input", "non_base": "non_base"}
 _DOCS = "https://github.com/arcee-ai/mergekit/blob/main/docs/merge_methods.md"
 
 
-def method(
-    name: str,
-    *,
-    identity_on_equal: Callable[[Mapping[str, Any], bool], bool] | None = None,
-    stochastic: bool = False,
-    reference_url: str | None = None,
-    scratch: tuple[float, float] = (3.5, 2.0),
-    chunked: Callable[..., Any] | None = None,
-    chunk_scratch: tuple[float, float] = (2.0, 4.0),
-) -> MergeMethod:
-    """Return the zoo MergeMethod for mergekit's registered method `name`; `chunked` is an
-    optional zoo row-chunked kernel equal to mergekit's (zoo.merge.kernels.chunked)."""
+def describe(name: str) -> dict[str, Any]:
+    """Return mergekit's own description of its registered method `name`, as MergeMethod fields:
+    names, paper link, parameter schema, input contract and the per-tensor runner."""
     spec = mkm.get(name).spec
     contract = spec.contract
-    options = {"identity_on_equal": identity_on_equal} if identity_on_equal else {}
-    return MergeMethod(
-        name=spec.name,
-        pretty_name=spec.pretty_name or name,
-        reference_url=reference_url or spec.reference_url or f"{_DOCS}#{name}",
-        param_specs=tuple(_param_spec(p) for p in spec.parameters),
-        run=partial(run_mergekit, name),
-        base=contract.base.value,
-        min_inputs=contract.min_inputs,
-        max_inputs=contract.max_inputs,
-        min_non_base=contract.min_non_base,
-        max_non_base=contract.max_non_base,
-        stochastic=stochastic,
-        source="mergekit",
-        scratch=scratch,
-        chunked=chunked,
-        chunk_scratch=chunk_scratch,
-        **options,
-    )
+    return {
+        "name": spec.name,
+        "pretty_name": spec.pretty_name or name,
+        "reference_url": spec.reference_url or f"{_DOCS}#{name}",
+        "param_specs": tuple(_param_spec(p) for p in spec.parameters),
+        "run": partial(run_mergekit, name),
+        "base": contract.base.value,
+        "min_inputs": contract.min_inputs,
+        "max_inputs": contract.max_inputs,
+        "min_non_base": contract.min_non_base,
+        "max_non_base": contract.max_non_base,
+        "source": "mergekit",
+    }
 
 
 def run_mergekit(
@@ -91,3 +78,8 @@ def normalized_weights(weight: str, flag: str, *, base_counts: bool = False) -> 
 def unit_scale(params: Mapping[str, Any], has_base: bool) -> bool:
     """Identity rule for passthrough: the single input comes back unless it is scaled."""
     return all(v is None or v == 1 for v in params["scale"].values())
+
+
+def sums_to_one(values: Mapping[Any, float]) -> bool:
+    """True when the weights sum to 1 (so a weighted sum of equal tensors is that tensor)."""
+    return math.isclose(sum(values.values()), 1.0, rel_tol=0, abs_tol=1e-12)
