@@ -258,25 +258,27 @@ def _add_bag(sub: Any) -> None:
 
 
 def _cmd_bag_train(args: argparse.Namespace) -> int:
-    from zoo import pipelines
+    from zoo.pipelines.bags import BagOptions, prepare_bags, train_bags
 
-    outcomes = pipelines.train_bags(
+    job = prepare_bags(
         args.corpus,
-        base=args.base,
-        ratios=args.ratios,
-        seed=args.seed,
-        bootstrap=args.bootstrap,
-        push_to=args.push_to,
-        experiment=args.experiment,
-        out=args.out,
-        executor=args.executor,
-        workers=args.workers,
-        hub=args.hub,
-        token=args.token,
-        progress=not args.json,
-        eval_task_dirs=args.eval_task_dir,
-        **_train_settings(args),
+        BagOptions(
+            base=args.base,
+            ratios=args.ratios,
+            seed=args.seed,
+            bootstrap=args.bootstrap,
+            push_to=args.push_to,
+            experiment=args.experiment,
+            out=args.out,
+            executor=args.executor,
+            workers=args.workers,
+            progress=not args.json,
+            eval_task_dirs=tuple(args.eval_task_dir),
+            train=_train_settings(args),
+        ),
     )
+    with _open(args, create=True, needed=job.needs_hub) as hub:
+        outcomes = train_bags(hub, job)
     rows = [bag_row(o) for o in outcomes]
     text = "\n".join(
         f"bag {ratio_name(r['ratio'])}: {r['published'] or r['path']}  "
@@ -330,24 +332,23 @@ def _add_boom(sub: Any) -> None:
 
 
 def _cmd_boom(args: argparse.Namespace) -> int:
-    from zoo.pipelines.boom import boom
+    from zoo.pipelines.boom import BoomOptions, boom
 
-    result = boom(
-        args.corpus,
+    options = BoomOptions(
         base=args.base,
         publish=args.publish,
         method=args.method,
         ratios=args.ratios,
-        task_dirs=args.eval_task_dir,
+        task_dirs=tuple(args.eval_task_dir),
         bag_prefix=args.bag_prefix,
         bls_repo=args.bls,
         out=args.out,
-        hub=args.hub,
-        token=args.token,
-        progress=not args.json,
         seed=args.seed,
-        **_train_settings(args),
+        progress=not args.json,
+        train=_train_settings(args),
     )
+    with _open(args, create=True) as hub:
+        result = boom(hub, args.corpus, options)
     data = {
         "bags": [bag_row(b) for b in result.bags],
         "recipe": str(result.recipe),
@@ -446,11 +447,9 @@ def _add_update(sub: Any) -> None:
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
-    from zoo.pipelines.update import parse_weights, update
+    from zoo.pipelines.update import UpdateOptions, parse_weights, update
 
-    result = update(
-        args.current,
-        args.corpus,
+    options = UpdateOptions(
         replay=args.replay,
         init=args.init,
         method=args.method,
@@ -459,14 +458,14 @@ def _cmd_update(args: argparse.Namespace) -> int:
         update_repo=args.update_repo,
         replay_corpus=args.replay_corpus,
         data_root=args.data_root,
-        task_dirs=args.eval_task_dir,
+        task_dirs=tuple(args.eval_task_dir),
         seed=args.seed,
         out=args.out,
-        hub=args.hub,
-        token=args.token,
         progress=not args.json,
-        **_train_settings(args),
+        train=_train_settings(args),
     )
+    with _open(args, create=True) as hub:
+        result = update(hub, args.current, args.corpus, options)
     data = {
         "current": result.current,
         "update": result.update,
@@ -573,6 +572,11 @@ def _add_merge(sub: Any) -> None:
         help="run the recipe's zoo.search (grid or greedy soup scored on dev task "
         "folders) and merge the best candidate",
     )
+    merge.add_argument(
+        "--push-inputs",
+        action="store_true",
+        help="with --publish: first push each local input (NAMESPACE/<folder>, pinned)",
+    )
     merge.add_argument("--quiet", action="store_true", help="no progress bar")
     merge.add_argument("--json", action="store_true", help="machine-readable output")
     _hub_options(merge)
@@ -580,21 +584,21 @@ def _add_merge(sub: Any) -> None:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from zoo import pipelines
+    from zoo.pipelines.merging import MergeOptions, merge, prepare_merge
 
-    outcome = pipelines.merge(
-        args.recipe,
-        lock_path=args.lock,
+    options = MergeOptions(
         out=args.out,
         publish=args.publish,
         dry_run=args.dry_run,
-        hub=args.hub,
-        token=args.token,
+        search=args.search,
+        push_inputs=args.push_inputs,
         device=args.device,
         allow_pickle=args.allow_pickle,
         progress=not args.quiet,
-        search=args.search,
     )
+    job = prepare_merge(args.recipe, args.lock, options)
+    with _open(args, create=job.writes_hub, needed=job.needs_hub) as hub:
+        outcome = merge(hub, job)
     if args.dry_run:
         _emit(args, outcome.plan, plan_text(outcome.plan))
         return 0
@@ -651,10 +655,10 @@ def _cmd_token_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace, create: bool = False) -> Any:
-    from zoo.hub.session import open_hub
+def _open(args: argparse.Namespace, create: bool = False, needed: bool = True) -> Any:
+    from zoo.hub.session import open_hub_if
 
-    return open_hub(args.hub, args.token, create=create)
+    return open_hub_if(needed, args.hub, args.token, create=create)
 
 
 def _cmd_push(args: argparse.Namespace) -> int:

@@ -11,12 +11,13 @@ from zoo.errors import UserError
 from zoo.hub import client
 from zoo.hub.session import Hub
 from zoo.pipelines.evaluation import RESULTS_FILE
-from zoo.pipelines.merging import LOCK_FILE, RECIPE_FILE
+from zoo.pipelines.published import RECIPE_FILE
+from zoo.recipe.lock import LOCK_FILE
 from zoo.types import ModelRef
 
 
 def card(h: Hub, ref: str, *, update: bool = False) -> tuple[str, str | None]:
-    """(README text, new commit sha or None); with update, commit it (and the plot) as a new revision.
+    """(README text, new commit sha or None); with update, commit it (and the plot), a new revision.
 
     A card that renders exactly as published is not committed again (sha None).
     """
