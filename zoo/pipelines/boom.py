@@ -49,6 +49,9 @@ class BoomOptions:
     progress: bool = True
     train: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _check(self)  # bad flags fail before the Hub is opened
+
     @property
     def prefix(self) -> str:
         return self.bag_prefix or f"{self.publish.split('/')[0]}/bag"
@@ -73,7 +76,6 @@ def boom_recipe(o: BoomOptions) -> Recipe:
 
 def boom(hub: Hub, corpus: Path, o: BoomOptions) -> BoomOutcome:
     """Run BOOM end to end on the open hub and publish the merged model (and the BLS baseline)."""
-    _check(o)
     bags = train_bags(hub, prepare_bags(corpus, _bag_options(o)))
     recipe = write_recipe(boom_recipe(o), o.out / f"{o.experiment}.yaml")
     target = o.out / "merged"

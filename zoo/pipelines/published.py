@@ -59,7 +59,7 @@ def merged_record(
     """The record of a merge; reads each parent's metadata once (when every input is pinned)."""
     if h is None or any(is_local(i.pinned) for i in lock.inputs()):
         return MergedRecord(recipe_text, lock, None, {}, results, search)
-    parents = {m.pinned: _read_meta(h, m.pinned) for m in lock.models}
+    parents = read_parents(h, [m.pinned for m in lock.models])
     meta = ZooMetadata(
         kind="merged",
         base_model=lock.base.pinned if lock.base else _common_base(parents),
@@ -70,9 +70,18 @@ def merged_record(
     return MergedRecord(recipe_text, lock, meta, parents, results, search)
 
 
-def _read_meta(h: Hub, ref: str) -> ZooMetadata | None:
-    repo, _, sha = ref.partition("@")
-    return client.read_metadata(h, repo, sha)
+def read_parents(h: Hub, refs: list[str]) -> dict[str, ZooMetadata | None]:
+    """Each pinned parent's metadata (None for one that is not a zoo member), read once."""
+    out = {}
+    for ref in refs:
+        repo, _, sha = ref.partition("@")
+        out[ref] = client.read_metadata(h, repo, sha)
+    return out
+
+
+def card_parents(parents: dict[str, ZooMetadata | None]) -> dict[str, dict | None]:
+    """The parents' metadata as the card template takes it (JSON data)."""
+    return {ref: m.model_dump(mode="json") if m else None for ref, m in parents.items()}
 
 
 def _common_base(parents: dict[str, ZooMetadata | None]) -> str:
@@ -93,9 +102,7 @@ def publish_record(h: Hub, folder: Path, record: MergedRecord, pub: Publish) -> 
         record.recipe_text,
         record.lock.to_json(),
         edges=client.lineage(h, pub.repo_id, record.meta),
-        parents_meta={
-            p: m.model_dump(mode="json") if m else None for p, m in record.parents.items()
-        },
+        parents_meta=card_parents(record.parents),
         results=record.results,
         plot=record.results is not None,
         search=record.search,

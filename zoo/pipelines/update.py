@@ -80,6 +80,9 @@ class UpdateOptions:
     progress: bool = True
     train: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _check_options(self)  # bad flags fail before the Hub is opened
+
 
 @dataclass(frozen=True)
 class _Current:
@@ -109,9 +112,9 @@ class _Data:
 
 def update(hub: Hub, current: str, corpus: Path, o: UpdateOptions) -> UpdateOutcome:
     """Run one incremental update of `current` with the data of `corpus` (see the module doc)."""
-    _check_options(o)
+    spec = load_corpus_spec(corpus)  # a bad spec fails before any Hub call
     cur = _resolve_current(hub, current)
-    data = _data(hub, cur, corpus, o)
+    data = _data(hub, cur, spec, o.data_root or Path(corpus).parent, o)
     init_path, init_ref = _init(hub, cur, o.init)
     out = Path(o.out) / _run_key(cur, corpus, o.replay, o.seed, o.init)  # a rerun resumes its own
     result, folder = _train(data, init_path, out, o)
@@ -130,10 +133,10 @@ def update(hub: Hub, current: str, corpus: Path, o: UpdateOptions) -> UpdateOutc
     return UpdateOutcome(cur.pinned, update_ref, Path(recipe.source), merged, *rows, pair, result)
 
 
-def _data(h: Hub, cur: _Current, corpus: Path, o: UpdateOptions) -> _Data:
+def _data(h: Hub, cur: _Current, spec: Any, data_root: Path, o: UpdateOptions) -> _Data:
     resolver = lambda ref: client.pull_dataset(h, ModelRef.parse(ref))  # noqa: E731
-    hist, old = _history(cur, o.replay_corpus, o.data_root or Path(corpus).parent, resolver)
-    new = load_corpus(load_corpus_spec(corpus), resolve=resolver)
+    hist, old = _history(cur, o.replay_corpus, data_root, resolver)
+    new = load_corpus(spec, resolve=resolver)
     _check_names(new, hist)
     picked = replay_indices(hist, o.replay, o.seed)
     return _Data(new, old, hist, picked, select_history(old, hist, picked))
