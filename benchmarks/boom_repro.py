@@ -84,7 +84,7 @@ class Repro:
         **settings: Any,
     ):
         """Train (or find finished) one model on rows {dataset: zoo rows}; return (path, s)."""
-        from zoo.pipelines.bags import to_train_columns
+        from zoo.train.inputs import to_train_columns
         from zoo.train import TrainConfig, train
 
         sets = {

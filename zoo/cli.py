@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import __version__
-from zoo.cli_options import GLOBAL_DEFAULTS, Parser, json_option, key_value
+from zoo.cli_options import GLOBAL_DEFAULTS, Parser, json_option, key_value, open_hub_for
 from zoo.cli_text import (
     card_update_text,
     ls_table,
@@ -170,7 +170,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_card(args: argparse.Namespace) -> int:
     from zoo.pipelines.cards import card
 
-    with _open(args) as hub:
+    with open_hub_for(args) as hub:
         text, sha = card(hub, args.ref, update=args.update)
     if args.update:
         print(card_update_text(args.ref, sha))
@@ -206,27 +206,32 @@ def _add_merge(sub: Any) -> None:
         help="run the recipe's zoo.search (grid or greedy soup scored on dev task "
         "folders) and merge the best candidate",
     )
+    merge.add_argument(
+        "--push-inputs",
+        action="store_true",
+        help="with --publish: first push each local input (NAMESPACE/<folder>, pinned)",
+    )
     merge.add_argument("--quiet", action="store_true", help="no progress bar")
     merge.add_argument("--json", action="store_true", help="machine-readable output")
     merge.set_defaults(func=_cmd_merge)
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from zoo import pipelines
+    from zoo.pipelines.merging import MergeOptions, merge, prepare_merge
 
-    outcome = pipelines.merge(
-        args.recipe,
-        lock_path=args.lock,
+    options = MergeOptions(
         out=args.out,
         publish=args.publish,
         dry_run=args.dry_run,
-        hub=args.hub,
-        token=args.token,
+        search=args.search,
+        push_inputs=args.push_inputs,
         device=args.device,
         allow_pickle=args.allow_pickle,
         progress=not args.quiet,
-        search=args.search,
     )
+    job = prepare_merge(args.recipe, args.lock, options)
+    with open_hub_for(args, create=job.writes_hub, needed=job.needs_hub) as hub:
+        outcome = merge(hub, job)
     if args.dry_run:
         print(output(outcome.plan, plan_text(outcome.plan), as_json=args.json))
         return 0
@@ -265,16 +270,10 @@ def _cmd_token_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace, create: bool = False) -> Any:
-    from zoo.hub.session import open_hub
-
-    return open_hub(args.hub, args.token, create=create)
-
-
 def _cmd_push(args: argparse.Namespace) -> int:
     from zoo import pipelines
 
-    with _open(args, create=True) as hub:
+    with open_hub_for(args, create=True) as hub:
         sha, meta = pipelines.push(
             hub,
             args.dir,
@@ -292,7 +291,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
 def _cmd_ls(args: argparse.Namespace) -> int:
     from zoo import pipelines
 
-    with _open(args) as hub:
+    with open_hub_for(args) as hub:
         members = pipelines.ls(hub, kind=args.kind, tags=tuple(args.tag), query=dict(args.meta))
     print(output(member_rows(members), ls_table(members), as_json=args.json))
     return 0
@@ -301,7 +300,7 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from zoo import pipelines
 
-    with _open(args) as hub:
+    with open_hub_for(args) as hub:
         info = pipelines.show(hub, args.ref)
     print(output(info, show_text(info), as_json=args.json))
     return 0
@@ -310,7 +309,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_pull(args: argparse.Namespace) -> int:
     from zoo import pipelines
 
-    with _open(args) as hub:
+    with open_hub_for(args) as hub:
         pulled = pipelines.pull(hub, args.ref, args.to)
     data = pull_data(pulled)
     print(output(data, data["path"], as_json=args.json))

@@ -61,3 +61,10 @@ def key_value(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
+
+
+def open_hub_for(args: argparse.Namespace, *, create: bool = False, needed: bool = True) -> Any:
+    """The Hub the global options name (a context manager), or None when `needed` is false."""
+    from zoo.hub.session import open_hub_if
+
+    return open_hub_if(needed, args.hub, args.token, create=create)

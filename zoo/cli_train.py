@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from zoo.cli_options import json_option
+from zoo.cli_options import json_option, open_hub_for
 from zoo.cli_text import (
     bag_row,
     bags_text,
@@ -154,10 +154,9 @@ def _bag_outputs(train: argparse.ArgumentParser) -> None:
 
 
 def _cmd_bag_train(args: argparse.Namespace) -> int:
-    from zoo import pipelines
+    from zoo.pipelines.bags import BagOptions, prepare_bags, train_bags
 
-    outcomes = pipelines.train_bags(
-        args.corpus,
+    options = BagOptions(
         base=args.base,
         ratios=args.ratios,
         seed=args.seed,
@@ -167,12 +166,13 @@ def _cmd_bag_train(args: argparse.Namespace) -> int:
         out=args.out,
         executor=args.executor,
         workers=args.workers,
-        hub=args.hub,
-        token=args.token,
         progress=not args.json,
-        eval_task_dirs=args.eval_task_dir,
-        **_train_settings(args),
+        eval_task_dirs=tuple(args.eval_task_dir),
+        train=_train_settings(args),
     )
+    job = prepare_bags(args.corpus, options)
+    with open_hub_for(args, create=True, needed=job.needs_hub) as hub:
+        outcomes = train_bags(hub, job)
     rows = [bag_row(o) for o in outcomes]
     print(output(rows, bags_text(rows), as_json=args.json))
     return 0
@@ -215,24 +215,23 @@ def _boom_outputs(boom: argparse.ArgumentParser) -> None:
 
 
 def _cmd_boom(args: argparse.Namespace) -> int:
-    from zoo.pipelines.boom import boom
+    from zoo.pipelines.boom import BoomOptions, boom
 
-    result = boom(
-        args.corpus,
+    options = BoomOptions(
         base=args.base,
         publish=args.publish,
         method=args.method,
         ratios=args.ratios,
-        task_dirs=args.eval_task_dir,
+        task_dirs=tuple(args.eval_task_dir),
         bag_prefix=args.bag_prefix,
         bls_repo=args.bls,
         out=args.out,
-        hub=args.hub,
-        token=args.token,
-        progress=not args.json,
         seed=args.seed,
-        **_train_settings(args),
+        progress=not args.json,
+        train=_train_settings(args),
     )
+    with open_hub_for(args, create=True) as hub:
+        result = boom(hub, args.corpus, options)
     data = boom_data(result)
     print(output(data, boom_text(data), as_json=args.json))
     return 0
@@ -324,11 +323,9 @@ def _update_sources(up: argparse.ArgumentParser) -> None:
 
 
 def _cmd_update(args: argparse.Namespace) -> int:
-    from zoo.pipelines.update import parse_weights, update
+    from zoo.pipelines.update import UpdateOptions, parse_weights, update
 
-    result = update(
-        args.current,
-        args.corpus,
+    options = UpdateOptions(
         replay=args.replay,
         init=args.init,
         method=args.method,
@@ -337,14 +334,14 @@ def _cmd_update(args: argparse.Namespace) -> int:
         update_repo=args.update_repo,
         replay_corpus=args.replay_corpus,
         data_root=args.data_root,
-        task_dirs=args.eval_task_dir,
+        task_dirs=tuple(args.eval_task_dir),
         seed=args.seed,
         out=args.out,
-        hub=args.hub,
-        token=args.token,
         progress=not args.json,
-        **_train_settings(args),
+        train=_train_settings(args),
     )
+    with open_hub_for(args, create=True) as hub:
+        result = update(hub, args.current, args.corpus, options)
     data = update_data(result)
     print(output(data, update_text(data), as_json=args.json))
     return 0

@@ -13,7 +13,8 @@ from huggingface_hub import ModelCard
 from tests.merge.tiny_models import load_all
 from zoo.cli import main
 from zoo.errors import UserError
-from zoo.pipelines import merge
+from zoo.hub.session import open_hub_if
+from zoo.pipelines.merging import MergeOptions, merge, prepare_merge
 from zoo.recipe.lock import load_lock
 
 SELECT_A = """\
@@ -23,6 +24,13 @@ zoo:
   select: {{kind: bag, experiment: exp-a, order_by: training.ratio, parameters: {{weight: 1.0}}}}
   publish: {{repo_id: zoo/tiny-{method}}}
 """
+
+
+def run_merge(hub, recipe=None, *, lock=None, token=None, **options):
+    """The merge pipeline as `zoo merge` runs it: prepared, then run with the Hub it needs open."""
+    job = prepare_merge(recipe, lock, MergeOptions(**options))
+    with open_hub_if(job.needs_hub, hub, token, create=job.writes_hub) as h:
+        return merge(h, job)
 
 
 def write(tmp_path, text, name="recipe.yaml"):
@@ -35,8 +43,8 @@ def test_select_picks_exactly_the_experiments_bags(hub, published, tmp_path):
     recipe = write(
         tmp_path, SELECT_A.format(method="linear").replace("base_model: zoo/tiny-base\n", "")
     )
-    outcome = merge(
-        recipe, out=tmp_path / "out", hub=hub.url, token=hub.admin_token, progress=False
+    outcome = run_merge(
+        hub.url, recipe, out=tmp_path / "out", token=hub.admin_token, progress=False
     )
     want = sorted(f"{r}@{s}" for r, s in published["bags"].items() if "exp-a" in r)
     assert sorted(m.pinned for m in outcome.lock.models) == want
@@ -58,11 +66,11 @@ def _pulled(hub, refs):
 
 def test_lock_reproduces_byte_for_byte(hub, published, tmp_path):
     recipe = write(tmp_path, SELECT_A.format(method="multislerp"))
-    first = merge(recipe, out=tmp_path / "a", hub=hub.url, token=hub.admin_token, progress=False)
-    again = merge(
-        lock_path=tmp_path / "a" / "zoo.lock.json",
+    first = run_merge(hub.url, recipe, out=tmp_path / "a", token=hub.admin_token, progress=False)
+    run_merge(
+        hub.url,
+        lock=tmp_path / "a" / "zoo.lock.json",
         out=tmp_path / "b",
-        hub=hub.url,
         token=hub.admin_token,
         progress=False,
     )
@@ -75,15 +83,15 @@ def test_lock_reproduces_byte_for_byte(hub, published, tmp_path):
 
 def test_lock_refuses_changed_inputs(hub, published, tmp_path):
     recipe = write(tmp_path, SELECT_A.format(method="multislerp"))
-    merge(recipe, out=tmp_path / "a", hub=hub.url, token=hub.admin_token, progress=False)
+    run_merge(hub.url, recipe, out=tmp_path / "a", token=hub.admin_token, progress=False)
     lock = json.loads((tmp_path / "a/zoo.lock.json").read_text())
     lock["models"][0]["files"]["model.safetensors"] = "0" * 64
     (tmp_path / "bad.lock.json").write_text(json.dumps(lock))
     with pytest.raises(UserError, match="the lock says"):
-        merge(
-            lock_path=tmp_path / "bad.lock.json",
+        run_merge(
+            hub.url,
+            lock=tmp_path / "bad.lock.json",
             out=tmp_path / "c",
-            hub=hub.url,
             token=hub.admin_token,
         )
     assert not (tmp_path / "c").exists()
@@ -91,19 +99,19 @@ def test_lock_refuses_changed_inputs(hub, published, tmp_path):
 
 def test_publish_loads_by_repo_id_and_keeps_history(hub, published, tmp_path):
     recipe = write(tmp_path, SELECT_A.format(method="multislerp"))
-    first = merge(
+    first = run_merge(
+        hub.url,
         recipe,
         out=tmp_path / "m1",
         publish=True,
-        hub=hub.url,
         token=hub.admin_token,
         progress=False,
     )
-    second = merge(
+    second = run_merge(
+        hub.url,
         recipe,
         out=tmp_path / "m2",
         publish=True,
-        hub=hub.url,
         token=hub.admin_token,
         progress=False,
     )
@@ -234,3 +242,74 @@ def test_cli_missing_recipe_and_lock(capsys, tmp_path):
     assert "recipe not found" in capsys.readouterr().err
     assert main(["merge", "--lock", str(tmp_path / "none.json")]) == 2
     assert "lock file not found" in capsys.readouterr().err
+
+
+LOCAL = """\
+merge_method: linear
+models:
+  - model: {a}
+    parameters: {{weight: 1.0}}
+  - model: {b}
+    parameters: {{weight: 1.0}}
+zoo:
+  publish: {{repo_id: local/tiny-linear}}
+"""
+
+
+def test_publishing_local_inputs_pushes_them_with_push_inputs(
+    tiny_family, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    a, b = tiny_family["variants"][:2]
+    recipe = write(tmp_path, LOCAL.format(a=a, b=b))
+    new_hub = tmp_path / "new-hub"
+    argv = ["merge", str(recipe), "--publish", "--json", "--quiet", "--hub", str(new_hub)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--push-inputs" in err and str(a) in err and err.count("\n") == 1, err
+    assert not new_hub.exists() and not (tmp_path / "merged").exists()  # refused before any work
+    assert main([*argv, "--push-inputs"]) == 0, capsys.readouterr().err
+    published = json.loads(capsys.readouterr().out)["published"]
+    out = tmp_path / "merged" / "local--tiny-linear"  # the default output
+    lock = load_lock(out / "zoo.lock.json")
+    assert [m.requested for m in lock.models] == [str(a), str(b)]
+    assert [m.pinned.split("@")[0] for m in lock.models] == [f"local/{a.name}", f"local/{b.name}"]
+    meta = json.loads((out / "zoo.json").read_text())
+    assert meta["kind"] == "merged" and meta["parents"] == [m.pinned for m in lock.models]
+    assert main(["show", published, "--json", "--hub", str(new_hub)]) == 0
+    assert json.loads(capsys.readouterr().out)["meta"]["parents"] == meta["parents"]
+    assert main(["show", lock.models[0].pinned, "--json", "--hub", str(new_hub)]) == 0
+    assert json.loads(capsys.readouterr().out)["meta"]["kind"] == "base"  # no zoo.json: base
+
+
+def test_the_same_publish_runs_again_into_its_default_output(
+    tiny_family, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    a, b = tiny_family["variants"][1:3]
+    recipe = write(tmp_path, LOCAL.format(a=a, b=b))
+    argv = ["merge", str(recipe), "--publish", "--push-inputs", "--json", "--quiet"]
+    argv += ["--hub", str(tmp_path / "hub")]
+    tags = []
+    for _ in range(2):
+        assert main(argv) == 0, capsys.readouterr().err
+        tags.append(json.loads(capsys.readouterr().out)["tag"])
+    assert tags == ["v1", "v2"]
+    assert [p.name for p in (tmp_path / "merged").iterdir()] == ["local--tiny-linear"]
+    assert (tmp_path / "merged" / "local--tiny-linear" / "model.safetensors").is_file()
+    assert main([*argv, "--out", str(tmp_path / "merged" / "local--tiny-linear")]) == 2
+    assert "already exists" in capsys.readouterr().err  # an explicit --out is never replaced
+
+
+def test_a_default_output_that_zoo_did_not_write_is_refused(
+    tiny_family, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    a, b = tiny_family["variants"][:2]
+    recipe = write(tmp_path, LOCAL.format(a=a, b=b))
+    mine = tmp_path / "merged" / "local--tiny-linear"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    assert main(["merge", str(recipe), "--quiet"]) == 2
+    assert "not a zoo merge output" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "mine"

@@ -9,11 +9,10 @@ from huggingface_hub import ModelCard
 
 from tests.eval import helpers
 from tests.merge.tiny_models import load_all
-from tests.recipe.test_merge_pipeline import _pulled, write
+from tests.recipe.test_merge_pipeline import _pulled, run_merge, write
 from zoo.cli import main
 from zoo.eval import evaluate
 from zoo.merge.engine import MergeInput, merge_folders
-from zoo.pipelines import merge
 
 RECIPE = """\
 merge_method: linear
@@ -38,10 +37,10 @@ def _dev_score(path, dev):
 
 def test_grid_search_merges_the_best_candidate(hub, published, dev, tmp_path):
     recipe = write(tmp_path, RECIPE.format(dev=dev, strategy=GRID))
-    outcome = merge(
+    outcome = run_merge(
+        hub.url,
         recipe,
         out=tmp_path / "out",
-        hub=hub.url,
         token=hub.admin_token,
         progress=False,
         search=True,
@@ -73,10 +72,10 @@ def test_grid_search_merges_the_best_candidate(hub, published, dev, tmp_path):
     ours, theirs = load_all(tmp_path / "out"), load_all(ref)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
     assert json.loads((tmp_path / "out" / "search.json").read_text()) == outcome.search
-    again = merge(
-        lock_path=tmp_path / "out" / "zoo.lock.json",
+    again = run_merge(
+        hub.url,
+        lock=tmp_path / "out" / "zoo.lock.json",
         out=tmp_path / "again",
-        hub=hub.url,
         token=hub.admin_token,
         progress=False,
     )

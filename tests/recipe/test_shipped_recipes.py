@@ -12,8 +12,9 @@ import torch
 
 from tests.merge import tiny_models as tm
 from tests.recipe.conftest import bag_meta
+from tests.recipe.test_merge_pipeline import run_merge
 from zoo.hub.session import open_hub
-from zoo.pipelines import merge, push
+from zoo.pipelines import push
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
@@ -60,7 +61,7 @@ def test_every_shipped_recipe_runs_on_tiny_models(recipe_hub, path, tmp_path):
     from sentence_transformers import SentenceTransformer
 
     out = tmp_path / "out"
-    outcome = merge(path, out=out, hub=recipe_hub["hub"], progress=False)
+    outcome = run_merge(recipe_hub["hub"], path, out=out, progress=False)
     assert outcome.lock.models and (out / "zoo.lock.json").is_file()
     assert (out / "recipe.yaml").read_text() == path.read_text()
     merged = tm.load_all(out)

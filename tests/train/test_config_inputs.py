@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from zoo.errors import UserError
 from zoo.train import TrainConfig
 from zoo.train import checkpoints as ck
-from zoo.train.inputs import prepare, signature
+from zoo.train.inputs import prepare, signature, train_sets
 
 
 def test_config_is_strict_and_frozen():
@@ -72,6 +72,38 @@ def test_prepare_loads_saved_datasets_and_refuses_other_things(tmp_path):
         prepare({"s": [1, 2]})
     with pytest.raises(UserError, match="every dataset is empty"):
         prepare({"s": _pairs(0)})
+
+
+def _rows(n_neg):
+    return Dataset.from_dict(
+        {
+            "query": ["q1", "q2"],
+            "pos": [["p1", "p1b"], ["p2"]],
+            "neg": [[f"n1-{i}" for i in range(n_neg)], [f"n2-{i}" for i in range(n_neg + 1)]],
+        }
+    )
+
+
+def test_train_sets_shape_rows_for_the_trainer():
+    class Spec:
+        def __init__(self, in_batch, instruction=None):
+            self.in_batch_negatives, self.instruction = in_batch, instruction
+
+    rows = {"retr": _rows(1), "clf": _rows(2), "none": _rows(0).select([])}
+    specs = {"retr": Spec(True, "find: "), "clf": Spec(False), "none": Spec(True, "x")}
+    got = train_sets(rows, specs)
+    assert sorted(got.sets) == ["clf", "retr"]  # empty datasets are left out
+    assert got.sets["retr"].to_dict() == {
+        "anchor": ["q1", "q2"],
+        "positive": ["p1", "p2"],
+        "negative": ["n1-0", "n2-0"],
+    }
+    # own candidates: every hard negative, as many as the row with the fewest
+    assert got.sets["clf"].column_names == ["anchor", "positive", "negative_1", "negative_2"]
+    assert got.own_candidates == frozenset({"clf"}) and got.prompts == {"retr": "find: "}
+    prepare(got.sets, got.prompts, got.own_candidates)  # what the loop accepts
+    with pytest.raises(UserError, match="hard negatives on every row"):
+        train_sets({"clf": _rows(0)}, {"clf": Spec(False)})
 
 
 def test_signature_changes_with_content_not_with_insertion_order():

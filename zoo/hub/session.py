@@ -76,6 +76,26 @@ def open_hub(
         yield _connect(url, token or store.admin_token(), str(root))
 
 
+@contextlib.contextmanager
+def open_hub_if(
+    needed: bool,
+    hub: str | os.PathLike | None = None,
+    token: str | None = None,
+    *,
+    create: bool = False,
+) -> Iterator[Hub | None]:
+    """open_hub(hub, token, create=create) when needed; else None, with no server and no probe.
+
+    The one way a command opens a Hub it may not need (a merge of local folders, bags of a
+    local base): commands that write pass create=True, so a new hub directory is made for them.
+    """
+    if not needed:
+        yield None
+        return
+    with open_hub(hub, token, create=create) as h:
+        yield h
+
+
 def _connect(endpoint: str, token: str | None, label: str) -> Hub:
     if not _is_hf(endpoint):
         # huggingface_hub 2.x uploads through Xet without fallback; only huggingface.co speaks it.

@@ -12,10 +12,19 @@ _EXPORTS = {
     "show": "zoo.pipelines.members",
     "pull": "zoo.pipelines.members",
     "member_metadata": "zoo.pipelines.members",
+    "prepare_merge": "zoo.pipelines.merging",
     "merge": "zoo.pipelines.merging",
+    "MergeOptions": "zoo.pipelines.merging",
+    "MergeJob": "zoo.pipelines.merging",
     "MergeOutcome": "zoo.pipelines.merging",
     "build_suite": "zoo.pipelines.data",
+    "prepare_bags": "zoo.pipelines.bags",
     "train_bags": "zoo.pipelines.bags",
+    "BagOptions": "zoo.pipelines.bags",
+    "boom": "zoo.pipelines.boom",
+    "BoomOptions": "zoo.pipelines.boom",
+    "update": "zoo.pipelines.update",
+    "UpdateOptions": "zoo.pipelines.update",
 }
 
 __all__ = sorted(_EXPORTS)

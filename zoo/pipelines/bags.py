@@ -1,15 +1,16 @@
-"""`zoo bag train`: corpus -> bagging manifests -> one training run per bag -> zoo.json -> publish."""
+"""`zoo bag train`: corpus -> bagging manifests -> one training run per bag -> zoo.json -> publish.
+
+Two steps: `prepare_bags` loads and checks the corpus spec and says whether a Hub is needed;
+`train_bags(hub, job)` trains (and publishes) with that Hub open (None when none is needed).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import datasets
 from pydantic import ValidationError
 
 from zoo.data.corpus import Corpus, load_corpus
@@ -17,11 +18,12 @@ from zoo.data.sampler import BagManifest, sample_bags, select_rows
 from zoo.data.spec import load_corpus_spec
 from zoo.errors import UserError
 from zoo.hub import client
-from zoo.hub.metadata import Adapter, DatasetUse, Training, ZooMetadata, format_validation_error
-from zoo.hub.session import Hub, open_hub
-from zoo.pipelines.members import push
+from zoo.hub.metadata import DatasetUse, Training, ZooMetadata, format_validation_error
+from zoo.hub.session import Hub
+from zoo.pipelines.members import adapter_of, push
 from zoo.train.config import TrainConfig, TrainResult
 from zoo.train.executors import TrainJob, run_jobs
+from zoo.train.inputs import train_sets
 from zoo.train.model import resolve_bf16
 from zoo.types import ModelRef, check_repo_id, ratio_name
 
@@ -36,6 +38,46 @@ class BagOutcome:
     result: TrainResult | None
     published: str | None = None
     reused: bool = False
+
+
+@dataclass(frozen=True)
+class BagOptions:
+    """How to train bags (the `zoo bag train` flags); train holds TrainConfig fields."""
+
+    base: str  # a local folder, or a Hub ref REPO_ID[@REV] pulled at its pinned commit
+    ratios: tuple[float, ...] | None = None  # None: the corpus spec's
+    seed: int = 0
+    bootstrap: bool = False
+    push_to: str | None = None  # publish each bag as PREFIX-<ratio> (kind=bag)
+    experiment: str | None = None  # None: the push prefix's name, else the corpus file's stem
+    out: Path = Path(".zoo/bags")
+    executor: str = "local"
+    workers: int = 1
+    progress: bool = True
+    eval_task_dirs: tuple[str, ...] = ()
+    train: Mapping[str, Any] = field(default_factory=dict)  # lora_r, steps, batch_size, ...
+
+
+@dataclass(frozen=True)
+class BagJob:
+    """A loaded, checked bag run: the corpus spec and the options."""
+
+    corpus_path: Path
+    spec: Any  # zoo.data.spec.CorpusSpec
+    options: BagOptions
+
+    @property
+    def needs_hub(self) -> bool:
+        """True when bags are published, the base is a Hub ref, or a dataset is on the Hub."""
+        hub_data = any(getattr(d.source, "hub", None) for d in self.spec.datasets)
+        return self.options.push_to is not None or not Path(self.options.base).is_dir() or hub_data
+
+    @property
+    def experiment(self) -> str:
+        o = self.options
+        return o.experiment or (
+            o.push_to.split("/")[-1] if o.push_to else Path(self.corpus_path).stem
+        )
 
 
 @dataclass(frozen=True)
@@ -55,62 +97,35 @@ def bag_repo(prefix: str, ratio: float) -> str:
     return f"{prefix}-{ratio_name(ratio)}"
 
 
-def train_bags(
-    corpus_path: Path,
-    *,
-    base: str,
-    ratios: Sequence[float] | None = None,
-    seed: int = 0,
-    bootstrap: bool = False,
-    push_to: str | None = None,
-    experiment: str | None = None,
-    out: Path = Path(".zoo/bags"),
-    executor: str = "local",
-    workers: int = 1,
-    hub: str | None = None,
-    token: str | None = None,
-    progress: bool = True,
-    eval_task_dirs: Sequence[str] = (),
-    **train: Any,
-) -> list[BagOutcome]:
-    """Train one model per bag ratio and (with push_to) publish each as kind=bag.
-
-    train holds TrainConfig fields (lora_r, steps, epochs, batch_size, ...). Writes under out
-    and, when pushing, one commit per bag. Deterministic given seed (data and batch order).
-    """
-    if push_to:
-        check_repo_id(push_to)
-        if Path(base).is_dir():
+def prepare_bags(corpus_path: Path, options: BagOptions) -> BagJob:
+    """Load the corpus spec and check the options against it; no network."""
+    if options.push_to:
+        check_repo_id(options.push_to)
+        if Path(options.base).is_dir():
             raise UserError(
                 "publishing bags needs --base as a Hub repo (org/name[@rev]) so their "
                 "base_model is pinned; publish it first with `zoo push DIR org/name --kind base`"
             )
-    spec = load_corpus_spec(corpus_path)
-    needs_hub = push_to is not None or not Path(base).is_dir() or _has_hub_sources(spec)
-    with _maybe_hub(needs_hub, hub, token) as h:
-        plan = _plan(
-            h,
-            spec,
-            base,
-            ratios,
-            seed,
-            bootstrap,
-            experiment or _experiment(push_to, corpus_path),
-            train,
-        )
-        reused = _published_bags(h, push_to, plan) if push_to else {}
-        todo = [m for m in plan.manifests if m.manifest_sha256 not in reused]
-        results = run_jobs(
-            [_job(plan, m, out) for m in todo],
-            executor=executor,
-            workers=workers,
-            progress=progress,
-        )
-        trained = {
-            m.manifest_sha256: _finish(plan, m, r, eval_task_dirs) for m, r in zip(todo, results)
-        }
-        if push_to:
-            trained = {k: _publish(h, o, bag_repo(push_to, o.ratio)) for k, o in trained.items()}
+    return BagJob(Path(corpus_path), load_corpus_spec(corpus_path), options)
+
+
+def train_bags(hub: Hub | None, job: BagJob) -> list[BagOutcome]:
+    """Train one model per bag ratio and (with push_to) publish each as kind=bag.
+
+    hub: the open Hub (None only when not job.needs_hub). Writes under options.out and, when
+    pushing, one commit per bag. Deterministic given seed (data and batch order).
+    """
+    o = job.options
+    plan = _plan(hub, job)
+    reused = _published_bags(hub, o.push_to, plan) if o.push_to else {}
+    todo = [m for m in plan.manifests if m.manifest_sha256 not in reused]
+    jobs = [_job(plan, m, o.out) for m in todo]
+    results = run_jobs(jobs, executor=o.executor, workers=o.workers, progress=o.progress)
+    trained = {
+        m.manifest_sha256: _finish(plan, m, r, o.eval_task_dirs) for m, r in zip(todo, results)
+    }
+    if o.push_to:
+        trained = {k: _publish(hub, b, bag_repo(o.push_to, b.ratio)) for k, b in trained.items()}
     return [reused.get(m.manifest_sha256) or trained[m.manifest_sha256] for m in plan.manifests]
 
 
@@ -133,44 +148,19 @@ def _published_bags(h: Hub, push_to: str, plan: BagPlan) -> dict[str, BagOutcome
     return found
 
 
-@contextlib.contextmanager
-def _maybe_hub(needed: bool, hub: str | None, token: str | None) -> Iterator[Hub | None]:
-    if not needed:
-        yield None
-        return
-    with open_hub(hub, token, create=True) as h:
-        yield h
-
-
-def _has_hub_sources(spec: Any) -> bool:
-    return any(getattr(d.source, "hub", None) for d in spec.datasets)
-
-
-def _experiment(push_to: str | None, corpus_path: Path) -> str:
-    return push_to.split("/")[-1] if push_to else Path(corpus_path).stem
-
-
-def _plan(
-    h: Hub | None,
-    spec: Any,
-    base: str,
-    ratios: Sequence[float] | None,
-    seed: int,
-    bootstrap: bool,
-    experiment: str,
-    train: dict[str, Any],
-) -> BagPlan:
-    base_path, base_ref = resolve_base(h, base)
+def _plan(h: Hub | None, job: BagJob) -> BagPlan:
+    o = job.options
+    base_path, base_ref = resolve_base(h, o.base)
     resolver = (lambda ref: client.pull_dataset(h, ModelRef.parse(ref))) if h else None
-    corpus = load_corpus(spec, resolve=resolver)
-    manifests = sample_bags(corpus, tuple(ratios or spec.ratios), seed=seed, bootstrap=bootstrap)
+    corpus = load_corpus(job.spec, resolve=resolver)
+    ratios = tuple(o.ratios or job.spec.ratios)
+    manifests = sample_bags(corpus, ratios, seed=o.seed, bootstrap=o.bootstrap)
+    train = {"seed": o.seed, **o.train}
     try:  # fail on bad settings before any work
-        TrainConfig(base=str(base_path), seed=seed, **train)
+        TrainConfig(base=str(base_path), **train)
     except ValidationError as exc:
         raise UserError(f"training settings: {format_validation_error(exc)}") from None
-    return BagPlan(
-        corpus, base_path, base_ref, tuple(manifests), experiment, {"seed": seed, **train}
-    )
+    return BagPlan(corpus, base_path, base_ref, tuple(manifests), job.experiment, train)
 
 
 def resolve_base(h: Hub | None, base: str) -> tuple[Path, str | None]:
@@ -184,49 +174,19 @@ def resolve_base(h: Hub | None, base: str) -> tuple[Path, str | None]:
 
 
 def _job(plan: BagPlan, manifest: BagManifest, out: Path) -> TrainJob:
-    rows = select_rows(plan.corpus, manifest)
-    own = frozenset(d.name for d in plan.corpus.datasets if not d.in_batch_negatives)
-    train_sets = {
-        name: to_train_columns(ds, all_negatives=name in own)
-        for name, ds in rows.items()
-        if len(ds)
-    }
-    prompts = {
-        d.name: d.instruction
-        for d in plan.corpus.datasets
-        if d.instruction and d.name in train_sets
-    }
+    inputs = train_sets(
+        select_rows(plan.corpus, manifest), {d.name: d for d in plan.corpus.datasets}
+    )
     config = TrainConfig(base=str(plan.base_path), **plan.train)
     folder = Path(out) / f"{plan.experiment}-{ratio_name(manifest.ratio)}"
     return TrainJob(
-        train_sets,
+        inputs.sets,
         config,
         folder,
-        prompts or None,
+        inputs.prompts,
         name=f"bag {ratio_name(manifest.ratio)}",
-        own_candidates=own & set(train_sets),
+        own_candidates=inputs.own_candidates,
     )
-
-
-def to_train_columns(ds: datasets.Dataset, *, all_negatives: bool = False) -> datasets.Dataset:
-    """zoo.data rows {query, pos[], neg[], label, group} -> trainer rows {anchor, positive, negative...}.
-
-    The first positive is used. Datasets trained with in-batch negatives get the first hard negative
-    when every row has one; own-candidates datasets (classification, clustering: no in-batch
-    negatives) get all of them as negative_1..negative_k, k the smallest count over the rows.
-    """
-    pos, neg = ds["pos"], ds["neg"]
-    columns = {"anchor": list(ds["query"]), "positive": [p[0] for p in pos]}
-    k = min((len(n) for n in neg), default=0)
-    if all_negatives:
-        if k == 0:
-            raise UserError(
-                "a dataset without in-batch negatives needs hard negatives on every row"
-            )
-        columns.update({f"negative_{i + 1}": [n[i] for n in neg] for i in range(k)})
-    elif k:
-        columns["negative"] = [n[0] for n in neg]
-    return datasets.Dataset.from_dict(columns)
 
 
 def _finish(
@@ -238,7 +198,7 @@ def _finish(
     meta = ZooMetadata(
         kind="bag",
         base_model=plan.base_ref,
-        adapter=_adapter(path),
+        adapter=adapter_of(path),
         training=_training(plan, manifest, result),
         scores=_scores(path, eval_task_dirs),
     )
@@ -255,13 +215,6 @@ def _scores(path: Path, task_dirs: Sequence[str]) -> dict[str, float]:
     return {
         t.name: round(t.score, 6) for t in evaluate(path, task_dirs=task_dirs, progress=False).tasks
     }
-
-
-def _adapter(path: Path) -> Adapter:
-    config = path / "adapter_config.json"
-    if config.is_file():
-        return Adapter(type="lora", peft_config=json.loads(config.read_text()))
-    return Adapter(type="full")
 
 
 def _training(plan: BagPlan, manifest: BagManifest, result: TrainResult) -> Training:
@@ -301,5 +254,5 @@ def spec_record(spec: Any, names: Sequence[str]) -> dict[str, Any]:
 
 
 def _publish(h: Hub, outcome: BagOutcome, repo_id: str) -> BagOutcome:
-    sha, meta = push(h, outcome.path, repo_id)
+    sha, meta = push(h, outcome.path, repo_id, meta=outcome.meta)
     return BagOutcome(outcome.ratio, outcome.path, meta, outcome.result, f"{repo_id}@{sha}")

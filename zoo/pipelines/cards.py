@@ -11,12 +11,13 @@ from zoo.errors import UserError
 from zoo.hub import client
 from zoo.hub.session import Hub
 from zoo.pipelines.evaluation import RESULTS_FILE
-from zoo.pipelines.merging import LOCK_FILE, RECIPE_FILE
+from zoo.pipelines.published import RECIPE_FILE, card_parents, read_parents
+from zoo.recipe.lock import LOCK_FILE
 from zoo.types import ModelRef
 
 
 def card(h: Hub, ref: str, *, update: bool = False) -> tuple[str, str | None]:
-    """(README text, new commit sha or None); with update, commit it (and the plot) as a new revision.
+    """(README text, new commit sha or None); with update, commit it (and the plot), a new revision.
 
     A card that renders exactly as published is not committed again (sha None).
     """
@@ -46,11 +47,7 @@ def _merged(h: Hub, repo_id: str, sha: str, meta) -> tuple[str, dict | None]:
     lock = client.read_text(h, repo_id, sha, LOCK_FILE) or "{}"
     raw = client.read_text(h, repo_id, sha, RESULTS_FILE)
     results = json.loads(raw) if raw else None
-    parents = {}
-    for p in meta.parents:
-        repo, _, psha = p.partition("@")
-        pmeta = client.read_metadata(h, repo, psha)
-        parents[p] = pmeta.model_dump(mode="json") if pmeta else None
+    parents = card_parents(read_parents(h, list(meta.parents)))
     text = merged_card(
         repo_id,
         meta.model_dump(mode="json"),

@@ -1,4 +1,4 @@
-"""`zoo data suite build`: build the offline real-data suite, optionally publish it as a dataset repo."""
+"""`zoo data suite build`: build the offline real-data suite; optionally publish it as a dataset."""
 
 from __future__ import annotations
 

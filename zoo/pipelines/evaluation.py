@@ -66,7 +66,7 @@ def card_results(entrants: Sequence[Entrant], reports: dict[str, EvalReport]) ->
 def write_eval_files(
     target: Path, results: dict[str, Any], reports: dict[str, EvalReport], repo_id: str
 ) -> None:
-    """Plot, .eval_results/*.yaml, mteb results folder + ModelMeta stub, and every report, into target."""
+    """Plot, .eval_results/*.yaml, mteb results + ModelMeta stub, and every report, into target."""
     (target / PLOT_FILE).write_bytes(plot_png(results))
     for name, text in eval_results_yaml(results, MERGED).items():
         (target / name).parent.mkdir(parents=True, exist_ok=True)

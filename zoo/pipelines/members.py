@@ -9,7 +9,7 @@ from typing import Any
 from zoo.cards.member import member_card
 from zoo.errors import UserError
 from zoo.hub import client
-from zoo.hub.metadata import ZooMetadata, parse_metadata
+from zoo.hub.metadata import Adapter, ZooMetadata, parse_metadata
 from zoo.hub.session import Hub
 from zoo.merge.io import first_nonfinite
 from zoo.types import ModelRef, check_repo_id
@@ -19,7 +19,7 @@ _FIELD_KEYS = {"base_model", "parents"}
 
 
 def member_metadata(folder: Path, kind: str | None, meta_kv: dict[str, str]) -> ZooMetadata:
-    """The metadata to publish folder with: its zoo.json if present, else built from kind + --meta."""
+    """The metadata to publish folder with: its zoo.json if present, else from kind + --meta."""
     if not folder.is_dir():
         raise UserError(f"folder not found: {folder}")
     base: dict[str, Any] = {}
@@ -40,11 +40,16 @@ def member_metadata(folder: Path, kind: str | None, meta_kv: dict[str, str]) -> 
         **{k: v for k, v in meta_kv.items() if k not in _FIELD_KEYS},
     }
     if (folder / "adapter_config.json").is_file() and "adapter" not in base:
-        base["adapter"] = {
-            "type": "lora",
-            "peft_config": json.loads((folder / "adapter_config.json").read_text()),
-        }
+        base["adapter"] = adapter_of(folder).model_dump(mode="json")
     return parse_metadata(base, where="metadata")
+
+
+def adapter_of(folder: Path) -> Adapter:
+    """How folder stores its weights: a LoRA adapter (its adapter_config.json) or full weights."""
+    config = folder / "adapter_config.json"
+    if config.is_file():
+        return Adapter(type="lora", peft_config=json.loads(config.read_text()))
+    return Adapter(type="full")
 
 
 def push(
@@ -56,10 +61,15 @@ def push(
     private: bool = False,
     meta_kv: dict[str, str] | None = None,
     tag: str | None = None,
+    meta: ZooMetadata | None = None,
 ) -> tuple[str, ZooMetadata]:
-    """Publish a local model folder as a zoo member in one commit; return (commit sha, metadata)."""
+    """Publish a local model folder as a zoo member in one commit; return (commit sha, metadata).
+
+    meta: the metadata already built in memory (a pipeline's record); else member_metadata's.
+    """
     check_repo_id(repo_id)
-    meta = member_metadata(folder, kind, meta_kv or {})
+    if meta is None:
+        meta = member_metadata(folder, kind, meta_kv or {})
     if bad := first_nonfinite(folder):
         raise UserError(f"{folder} holds NaN or Inf weights ({bad}); refusing to publish them")
     card = member_card(repo_id, meta.model_dump(mode="json"), client.source_card_data(folder))

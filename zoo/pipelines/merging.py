@@ -1,30 +1,31 @@
-"""`zoo merge`: recipe -> select -> pin (lock) -> pull -> merge out of core -> package -> publish."""
+"""`zoo merge`: recipe -> select -> pin (lock) -> pull -> merge out of core -> package -> publish.
+
+Two steps: `prepare_merge` loads and checks the recipe (or lock) and says whether a Hub is needed
+and written to; `merge(hub, job)` runs it with that Hub open (None when no Hub is needed).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from zoo.cards.merged import merged_card
 from zoo.errors import UserError
 from zoo.hashing import folder_digest
 from zoo.hub import client
-from zoo.hub.metadata import ZooMetadata
-from zoo.hub.session import Hub, open_hub
+from zoo.hub.session import Hub
 from zoo.merge import engine
 from zoo.merge.planning import MergeInput
-from zoo.pipelines.search import SEARCH_FILE
+from zoo.pipelines.members import push
+from zoo.pipelines.published import is_local, merged_record, publish_record
 from zoo.recipe.lock import LOCK_FILE, Lock, build_lock, check_files, load_lock
 from zoo.recipe.plan import Candidate, MergeSpec, merge_spec, select
 from zoo.recipe.schema import Recipe, load_recipe
 from zoo.types import ModelRef
-
-RECIPE_FILE = "recipe.yaml"
 
 
 @dataclass
@@ -42,98 +43,190 @@ class MergeOutcome:
 
 
 @dataclass(frozen=True)
-class _Options:
-    hub: str | None
-    token: str | None
-    device: str
-    allow_pickle: bool
-    progress: bool
+class MergeOptions:
+    """How to run a merge (the `zoo merge` flags)."""
+
+    out: Path | None = None  # None: merged/<name>, replaced by a later run of the same recipe
+    publish: bool = False
+    dry_run: bool = False
+    search: bool = False  # run the recipe's zoo.search and merge its best candidate
+    push_inputs: bool = False  # push local inputs to the Hub first, pinned, for the lineage
+    device: str = "cpu"
+    allow_pickle: bool = False
+    progress: bool = True
 
 
-def merge(
-    recipe_path: Path | None = None,
-    *,
+@dataclass(frozen=True)
+class MergeJob:
+    """A loaded, checked merge: the recipe, its lock (when re-running one), the options."""
+
+    recipe: Recipe
+    lock: Lock | None
+    options: MergeOptions
+
+    def refs(self) -> list[str]:
+        """The inputs as the lock pins them or the recipe names them (not the selected ones)."""
+        return [i.pinned for i in self.lock.inputs()] if self.lock else _recipe_refs(self.recipe)
+
+    @property
+    def writes_hub(self) -> bool:
+        """True when the merge pushes to the Hub (its directory is then created if missing)."""
+        o = self.options
+        return (o.publish or o.push_inputs) and not o.dry_run
+
+    @property
+    def needs_hub(self) -> bool:
+        """True when the merge talks to a Hub: it writes, selects, or has a Hub input."""
+        selects = self.recipe.zoo.select is not None and self.lock is None
+        return self.writes_hub or selects or any(not is_local(r) for r in self.refs())
+
+
+@dataclass(frozen=True)
+class Input:
+    """One merge input, pinned: the ref it is pinned to, its files' sha256, its local folder."""
+
+    pinned: str
+    files: dict[str, str]
+    path: Path
+
+
+def prepare_merge(
+    recipe: Path | Recipe | None = None,
     lock_path: Path | None = None,
-    out: Path | None = None,
-    publish: bool = False,
-    dry_run: bool = False,
-    hub: str | None = None,
-    token: str | None = None,
-    device: str = "cpu",
-    allow_pickle: bool = False,
-    progress: bool = True,
-    search: bool = False,
-) -> MergeOutcome:
-    """Run a recipe (or re-run a lock) end to end; see the module docstring for the stages.
+    options: MergeOptions = MergeOptions(),
+) -> MergeJob:
+    """Load the recipe (or re-run lock_path) and check the options against it; no network."""
+    loaded, lock = _load(recipe, lock_path)
+    _check(loaded, lock, options)
+    job = MergeJob(loaded, lock, options)
+    _check_lineage(job)
+    return job
 
-    search: first run the recipe's zoo.search (see zoo.pipelines.search) and merge its best
-    candidate. Writes only `out` (atomically, via the engine) and, with publish, one commit + tag.
+
+def merge(hub: Hub | None, job: MergeJob) -> MergeOutcome:
+    """Run a prepared merge end to end; see the module docstring for the stages.
+
+    hub: the open Hub (None only when not job.needs_hub). Writes only the output folder
+    (atomically, via the engine) and, with publish, one commit + tag (and one per pushed input).
     """
-    recipe, lock = _load(recipe_path, lock_path)
-    if search and (lock is not None or recipe.zoo.search is None):
+    if hub is None and job.needs_hub:
+        raise UserError(f"{job.recipe.source}: this merge needs a hub (--hub)")
+    recipe, opts = job.recipe, job.options
+    with tempfile.TemporaryDirectory(prefix="zoo-merge-") as tmp:
+        spec = job.lock.spec() if job.lock else merge_spec(recipe, _selected(hub, recipe))
+        if opts.dry_run:
+            return _dry_run(hub, spec, Path(tmp), opts)
+        inputs = _fetch(hub, spec, job.lock, _push_inputs(hub, spec, recipe, opts))
+        searched = None
+        if opts.search:
+            spec, searched = _search(spec, recipe, inputs, opts, Path(tmp))
+        pins = {r: (i.pinned, i.files) for r, i in inputs.items()}
+        lock = job.lock or build_lock(spec, recipe.text, recipe.sha256, pins)
+        with _output(recipe, opts.out) as target:
+            outcome = _merge_into(hub, target, recipe, spec, inputs, lock, searched, opts)
+    return outcome
+
+
+def _merge_into(
+    hub: Hub | None,
+    target: Path,
+    recipe: Recipe,
+    spec: MergeSpec,
+    inputs: dict[str, Input],
+    lock: Lock,
+    searched: dict[str, Any] | None,
+    opts: MergeOptions,
+) -> MergeOutcome:
+    """Merge, evaluate, write the record once, and (with publish) push it."""
+    report = _run_engine(spec, inputs, target, opts)
+    results = _evaluate(recipe, spec, inputs, target, opts) if recipe.zoo.eval else None
+    record = merged_record(hub, recipe.text, lock, results, searched)
+    record.write(target)
+    outcome = MergeOutcome(
+        lock, _plan_dict(spec, lock), target, report, results=results, search=searched
+    )
+    if opts.publish:
+        outcome.published, outcome.tag = publish_record(hub, target, record, recipe.zoo.publish)
+    return outcome
+
+
+def _load(recipe: Path | Recipe | None, lock_path: Path | None) -> tuple[Recipe, Lock | None]:
+    if lock_path is not None:
+        lock = load_lock(lock_path)
+        return load_recipe(lock.recipe), lock
+    if recipe is None:
+        raise UserError("give a recipe file or --lock FILE")
+    return (recipe if isinstance(recipe, Recipe) else load_recipe(recipe)), None
+
+
+def _check(recipe: Recipe, lock: Lock | None, opts: MergeOptions) -> None:
+    if opts.search and (lock is not None or recipe.zoo.search is None):
         raise UserError(
             "--search runs a recipe's zoo.search block (task_dirs and grid or greedy); "
             + ("a lock already records the chosen weights" if lock else f"{recipe.source} has none")
         )
-    opts = _Options(hub, token, device, allow_pickle, progress)
-    if publish and recipe.zoo.publish is None:
+    if opts.publish and recipe.zoo.publish is None:
         raise UserError(f"{recipe.source}: --publish needs zoo.publish.repo_id in the recipe")
-    if out is not None and out.exists() and not dry_run:
-        raise UserError(f"--out {out} already exists; remove it or choose another folder")
-    with (
-        _hub_if_needed(recipe, lock, publish, opts) as h,
-        tempfile.TemporaryDirectory(prefix="zoo-merge-") as tmp,
-    ):
-        spec = lock.spec() if lock else merge_spec(recipe, _selected(h, recipe))
-        if dry_run:
-            return _dry_run(h, spec, recipe, Path(tmp), opts)
-        pinned = _fetch(h, spec, lock)
-        searched = None
-        if search:
-            spec, searched = _search(spec, recipe, pinned, opts, Path(tmp))
-        lock = lock or build_lock(
-            spec, recipe.text, recipe.sha256, {r: (p, f) for r, (p, f, _) in pinned.items()}
+    if opts.push_inputs and recipe.zoo.publish is None:
+        raise UserError(
+            f"{recipe.source}: --push-inputs names the input repos after zoo.publish.repo_id's "
+            "namespace; the recipe has no zoo.publish"
         )
-        target = out or Path("merged") / _default_name(recipe)
-        report = _run_engine(spec, pinned, target, opts)
-        results = _evaluate(recipe, spec, pinned, target, opts) if recipe.zoo.eval else None
-        _write_extras(target, recipe, lock, h, results, searched)
-        outcome = MergeOutcome(
-            lock=lock,
-            plan=_plan_dict(spec, lock),
-            out=target,
-            report=report,
-            results=results,
-            search=searched,
+    if opts.out is not None and opts.out.exists() and not opts.dry_run:
+        raise UserError(f"--out {opts.out} already exists; remove it or choose another folder")
+
+
+def _check_lineage(job: MergeJob) -> None:
+    """Publishing records every parent pinned: refuse local inputs before any work."""
+    local = [r for r in job.refs() if is_local(r)]
+    if job.options.publish and local and not job.options.push_inputs and not job.options.dry_run:
+        raise UserError(
+            f"publishing needs every input on the hub, pinned (lineage), and {local[0]} is a "
+            "local folder; pass --push-inputs to push local inputs first (or `zoo push` them)"
         )
-        if publish:
-            outcome.published, outcome.tag = _publish(h, target, recipe, results)
-    return outcome
 
 
-def _load(recipe_path: Path | None, lock_path: Path | None) -> tuple[Recipe, Lock | None]:
-    if lock_path is not None:
-        lock = load_lock(lock_path)
-        return load_recipe(lock.recipe), lock
-    if recipe_path is None:
-        raise UserError("give a recipe file or --lock FILE")
-    return load_recipe(recipe_path), None
+def _push_inputs(
+    h: Hub | None, spec: MergeSpec, recipe: Recipe, opts: MergeOptions
+) -> dict[str, str]:
+    """With push_inputs, push each local input as NAMESPACE/<folder name>; {ref: repo@sha}.
 
-
-def _is_local(ref: str) -> bool:
-    return Path(ref).expanduser().is_dir()
+    NAMESPACE is zoo.publish.repo_id's; the kind is the folder's zoo.json's, else base.
+    """
+    if not opts.push_inputs:
+        return {}
+    namespace = recipe.zoo.publish.repo_id.split("/")[0]
+    pushed = {}
+    for ref in spec.refs():
+        if is_local(ref):
+            folder = Path(ref).expanduser().resolve()
+            sha, _ = push(h, folder, f"{namespace}/{folder.name}")
+            pushed[ref] = f"{namespace}/{folder.name}@{sha}"
+    return pushed
 
 
 @contextlib.contextmanager
-def _hub_if_needed(
-    recipe: Recipe, lock: Lock | None, publish: bool, opts: _Options
-) -> Iterator[Hub | None]:
-    refs = [i.pinned for i in lock.inputs()] if lock else _recipe_refs(recipe)
-    if publish or recipe.zoo.select is not None or any(not _is_local(r) for r in refs):
-        with open_hub(opts.hub, opts.token) as h:
-            yield h
-    else:
-        yield None
+def _output(recipe: Recipe, out: Path | None) -> Iterator[Path]:
+    """out as given; else merged/<name>, where an earlier merge's output (it holds a lock) is
+    replaced once this one succeeds, and put back if it fails."""
+    target = out or Path("merged") / _default_name(recipe)
+    if out is not None or not target.exists():
+        yield target
+        return
+    if not (target / LOCK_FILE).is_file():
+        raise UserError(
+            f"{target} exists and is not a zoo merge output; remove it or choose --out DIR"
+        )
+    old = target.with_name(f".{target.name}.zoo-old")
+    shutil.rmtree(old, ignore_errors=True)
+    target.rename(old)
+    try:
+        yield target
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        old.rename(target)
+        raise
+    shutil.rmtree(old)
 
 
 def _recipe_refs(recipe: Recipe) -> list[str]:
@@ -155,30 +248,32 @@ def _selected(h: Hub | None, recipe: Recipe) -> list[str] | None:
 
 
 def _fetch(
-    h: Hub | None, spec: MergeSpec, lock: Lock | None
-) -> dict[str, tuple[str, dict[str, str], Path]]:
-    """Pull every input at its pinned commit; {requested: (pinned, {file: sha256}, local path)}."""
+    h: Hub | None, spec: MergeSpec, lock: Lock | None, pushed: dict[str, str]
+) -> dict[str, Input]:
+    """Pull every input at its pinned commit (a pushed local input: at its new commit)."""
     locked = {i.pinned: i for i in lock.inputs()} if lock else {}
     out = {}
     for ref in spec.refs():
-        if _is_local(ref):
-            path = Path(ref).expanduser().resolve()
+        source = pushed.get(ref, ref)
+        if is_local(source):
+            path = Path(source).expanduser().resolve()
             pinned = str(path)
         else:
-            pulled = client.pull_member(h, ModelRef.parse(ref))
+            pulled = client.pull_member(h, ModelRef.parse(source))
             path, pinned = pulled.path, f"{pulled.repo_id}@{pulled.sha}"
         files = folder_digest(path)
         if ref in locked:
             check_files(locked[ref], files)
-        out[ref] = (pinned, files, path)
+        out[ref] = Input(pinned, files, path)
     return out
 
 
-def _run_engine(spec: MergeSpec, pinned: dict, target: Path, opts: _Options) -> engine.MergeReport:
-    base = pinned[spec.base][2] if spec.base else None
-    inputs = [MergeInput(pinned[m.ref][2], m.params) for m in spec.models]
+def _run_engine(
+    spec: MergeSpec, inputs: dict[str, Input], target: Path, opts: MergeOptions
+) -> engine.MergeReport:
+    base = inputs[spec.base].path if spec.base else None
     return engine.merge_folders(
-        inputs,
+        [MergeInput(inputs[m.ref].path, m.params) for m in spec.models],
         base,
         spec.method,
         spec.params,
@@ -194,7 +289,7 @@ def _run_engine(spec: MergeSpec, pinned: dict, target: Path, opts: _Options) -> 
 
 
 def _search(
-    spec: MergeSpec, recipe: Recipe, pinned: dict, opts: _Options, tmp: Path
+    spec: MergeSpec, recipe: Recipe, inputs: dict[str, Input], opts: MergeOptions, tmp: Path
 ) -> tuple[MergeSpec, dict[str, Any]]:
     """Run zoo.search: candidates merged quietly and scored on the dev task folders."""
     from zoo.eval import evaluate
@@ -204,23 +299,21 @@ def _search(
     quiet = replace(opts, progress=False)
 
     def merge_to(candidate: MergeSpec, out: Path) -> None:
-        _run_engine(candidate, pinned, out, quiet)
+        _run_engine(candidate, inputs, out, quiet)
 
     def score(path: Path) -> dict[str, float]:
         return {t.name: t.score for t in evaluate(path, task_dirs=dirs, progress=False).tasks}
 
-    paths = [pinned[m.ref][2] for m in spec.models]
+    paths = [inputs[m.ref].path for m in spec.models]
     chosen, result = run_search(spec, recipe.zoo.search, paths, merge_to, score, tmp / "search")
     return chosen, result.to_json()
 
 
-def _dry_run(
-    h: Hub | None, spec: MergeSpec, recipe: Recipe, tmp: Path, opts: _Options
-) -> MergeOutcome:
+def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> MergeOutcome:
     """Resolve and plan without downloading a weight byte (safetensors headers only)."""
     paths, pinned = {}, {}
     for i, ref in enumerate(spec.refs()):
-        if _is_local(ref):
+        if is_local(ref):
             paths[ref], pinned[ref] = Path(ref).expanduser().resolve(), ref
         else:
             sha, _ = client.pull_skeleton(h, ModelRef.parse(ref), tmp / str(i))
@@ -269,30 +362,24 @@ def _default_name(recipe: Recipe) -> str:
 
 
 def _evaluate(
-    recipe: Recipe, spec: MergeSpec, pinned: dict, target: Path, opts: _Options
+    recipe: Recipe, spec: MergeSpec, inputs: dict[str, Input], target: Path, opts: MergeOptions
 ) -> dict[str, Any]:
     """Evaluate base, every parent and the merged model on the recipe's tasks; write the files."""
     from zoo.pipelines import evaluation as ev
 
-    ev_spec = recipe.zoo.eval
-    entrants = (
-        [ev.Entrant("base", pinned[spec.base][0], pinned[spec.base][2], _sha(pinned[spec.base][0]))]
-        if spec.base
-        else []
-    )
+    def entrant(label: str, i: Input) -> ev.Entrant:
+        return ev.Entrant(label, i.pinned, i.path, _sha(i.pinned))
+
+    entrants = [entrant("base", inputs[spec.base])] if spec.base else []
     entrants += [
-        ev.Entrant(
-            ev.label_of(pinned[m.ref][0]),
-            pinned[m.ref][0],
-            pinned[m.ref][2],
-            _sha(pinned[m.ref][0]),
-        )
+        entrant(ev.label_of(inputs[m.ref].pinned), inputs[m.ref])
         for m in spec.models
         if m.ref != spec.base
     ]
     entrants.append(ev.Entrant(ev.MERGED, str(target), target))
+    tasks = recipe.zoo.eval
     reports = ev.evaluate_lineup(
-        entrants, tasks=ev_spec.tasks, task_dirs=ev_spec.task_dirs, progress=opts.progress
+        entrants, tasks=tasks.tasks, task_dirs=tasks.task_dirs, progress=opts.progress
     )
     results = ev.card_results(entrants, reports)
     name = recipe.zoo.publish.repo_id if recipe.zoo.publish else target.name
@@ -301,95 +388,4 @@ def _evaluate(
 
 
 def _sha(pinned: str) -> str | None:
-    return pinned.split("@")[1] if "@" in pinned and not _is_local(pinned) else None
-
-
-def _write_extras(
-    target: Path,
-    recipe: Recipe,
-    lock: Lock,
-    h: Hub | None,
-    results: dict[str, Any] | None = None,
-    searched: dict[str, Any] | None = None,
-) -> None:
-    """Add the recipe as written, the lock, the search (if run) and (for Hub inputs) zoo.json."""
-    (target / RECIPE_FILE).write_text(recipe.text, encoding="utf-8")
-    if searched is not None:
-        (target / SEARCH_FILE).write_text(json.dumps(searched, indent=1) + "\n", encoding="utf-8")
-    (target / LOCK_FILE).write_text(lock.to_json(), encoding="utf-8")
-    meta = merged_metadata(lock, h)
-    if meta is not None and results:
-        meta = meta.model_copy(update={"scores": dict(results["scores"]["merged"])})
-    if meta is not None:
-        (target / "zoo.json").write_text(meta.to_json(), encoding="utf-8")
-
-
-def merged_metadata(lock: Lock, h: Hub | None) -> ZooMetadata | None:
-    """kind=merged with parents@sha; None when an input is a local folder (no pinned lineage)."""
-    items = lock.inputs()
-    if h is None or any(_is_local(i.pinned) for i in items):
-        return None
-    parents = tuple(m.pinned for m in lock.models)
-    base = lock.base.pinned if lock.base else _common_base(h, parents)
-    return ZooMetadata(
-        kind="merged",
-        base_model=base,
-        parents=parents,
-        labels={"merge_method": lock.method, "recipe_sha256": lock.recipe_sha256},
-    )
-
-
-def _common_base(h: Hub, parents: tuple[str, ...]) -> str:
-    bases = []
-    for ref in parents:
-        repo, _, sha = ref.partition("@")
-        meta = client.read_metadata(h, repo, sha)
-        bases.append(meta.base_model if meta and meta.base_model else ref)
-    return max(set(bases), key=bases.count) if bases else parents[0]
-
-
-def _meta_dict(h: Hub, ref: str) -> dict | None:
-    repo, _, sha = ref.partition("@")
-    meta = client.read_metadata(h, repo, sha)
-    return meta.model_dump(mode="json") if meta else None
-
-
-def _publish(
-    h: Hub, target: Path, recipe: Recipe, results: dict[str, Any] | None
-) -> tuple[str, str]:
-    pub = recipe.zoo.publish
-    zoo_json = target / "zoo.json"
-    if not zoo_json.is_file():
-        raise UserError(
-            "publishing needs every input on the hub, pinned (lineage); "
-            "push local inputs first with `zoo push`"
-        )
-    meta = ZooMetadata.model_validate_json(zoo_json.read_text())
-    tag = pub.tag or client.next_version_tag(h, pub.repo_id)
-    lock_text = (target / LOCK_FILE).read_text()
-    edges = client.lineage(h, pub.repo_id, meta)
-    parents = {p: _meta_dict(h, p) for p in meta.parents}
-    search_file = target / SEARCH_FILE
-    searched = json.loads(search_file.read_text()) if search_file.is_file() else None
-    card = merged_card(
-        pub.repo_id,
-        meta.model_dump(mode="json"),
-        recipe.text,
-        lock_text,
-        edges=edges,
-        parents_meta=parents,
-        results=results,
-        plot=results is not None,
-        search=searched,
-    )
-    sha = client.push_member(
-        h,
-        target,
-        pub.repo_id,
-        meta,
-        card,
-        private=pub.private,
-        tag=tag,
-        message=f"zoo merge: {meta.labels.get('merge_method')} of {len(meta.parents)} models",
-    )
-    return f"{pub.repo_id}@{sha}", tag
+    return pinned.split("@")[1] if "@" in pinned and not is_local(pinned) else None

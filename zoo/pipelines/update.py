@@ -21,12 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from zoo.data.corpus import Corpus, load_corpus
 from zoo.data.replay import History, HistoryDraw, history, replay_indices, select_history, whole
@@ -35,15 +33,19 @@ from zoo.data.spec import load_corpus_spec, parse_corpus_spec
 from zoo.errors import UserError
 from zoo.hub import client
 from zoo.hub.metadata import DatasetUse, Training, ZooMetadata
-from zoo.hub.session import Hub, open_hub
+from zoo.hub.session import Hub
 from zoo.merge.registry import get_method
-from zoo.pipelines.bags import spec_record, to_train_columns
-from zoo.pipelines.members import push
-from zoo.pipelines.merging import MergeOutcome, merge
+from zoo.pipelines.bags import spec_record
+from zoo.pipelines.members import adapter_of, push
+from zoo.pipelines.merging import MergeOptions, MergeOutcome, merge, prepare_merge
+from zoo.recipe.build import build_recipe, write_recipe
+from zoo.recipe.schema import Recipe
 from zoo.train.config import TrainConfig, TrainResult
+from zoo.train.inputs import train_sets
 from zoo.types import ModelRef
 
 INITS = ("base", "current")
+RECIPE = "update-recipe.yaml"  # in the run's working folder
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,28 @@ class UpdateOutcome:
 
 
 @dataclass(frozen=True)
+class UpdateOptions:
+    """One update (the `zoo update` flags); train holds TrainConfig fields."""
+
+    replay: float  # fraction of CURRENT's rows trained on again, in (0, 1]
+    init: str = "base"  # train the update model from CURRENT's base or from CURRENT
+    method: str = "multislerp"
+    weights: str | Sequence[float] = "auto"  # of CURRENT and the update model
+    publish: bool = True  # the merged model as CURRENT's repo's next revision
+    update_repo: str | None = None  # None: CURRENT's repo + '-updates'
+    replay_corpus: Path | None = None  # the data of a model without zoo lineage
+    data_root: Path | None = None  # None: the new corpus's folder
+    task_dirs: tuple[str, ...] = ()
+    seed: int = 0
+    out: Path = Path(".zoo/update")
+    progress: bool = True
+    train: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_options(self)  # bad flags fail before the Hub is opened
+
+
+@dataclass(frozen=True)
 class _Current:
     pinned: str
     meta: ZooMetadata | None
@@ -75,61 +99,47 @@ class _Current:
         return [(ref, m) for ref, m in self.lineage if m.training is not None]
 
 
-def update(
-    current: str,
-    corpus: Path,
-    *,
-    replay: float,
-    init: str = "base",
-    method: str = "multislerp",
-    weights: str | Sequence[float] = "auto",
-    publish: bool = True,
-    update_repo: str | None = None,
-    replay_corpus: Path | None = None,
-    data_root: Path | None = None,
-    task_dirs: Sequence[str] = (),
-    seed: int = 0,
-    out: Path = Path(".zoo/update"),
-    hub: str | None = None,
-    token: str | None = None,
-    progress: bool = True,
-    **train: Any,
-) -> UpdateOutcome:
+@dataclass(frozen=True)
+class _Data:
+    """The update's training data: new corpus, the old one, CURRENT's history, what is replayed."""
+
+    new: Corpus
+    old: Corpus
+    hist: History
+    picked: dict  # dataset name -> replayed row indices
+    replayed: dict  # dataset name -> replayed rows
+
+
+def update(hub: Hub, current: str, corpus: Path, o: UpdateOptions) -> UpdateOutcome:
     """Run one incremental update of `current` with the data of `corpus` (see the module doc)."""
-    _check_options(init, method, weights, replay)
-    spec = load_corpus_spec(corpus)
-    with open_hub(hub, token, create=True) as h:
-        cur = _resolve_current(h, current)
-        resolver = lambda ref: client.pull_dataset(h, ModelRef.parse(ref))  # noqa: E731
-        hist, old = _history(cur, replay_corpus, data_root or Path(corpus).parent, resolver)
-        new = load_corpus(spec, resolve=resolver)
-        _check_names(new, hist)
-        picked = replay_indices(hist, replay, seed)
-        replayed = select_history(old, hist, picked)
-        init_path, init_ref = _init(h, cur, init)
-        out = Path(out) / _run_key(cur, corpus, replay, seed, init)  # a rerun resumes its own run
-        result, folder = _train(new, old, replayed, init_path, out, seed, progress, train)
-        meta = _update_meta(cur, init_ref, new, old, hist, picked, replay, seed, result, folder)
-        (folder / "zoo.json").write_text(meta.to_json(), encoding="utf-8")
-        repo = update_repo or f"{cur.repo_id}-updates"
-        sha, _ = push(h, folder, repo, tag=client.next_version_tag(h, repo))
-    update_ref = f"{repo}@{sha}"
-    pair = _weights(weights, cur, result)
-    recipe = _write_recipe(out, cur, update_ref, method, pair, task_dirs)
+    spec = load_corpus_spec(corpus)  # a bad spec fails before any Hub call
+    cur = _resolve_current(hub, current)
+    data = _data(hub, cur, spec, o.data_root or Path(corpus).parent, o)
+    init_path, init_ref = _init(hub, cur, o.init)
+    out = Path(o.out) / _run_key(cur, corpus, o.replay, o.seed, o.init)  # a rerun resumes its own
+    result, folder = _train(data, init_path, out, o)
+    meta = _update_meta(cur, init_ref, data, o, result, folder)
+    (folder / "zoo.json").write_text(meta.to_json(), encoding="utf-8")
+    repo = o.update_repo or f"{cur.repo_id}-updates"
+    sha, _ = push(hub, folder, repo, tag=client.next_version_tag(hub, repo), meta=meta)
+    update_ref, pair = f"{repo}@{sha}", _weights(o.weights, cur, result)
+    recipe = write_recipe(_recipe(cur, update_ref, o.method, pair, o.task_dirs), out / RECIPE)
     target = out / "merged"
     if target.exists():
         shutil.rmtree(target)
-    merged = merge(recipe, out=target, publish=publish, hub=hub, token=token, progress=progress)
-    return UpdateOutcome(
-        cur.pinned,
-        update_ref,
-        recipe,
-        merged,
-        sum(len(d) for d in new.datasets),
-        sum(len(r) for r in replayed.values()),
-        pair,
-        result,
-    )
+    options = MergeOptions(out=target, publish=o.publish, progress=o.progress)
+    merged = merge(hub, prepare_merge(recipe, options=options))
+    rows = (sum(len(d) for d in data.new.datasets), sum(len(r) for r in data.replayed.values()))
+    return UpdateOutcome(cur.pinned, update_ref, Path(recipe.source), merged, *rows, pair, result)
+
+
+def _data(h: Hub, cur: _Current, spec: Any, data_root: Path, o: UpdateOptions) -> _Data:
+    resolver = lambda ref: client.pull_dataset(h, ModelRef.parse(ref))  # noqa: E731
+    hist, old = _history(cur, o.replay_corpus, data_root, resolver)
+    new = load_corpus(spec, resolve=resolver)
+    _check_names(new, hist)
+    picked = replay_indices(hist, o.replay, o.seed)
+    return _Data(new, old, hist, picked, select_history(old, hist, picked))
 
 
 def _run_key(cur: _Current, corpus: Path, replay: float, seed: int, init: str) -> str:
@@ -138,16 +148,16 @@ def _run_key(cur: _Current, corpus: Path, replay: float, seed: int, init: str) -
     return f"{cur.pinned.split('@')[1][:8]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
-def _check_options(init: str, method: str, weights: str | Sequence[float], replay: float) -> None:
-    if init not in INITS:
-        raise UserError(f"--init: expected one of {', '.join(INITS)}, got {init!r}")
-    get_method(method)
+def _check_options(o: UpdateOptions) -> None:
+    if o.init not in INITS:
+        raise UserError(f"--init: expected one of {', '.join(INITS)}, got {o.init!r}")
+    get_method(o.method)
+    replay = o.replay
     if isinstance(replay, bool) or not isinstance(replay, (int, float)) or not 0 < replay <= 1:
         raise UserError(f"--replay: fraction {replay!r} is outside (0, 1]")
-    if weights != "auto" and (len(weights) != 2 or any(w < 0 for w in weights) or not sum(weights)):
-        raise UserError(
-            f"--weights: expected 'auto' or two non-negative numbers A,B, got {weights!r}"
-        )
+    w = o.weights
+    if w != "auto" and (len(w) != 2 or any(x < 0 for x in w) or not sum(w)):
+        raise UserError(f"--weights: expected 'auto' or two non-negative numbers A,B, got {w!r}")
 
 
 def parse_weights(text: str) -> str | tuple[float, float]:
@@ -253,49 +263,55 @@ def _init(h: Hub, cur: _Current, init: str) -> tuple[Path, str]:
     return pulled.path, f"{pulled.repo_id}@{pulled.sha}"
 
 
-def _train(
-    new: Corpus,
-    old: Corpus,
-    replayed: dict,
-    init_path: Path,
-    out: Path,
-    seed: int,
-    progress: bool,
-    train: dict,
-) -> tuple[TrainResult, Path]:
+def _train(data: _Data, init_path: Path, out: Path, o: UpdateOptions) -> tuple[TrainResult, Path]:
     from zoo.data.sampler import sample_bags, select_rows
     from zoo.train import train as run
 
-    rows = select_rows(new, sample_bags(new, (1.0,), seed=seed)[0]) | replayed
-    datasets = {d.name: d for d in (*new.datasets, *old.datasets)}
-    own = {n for n in rows if not datasets[n].in_batch_negatives}
-    sets = {n: to_train_columns(ds, all_negatives=n in own) for n, ds in rows.items() if len(ds)}
-    prompts = {n: datasets[n].instruction for n in sets if datasets[n].instruction}
-    config = TrainConfig(base=str(init_path), seed=seed, **train)
+    new = data.new
+    rows = select_rows(new, sample_bags(new, (1.0,), seed=o.seed)[0]) | data.replayed
+    inputs = train_sets(rows, {d.name: d for d in (*new.datasets, *data.old.datasets)})
+    config = TrainConfig(base=str(init_path), seed=o.seed, **o.train)
     folder = Path(out) / "update-model"
     result = run(
-        sets,
+        inputs.sets,
         config,
         folder,
-        prompts=prompts or None,
-        progress=progress,
-        own_candidates=own & set(sets),
+        prompts=inputs.prompts,
+        progress=o.progress,
+        own_candidates=inputs.own_candidates,
     )
     return result, folder
 
 
 def _update_meta(
-    cur: _Current,
-    init_ref: str,
-    new: Corpus,
-    old: Corpus,
-    hist: History,
-    picked: dict,
-    replay: float,
-    seed: int,
-    result: TrainResult,
-    folder: Path,
+    cur: _Current, init_ref: str, data: _Data, o: UpdateOptions, result: TrainResult, folder: Path
 ) -> ZooMetadata:
+    uses = _uses(data)
+    corpus_spec = spec_record(data.new.spec, [d.name for d in data.new.datasets])
+    corpus_spec["datasets"] += spec_record(data.old.spec, list(data.picked))["datasets"]
+    body = json.dumps([u.model_dump(mode="json") for u in uses], sort_keys=True).encode()
+    training = Training(
+        experiment=f"{cur.repo_id.split('/')[1]}-updates",
+        corpus_manifest_hash=hashlib.sha256(body).hexdigest(),
+        datasets=tuple(uses),
+        seed=o.seed,
+        hyperparameters=dict(result.hyperparameters),
+        examples_seen=result.examples_seen,
+        wall_time_s=result.wall_time_s,
+        replay=o.replay,
+        corpus_spec=corpus_spec,
+    )
+    return ZooMetadata(
+        kind="update",
+        base_model=init_ref,
+        parents=(cur.pinned,),
+        adapter=adapter_of(folder),
+        training=training,
+    )
+
+
+def _uses(data: _Data) -> list[DatasetUse]:
+    """Every dataset the update model saw: the new ones whole, the replayed rows of the old."""
     import numpy as np
 
     uses = [
@@ -308,48 +324,21 @@ def _update_meta(
             count=len(d),
             indices_sha256=indices_sha256(np.arange(len(d))),
         )
-        for d in new.datasets
+        for d in data.new.datasets
     ]
-    uses += [
+    return uses + [
         DatasetUse(
             name=name,
-            source=old[name].source,
-            revision=old[name].source_rev,
-            fingerprint=hist.fingerprints[name],
-            size=hist.sizes[name],
+            source=data.old[name].source,
+            revision=data.old[name].source_rev,
+            fingerprint=data.hist.fingerprints[name],
+            size=data.hist.sizes[name],
             count=len(idx),
             indices_sha256=indices_sha256(idx),
             role="replay",
         )
-        for name, idx in picked.items()
+        for name, idx in data.picked.items()
     ]
-    corpus_spec = spec_record(new.spec, [d.name for d in new.datasets])
-    corpus_spec["datasets"] += spec_record(old.spec, list(picked))["datasets"]
-    body = json.dumps([u.model_dump(mode="json") for u in uses], sort_keys=True).encode()
-    adapter = {"type": "full"}
-    if (folder / "adapter_config.json").is_file():
-        adapter = {
-            "type": "lora",
-            "peft_config": json.loads((folder / "adapter_config.json").read_text()),
-        }
-    training = Training(
-        experiment=f"{cur.repo_id.split('/')[1]}-updates",
-        corpus_manifest_hash=hashlib.sha256(body).hexdigest(),
-        datasets=tuple(uses),
-        seed=seed,
-        hyperparameters=dict(result.hyperparameters),
-        examples_seen=result.examples_seen,
-        wall_time_s=result.wall_time_s,
-        replay=replay,
-        corpus_spec=corpus_spec,
-    )
-    return ZooMetadata(
-        kind="update",
-        base_model=init_ref,
-        parents=(cur.pinned,),
-        adapter=adapter,
-        training=training,
-    )
 
 
 def _weights(
@@ -367,39 +356,27 @@ def _weights(
     return (round(pair[0] / total, 6), round(pair[1] / total, 6))
 
 
-def _write_recipe(
-    out: Path,
+def _recipe(
     cur: _Current,
     update_ref: str,
     method: str,
     pair: tuple[float, float],
     task_dirs: Sequence[str],
-) -> Path:
-    """The merge recipe of this update: CURRENT and the update model, published to CURRENT's repo."""
+) -> Recipe:
+    """The merge recipe of this update: CURRENT and the update model, published as CURRENT."""
     spec = get_method(method)
     base = cur.meta.base_model if cur.meta else None
-    data: dict[str, Any] = {"merge_method": method}
-    if spec.uses_base and base:
-        data["base_model"] = base
-    elif spec.needs_base:
+    if spec.needs_base and not base:
         raise UserError(
             f"--method {method} needs a base model, and {cur.pinned} records none; "
             "choose a method without one (e.g. multislerp, linear)"
         )
-    weighted = spec.param("weight") is not None
-    data["models"] = [
-        {"model": ref, **({"parameters": {"weight": w}} if weighted else {})}
-        for ref, w in ((cur.pinned, pair[0]), (update_ref, pair[1]))
-    ]
-    zoo: dict[str, Any] = {"publish": {"repo_id": cur.repo_id}}
-    if task_dirs:
-        zoo["eval"] = {"task_dirs": [str(Path(d).resolve()) for d in task_dirs]}
-    data["zoo"] = zoo
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "update-recipe.yaml"
-    header = (
-        f"# Written by `zoo update`: {method} of {cur.pinned} and the update model "
-        f"{update_ref} (weights {pair[0]}, {pair[1]}).\n"
+    return build_recipe(
+        method,
+        publish=cur.repo_id,
+        base=base,
+        models=((cur.pinned, pair[0]), (update_ref, pair[1])),
+        task_dirs=[str(Path(d).resolve()) for d in task_dirs],
+        header=f"Written by `zoo update`: {method} of {cur.pinned} and the update model "
+        f"{update_ref} (weights {pair[0]}, {pair[1]}).",
     )
-    path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path

@@ -156,3 +156,47 @@ def signature(prepared: Prepared) -> dict[str, Any]:
         "prompts": prepared.prompts,
         "own_candidates": sorted(prepared.own_candidates),
     }
+
+
+@dataclass(frozen=True, eq=False)
+class TrainSets:
+    """What `train` is given for one run: trainer rows per dataset, prompts, own-candidates sets."""
+
+    sets: dict[str, Any]  # name -> datasets.Dataset {anchor, positive, negative...}
+    prompts: dict[str, str] | None
+    own_candidates: frozenset[str]
+
+
+def train_sets(rows: Mapping[str, Any], datasets: Mapping[str, Any]) -> TrainSets:
+    """Trainer inputs from zoo.data rows: rows maps names to row datasets, datasets to their specs.
+
+    A spec is read for `in_batch_negatives` and `instruction` only. Empty datasets are left out.
+    Pure: builds new datasets, mutates nothing.
+    """
+    own = frozenset(n for n in rows if not datasets[n].in_batch_negatives)
+    sets = {n: to_train_columns(ds, all_negatives=n in own) for n, ds in rows.items() if len(ds)}
+    prompts = {n: datasets[n].instruction for n in sets if datasets[n].instruction}
+    return TrainSets(sets, prompts or None, own & set(sets))
+
+
+def to_train_columns(ds: Any, *, all_negatives: bool = False) -> Any:
+    """zoo.data rows {query, pos[], neg[], label, group} -> trainer rows {anchor, positive, ...}.
+
+    The first positive is used. Datasets trained with in-batch negatives get the first hard negative
+    when every row has one; own-candidates datasets (classification, clustering: no in-batch
+    negatives) get all of them as negative_1..negative_k, k the smallest count over the rows.
+    """
+    from datasets import Dataset
+
+    pos, neg = ds["pos"], ds["neg"]
+    columns = {"anchor": list(ds["query"]), "positive": [p[0] for p in pos]}
+    k = min((len(n) for n in neg), default=0)
+    if all_negatives:
+        if k == 0:
+            raise UserError(
+                "a dataset without in-batch negatives needs hard negatives on every row"
+            )
+        columns.update({f"negative_{i + 1}": [n[i] for n in neg] for i in range(k)})
+    elif k:
+        columns["negative"] = [n[0] for n in neg]
+    return Dataset.from_dict(columns)

@@ -88,16 +88,21 @@ def fit(
     from transformers import set_seed
 
     data = data if isinstance(data, Prepared) else prepare(data, prompts)
-    sig = checkpoints.run_signature(config, signature(data))
-    run = _Run(
-        data,
-        config,
-        Path(out),
-        Path(config.checkpoint_dir or Path(out) / "checkpoints"),
-        None,
-        checkpoints.run_id(sig),
-    )
     state = PartialState()
+    run = _start(data, config, Path(out), state, resume)
+    set_seed(config.seed)
+    trained = _train(load_model(config), run, progress)
+    if state.is_main_process:
+        _save(trained, run)
+    state.wait_for_everyone()
+    return trained
+
+
+def _start(data: Prepared, config: TrainConfig, out: Path, state: Any, resume: bool) -> _Run:
+    """The run's fixed facts, with the checkpoint it starts from (chosen by the main process)."""
+    sig = checkpoints.run_signature(config, signature(data))
+    ckpt_dir = Path(config.checkpoint_dir or out / "checkpoints")
+    run = _Run(data, config, out, ckpt_dir, None, checkpoints.run_id(sig))
     if state.is_main_process:
         run = replace(run, start=checkpoints.prepare_folder(run.ckpt_dir, sig, resume=resume))
         # No result file: the folder is not finished.
@@ -105,12 +110,7 @@ def fit(
     state.wait_for_everyone()
     if not state.is_main_process and resume:  # the main process chose and cleaned up; follow it
         run = replace(run, start=checkpoints.last_complete(run.ckpt_dir))
-    set_seed(config.seed)
-    trained = _train(load_model(config), run, progress)
-    if state.is_main_process:
-        _save(trained, run)
-    state.wait_for_everyone()
-    return trained
+    return run
 
 
 @dataclass(frozen=True, eq=False)

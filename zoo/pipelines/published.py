@@ -1,0 +1,121 @@
+"""The record of one merge, built once in memory: written into the output folder, then published.
+
+Nothing here reads back what it wrote: the published card, metadata and lock are the record's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.cards.merged import merged_card
+from zoo.hub import client
+from zoo.hub.metadata import ZooMetadata
+from zoo.hub.session import Hub
+from zoo.pipelines.search import SEARCH_FILE
+from zoo.recipe.lock import LOCK_FILE, Lock
+from zoo.recipe.schema import Publish
+
+RECIPE_FILE = "recipe.yaml"
+
+
+def is_local(ref: str) -> bool:
+    """True when a merge input names a local folder rather than a Hub repo."""
+    return Path(ref).expanduser().is_dir()
+
+
+@dataclass(frozen=True)
+class MergedRecord:
+    """What a merged folder records: the recipe as written, its lock, lineage, scores, search."""
+
+    recipe_text: str
+    lock: Lock
+    meta: ZooMetadata | None  # kind=merged; None when an input is a local folder (no lineage)
+    parents: dict[str, ZooMetadata | None]  # each parent's metadata, read once from the Hub
+    results: dict[str, Any] | None = None
+    search: dict[str, Any] | None = None
+
+    def write(self, folder: Path) -> None:
+        """Add the recipe, the lock, the search (if run) and (with lineage) zoo.json to folder."""
+        (folder / RECIPE_FILE).write_text(self.recipe_text, encoding="utf-8")
+        if self.search is not None:
+            text = json.dumps(self.search, indent=1) + "\n"
+            (folder / SEARCH_FILE).write_text(text, encoding="utf-8")
+        (folder / LOCK_FILE).write_text(self.lock.to_json(), encoding="utf-8")
+        if self.meta is not None:
+            (folder / "zoo.json").write_text(self.meta.to_json(), encoding="utf-8")
+
+
+def merged_record(
+    h: Hub | None,
+    recipe_text: str,
+    lock: Lock,
+    results: dict[str, Any] | None = None,
+    search: dict[str, Any] | None = None,
+) -> MergedRecord:
+    """The record of a merge; reads each parent's metadata once (when every input is pinned)."""
+    if h is None or any(is_local(i.pinned) for i in lock.inputs()):
+        return MergedRecord(recipe_text, lock, None, {}, results, search)
+    parents = read_parents(h, [m.pinned for m in lock.models])
+    meta = ZooMetadata(
+        kind="merged",
+        base_model=lock.base.pinned if lock.base else _common_base(parents),
+        parents=tuple(m.pinned for m in lock.models),
+        labels={"merge_method": lock.method, "recipe_sha256": lock.recipe_sha256},
+        scores=dict(results["scores"]["merged"]) if results else {},
+    )
+    return MergedRecord(recipe_text, lock, meta, parents, results, search)
+
+
+def read_parents(h: Hub, refs: list[str]) -> dict[str, ZooMetadata | None]:
+    """Each pinned parent's metadata (None for one that is not a zoo member), read once."""
+    out = {}
+    for ref in refs:
+        repo, _, sha = ref.partition("@")
+        out[ref] = client.read_metadata(h, repo, sha)
+    return out
+
+
+def card_parents(parents: dict[str, ZooMetadata | None]) -> dict[str, dict | None]:
+    """The parents' metadata as the card template takes it (JSON data)."""
+    return {ref: m.model_dump(mode="json") if m else None for ref, m in parents.items()}
+
+
+def _common_base(parents: dict[str, ZooMetadata | None]) -> str:
+    """The base most parents record (a parent without one stands for itself)."""
+    bases = [m.base_model if m and m.base_model else ref for ref, m in parents.items()]
+    counts = Counter(bases)
+    return max(sorted(counts), key=counts.__getitem__)
+
+
+def publish_record(h: Hub, folder: Path, record: MergedRecord, pub: Publish) -> tuple[str, str]:
+    """Push folder with the record's metadata and card as pub.repo_id in one commit, tagged."""
+    if record.meta is None:
+        raise AssertionError("a record without lineage is never published (checked before merging)")
+    tag = pub.tag or client.next_version_tag(h, pub.repo_id)
+    card = merged_card(
+        pub.repo_id,
+        record.meta.model_dump(mode="json"),
+        record.recipe_text,
+        record.lock.to_json(),
+        edges=client.lineage(h, pub.repo_id, record.meta),
+        parents_meta=card_parents(record.parents),
+        results=record.results,
+        plot=record.results is not None,
+        search=record.search,
+    )
+    method, n = record.meta.labels.get("merge_method"), len(record.meta.parents)
+    sha = client.push_member(
+        h,
+        folder,
+        pub.repo_id,
+        record.meta,
+        card,
+        private=pub.private,
+        tag=tag,
+        message=f"zoo merge: {method} of {n} models",
+    )
+    return f"{pub.repo_id}@{sha}", tag
