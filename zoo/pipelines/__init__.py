@@ -2,6 +2,8 @@
 
 members: push, ls, show, pull.  merging: merge (recipe -> select -> lock -> pull -> merge ->
 publish). Submodules load on first use (zoo.lazy), so `zoo ls` does not pay for torch and mergekit.
+boom() and update() are reached through their modules (zoo.pipelines.boom.boom): a package
+attribute of the same name as a submodule is replaced by the submodule once it is imported.
 """
 
 from zoo.lazy import lazy_exports
@@ -21,9 +23,7 @@ _EXPORTS = {
     "prepare_bags": "zoo.pipelines.bags",
     "train_bags": "zoo.pipelines.bags",
     "BagOptions": "zoo.pipelines.bags",
-    "boom": "zoo.pipelines.boom",
     "BoomOptions": "zoo.pipelines.boom",
-    "update": "zoo.pipelines.update",
     "UpdateOptions": "zoo.pipelines.update",
 }
 
