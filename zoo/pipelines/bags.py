@@ -104,7 +104,7 @@ def prepare_bags(corpus_path: Path, options: BagOptions) -> BagJob:
         if Path(options.base).is_dir():
             raise UserError(
                 "publishing bags needs --base as a Hub repo (org/name[@rev]) so their "
-                "base_model is pinned; publish it first with `zoo push DIR org/name --kind base`"
+                "base_model is pinned; publish it first with `zoo push DIR org/name`"
             )
     return BagJob(Path(corpus_path), load_corpus_spec(corpus_path), options)
 
