@@ -11,13 +11,14 @@ import pytest
 import yaml
 
 from zoo.data.corpus import load_corpus
-from zoo.data.jsonl import read_jsonl, sha256_file
+from zoo.data.jsonl import read_jsonl
 from zoo.data.spec import load_corpus_spec
 from zoo.data.suite import build_suite
 from zoo.data.suite.common import norm
 from zoo.data.suite.requirements import SourceInfo, check_sources
 from zoo.data.taskfolder import validate_task_folder
 from zoo.errors import UserError
+from zoo.hashing import sha256_file
 
 
 def _stats(suite: Path) -> dict:

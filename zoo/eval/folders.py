@@ -10,8 +10,6 @@ resampling) are part of what a score means: change them only together with cache
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,7 @@ from mteb.abstasks.task_metadata import TaskMetadata
 from zoo.data.jsonl import read_jsonl
 from zoo.data.taskfolder import TaskInfo, validate_task_folder
 from zoo.errors import UserError
-from zoo.hashing import sha256_file
+from zoo.hashing import digest_sha256, folder_digest, skip_hidden
 
 
 @dataclass(frozen=True)
@@ -96,13 +94,8 @@ def load_task_folder(path: str | Path) -> FolderTask:
 
 
 def folder_content_hash(folder: Path) -> str:
-    """sha256 over the sorted (relative path, sha256) pairs of every file under folder."""
-    digest = {
-        p.relative_to(folder).as_posix(): sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    }
-    return hashlib.sha256(json.dumps(digest, sort_keys=True).encode()).hexdigest()
+    """sha256 over the (relative path, sha256) pairs of every file under folder but hidden ones."""
+    return digest_sha256(folder_digest(folder, skip=skip_hidden))
 
 
 def _task_class(folder: Path, info: TaskInfo, main: str, content_hash: str) -> type[AbsTask]:
