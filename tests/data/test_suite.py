@@ -80,14 +80,17 @@ def test_retrieval_test_queries_are_disjoint_from_training_pairs(tiny_suite):
     assert checked >= 2
 
 
+def _row_key(row: dict) -> str:
+    return norm(row.get("text") or row.get("s1") or row.get("query"))
+
+
 def test_other_test_rows_are_disjoint_from_training_rows(tiny_suite):
     for task in _stats(tiny_suite)["tasks"]:
         folder = tiny_suite / task["group"] / task["name"]
         if task["type"] == "retrieval" or not (folder / "train.jsonl").exists():
             continue
-        key = lambda r: norm(r.get("text") or r.get("s1") or r.get("query"))
-        assert not {key(r) for r in read_jsonl(folder / "test.jsonl")} & {
-            key(r) for r in read_jsonl(folder / "train.jsonl")
+        assert not {_row_key(r) for r in read_jsonl(folder / "test.jsonl")} & {
+            _row_key(r) for r in read_jsonl(folder / "train.jsonl")
         }
 
 
