@@ -28,11 +28,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from zoo.errors import UserError
-from zoo.schema import YAML_ERRORS, Strict
+from zoo.schema import Strict, read_yaml
 from zoo.tasks import CORPUS_TYPES, TASK_TYPES, Roles
 
 TaskType = Literal[tuple(CORPUS_TYPES)]  # type: ignore[valid-type]
@@ -166,14 +165,7 @@ def load_corpus_spec(path: str | Path) -> CorpusSpec:
     spec's `base_dir` is the file's folder, so relative source paths resolve against it.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"corpus spec {path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"corpus spec {path}: not valid UTF-8") from None
-    except YAML_ERRORS as exc:
-        raise UserError(f"corpus spec {path}: invalid YAML ({exc})".replace("\n", " ")) from None
+    raw = read_yaml(path, f"corpus spec {path}")
     return parse_corpus_spec(raw, base_dir=path.parent.resolve(), origin=str(path))
 
 

@@ -18,12 +18,11 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from zoo.data.jsonl import iter_jsonl
 from zoo.errors import UserError
-from zoo.schema import YAML_ERRORS, Strict
+from zoo.schema import Strict, read_yaml
 from zoo.tasks import TASK_TYPES, FolderType
 
 
@@ -79,16 +78,7 @@ _OPTIONAL = {"retrieval_train": {"neg": (_is_opt_texts, "a list of strings")}}
 def read_task_info(folder: Path) -> TaskInfo:
     """Parse and check `folder/task.yaml`; raise UserError naming the file and field."""
     path = folder / "task.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing (every task folder needs a task.yaml)") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not valid UTF-8") from None
-    except YAML_ERRORS as exc:
-        raise UserError(f"{path}: invalid YAML ({exc})".replace("\n", " ")) from None
+    raw = read_yaml(path, str(path), missing="missing (every task folder needs a task.yaml)")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with name, type, description")
     try:
