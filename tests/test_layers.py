@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "zoo"
 COMPONENTS = {"hub", "data", "train", "recipe", "merge", "eval", "cards"}
-SHARED = {"types", "errors", "hashing", "safety", "lazy", "__init__"}
+SHARED = {"types", "errors", "hashing", "safety", "lazy", "tasks", "schema", "suggest", "__init__"}
 # recipe asks merge which methods exist; eval reads task folders with the data layer's validator.
 ALLOWED_CROSS = {("recipe", "merge"), ("eval", "data")}
 # Every heavy dependency, with the components that use it today (measured with grep). torch and

@@ -1,4 +1,4 @@
-"""The merged-model card: front matter, model-index, lineage, results, plot; pure and deterministic."""
+"""The merged-model card: front matter, model-index, lineage, results, plot; pure, deterministic."""
 
 import socket
 import sys

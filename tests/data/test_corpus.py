@@ -88,6 +88,28 @@ def test_pair_label_one_is_positive_label_zero_is_negative(tmp_path):
     assert [(r["query"], r["pos"], r["neg"]) for r in ds.data] == [("x", ["yes"], ["no"])]
 
 
+def test_pair_classification_spelling_means_pair_with_the_same_fingerprint(tmp_path):
+    """A corpus spec spells the task-folder type pair_classification `pair`; both are accepted."""
+    src = {"path": _write(tmp_path / "p.jsonl", [{"s1": "x", "s2": "y", "label": 1}])}
+    spelled = [
+        _load(tmp_path, [{"name": "p", "type": t, "source": src}])["p"]
+        for t in ("pair", "pair_classification")
+    ]
+    assert [c.type for c in spelled] == ["pair", "pair"]
+    assert spelled[0].fingerprint == spelled[1].fingerprint
+    assert spelled[0].data.to_list() == spelled[1].data.to_list()
+
+
+def test_bitext_mining_is_not_a_training_type():
+    raw = {"datasets": [{"name": "b", "type": "bitext_mining", "source": {"path": "b.jsonl"}}]}
+    with pytest.raises(
+        UserError,
+        match=r"unknown task type 'bitext_mining' \(expected one of: "
+        r"retrieval, sts, pair, classification, clustering\)",
+    ):
+        parse_corpus_spec(raw)
+
+
 @pytest.mark.parametrize("kind", ["classification", "clustering"])
 def test_labelled_rows_become_same_label_positive_other_label_negatives(tmp_path, kind):
     rows = [{"text": f"{lab}{i}", "label": lab} for i in range(6) for lab in ("a", "b", "c")]
@@ -248,9 +270,9 @@ def test_all_problems_are_reported_together(tmp_path):
     message = str(err.value)
     assert "\n" not in message and ": 3 problems: " in message
     lines = message.split(": 3 problems: ", 1)[1].split("; ")
-    assert any("datasets[0] (ok).type: unknown task type" in l for l in lines)
-    assert any("datasets[2].name: duplicate dataset name 'dup'" in l for l in lines)
-    assert any("ratios[0]: ratio 2.0 is outside" in l for l in lines)
+    assert any("datasets[0] (ok).type: unknown task type" in line for line in lines)
+    assert any("datasets[2].name: duplicate dataset name 'dup'" in line for line in lines)
+    assert any("ratios[0]: ratio 2.0 is outside" in line for line in lines)
     with pytest.raises(UserError) as err:  # data problems of several datasets, too
         _load(
             tmp_path,

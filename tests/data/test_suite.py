@@ -11,13 +11,14 @@ import pytest
 import yaml
 
 from zoo.data.corpus import load_corpus
-from zoo.data.jsonl import read_jsonl, sha256_file
+from zoo.data.jsonl import read_jsonl
 from zoo.data.spec import load_corpus_spec
 from zoo.data.suite import build_suite
 from zoo.data.suite.common import norm
 from zoo.data.suite.requirements import SourceInfo, check_sources
 from zoo.data.taskfolder import validate_task_folder
 from zoo.errors import UserError
+from zoo.hashing import sha256_file
 
 
 def _stats(suite: Path) -> dict:
@@ -79,14 +80,17 @@ def test_retrieval_test_queries_are_disjoint_from_training_pairs(tiny_suite):
     assert checked >= 2
 
 
+def _row_key(row: dict) -> str:
+    return norm(row.get("text") or row.get("s1") or row.get("query"))
+
+
 def test_other_test_rows_are_disjoint_from_training_rows(tiny_suite):
     for task in _stats(tiny_suite)["tasks"]:
         folder = tiny_suite / task["group"] / task["name"]
         if task["type"] == "retrieval" or not (folder / "train.jsonl").exists():
             continue
-        key = lambda r: norm(r.get("text") or r.get("s1") or r.get("query"))
-        assert not {key(r) for r in read_jsonl(folder / "test.jsonl")} & {
-            key(r) for r in read_jsonl(folder / "train.jsonl")
+        assert not {_row_key(r) for r in read_jsonl(folder / "test.jsonl")} & {
+            _row_key(r) for r in read_jsonl(folder / "train.jsonl")
         }
 
 

@@ -10,15 +10,7 @@ from typing import Any
 import yaml
 from huggingface_hub import EvalResult, EvalResultEntry, ModelCardData, eval_result_entries_to_yaml
 
-# mteb task types -> the Hub's task types (as mteb's own get_hf_eval_results uses them)
-HUB_TASK_TYPES = {
-    "retrieval": "text-retrieval",
-    "sts": "sentence-similarity",
-    "pair_classification": "text-classification",
-    "classification": "text-classification",
-    "clustering": "text-clustering",
-    "bitext_mining": "translation",
-}
+from zoo.tasks import hub_task
 
 
 def eval_results(
@@ -33,7 +25,7 @@ def eval_results(
         ds = (datasets or {}).get(task["name"], {})
         out.append(
             EvalResult(
-                task_type=HUB_TASK_TYPES.get(task["type"], task["type"]),
+                task_type=hub_task(task["type"]),
                 task_name=task["type"],
                 dataset_type=ds.get("id", f"zoo-local/{task['name']}"),
                 dataset_name=task["name"],

@@ -30,9 +30,10 @@ import pyarrow as pa
 from datasets.table import InMemoryTable
 
 from zoo.data.convert import convert_rows
-from zoo.data.jsonl import read_jsonl, sha256_file
+from zoo.data.jsonl import read_jsonl
 from zoo.data.spec import ROLES, CorpusSpec, DatasetSpec
 from zoo.errors import UserError
+from zoo.hashing import sha256_file
 from zoo.types import COMMIT_RE
 
 Resolver = Callable[[str], tuple[Path, str]]

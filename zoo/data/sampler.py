@@ -24,18 +24,17 @@ from fractions import Fraction
 
 import datasets
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from zoo.data.convert import derive_seed
 from zoo.data.corpus import Corpus
 from zoo.data.spec import DEFAULT_RATIOS, check_ratio
 from zoo.errors import IntegrityError, UserError
+from zoo.schema import Strict
 
 
-class DatasetDraw(BaseModel):
+class DatasetDraw(Strict):
     """What one bag took from one dataset."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str
     source: str | None = Field(description="The dataset's source (path or REPO@SHA:path).")
@@ -46,10 +45,8 @@ class DatasetDraw(BaseModel):
     indices_sha256: str = Field(description="sha256 of the sorted drawn indices, comma-joined.")
 
 
-class BagManifest(BaseModel):
+class BagManifest(Strict):
     """A reproducible description of one bag; `manifest_sha256` covers every other field."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     ratio: float
     seed: int

@@ -17,7 +17,8 @@ Example (`corpus.yaml`; relative paths are relative to the file's folder)::
 
 Roles per type (the default column name is the role name):
 retrieval: query, pos, [neg] · sts: s1, s2, score · pair: s1, s2, label ·
-classification and clustering: text, label.
+classification and clustering: text, label. `pair` is the task-folder type pair_classification,
+and that spelling is accepted too (the types and roles are zoo.tasks.TASK_TYPES).
 """
 
 from __future__ import annotations
@@ -27,33 +28,22 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from zoo.errors import UserError
+from zoo.schema import Strict, read_yaml
+from zoo.tasks import CORPUS_TYPES, TASK_TYPES, Roles
 
-TaskType = Literal["retrieval", "sts", "pair", "classification", "clustering"]
+TaskType = Literal[tuple(CORPUS_TYPES)]  # type: ignore[valid-type]
 DEFAULT_RATIOS: tuple[float, ...] = (0.4, 0.6, 0.8, 1.0)
 
-ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # type: (required roles, optional roles)
-    "retrieval": (("query", "pos"), ("neg",)),
-    "sts": (("s1", "s2", "score"), ()),
-    "pair": (("s1", "s2", "label"), ()),
-    "classification": (("text", "label"), ()),
-    "clustering": (("text", "label"), ()),
-}
+# corpus-spec type: (required roles, optional roles)
+ROLES: dict[str, Roles] = {name: t.roles for name, t in CORPUS_TYPES.items()}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HUB_RE = re.compile(r"^[^@\s]+/[^@\s]+@[^@\s]+$")
-# PyYAML's safe constructors raise plain Python errors on bad tags, impossible dates, huge ints.
-_YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, AttributeError, LookupError, RecursionError)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class SourceSpec(_Strict):
+class SourceSpec(Strict):
     """Where a dataset's rows come from: a local path, or a path inside a Hub dataset repo."""
 
     path: str | None = Field(
@@ -74,7 +64,7 @@ class SourceSpec(_Strict):
         return self
 
 
-class DatasetSpec(_Strict):
+class DatasetSpec(Strict):
     """One training dataset: its task type, source, column mapping and options."""
 
     name: str = Field(description="Unique dataset name (letters, digits, '.', '_', '-').")
@@ -94,6 +84,13 @@ class DatasetSpec(_Strict):
     min_score: float = Field(
         0.8, gt=0, le=1, description="sts: a pair is positive when score >= min_score x max score."
     )
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _spec_spelling(cls, kind: object) -> object:
+        """A task-folder type name (pair_classification) means its corpus-spec spelling (pair)."""
+        task = TASK_TYPES.get(kind) if isinstance(kind, str) else None
+        return task.corpus_type if task is not None and task.corpus_type else kind
 
     @field_validator("name")
     @classmethod
@@ -123,7 +120,7 @@ class DatasetSpec(_Strict):
         return self.columns.get(role, role)
 
 
-class CorpusSpec(_Strict):
+class CorpusSpec(Strict):
     """A corpus: the datasets, the default bag ratio set and the seed."""
 
     datasets: tuple[DatasetSpec, ...]
@@ -168,14 +165,7 @@ def load_corpus_spec(path: str | Path) -> CorpusSpec:
     spec's `base_dir` is the file's folder, so relative source paths resolve against it.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"corpus spec {path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"corpus spec {path}: not valid UTF-8") from None
-    except _YAML_ERRORS as exc:
-        raise UserError(f"corpus spec {path}: invalid YAML ({exc})".replace("\n", " ")) from None
+    raw = read_yaml(path, f"corpus spec {path}")
     return parse_corpus_spec(raw, base_dir=path.parent.resolve(), origin=str(path))
 
 

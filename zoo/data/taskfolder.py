@@ -9,6 +9,7 @@
     any type, optional   train.jsonl {query, pos, neg?} | {s1, s2, score|label} | {text, label}
 
 `validate_task_folder` is the one checker used by the suite builder, the corpus loader and eval.
+The types and the files each requires are zoo.tasks.TASK_TYPES; the row shapes are defined here.
 """
 
 from __future__ import annotations
@@ -16,23 +17,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from zoo.data.jsonl import iter_jsonl
 from zoo.errors import UserError
-
-FolderType = Literal[
-    "retrieval", "sts", "pair_classification", "classification", "clustering", "bitext_mining"
-]
+from zoo.schema import Strict, read_yaml
+from zoo.tasks import TASK_TYPES, FolderType
 
 
-class TaskInfo(BaseModel):
+class TaskInfo(Strict):
     """The contents of task.yaml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str
     type: FolderType
@@ -78,31 +73,12 @@ _SHAPES: dict[str, dict[str, tuple[Check, str]]] = {
     "retrieval_train": {"query": _TEXT, "pos": (_is_texts, "a string or a list of strings")},
 }
 _OPTIONAL = {"retrieval_train": {"neg": (_is_opt_texts, "a list of strings")}}
-# PyYAML's safe constructors raise plain Python errors on bad tags, impossible dates, huge ints.
-_YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, AttributeError, LookupError, RecursionError)
-_TEST_FILES: dict[str, dict[str, str]] = {
-    "retrieval": {"corpus.jsonl": "doc", "queries.jsonl": "query"},
-    "sts": {"test.jsonl": "sts"},
-    "pair_classification": {"test.jsonl": "pair"},
-    "classification": {"train.jsonl": "labelled", "test.jsonl": "labelled"},
-    "clustering": {"test.jsonl": "labelled"},
-    "bitext_mining": {"test.jsonl": "bitext"},
-}
 
 
 def read_task_info(folder: Path) -> TaskInfo:
     """Parse and check `folder/task.yaml`; raise UserError naming the file and field."""
     path = folder / "task.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing (every task folder needs a task.yaml)") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not valid UTF-8") from None
-    except _YAML_ERRORS as exc:
-        raise UserError(f"{path}: invalid YAML ({exc})".replace("\n", " ")) from None
+    raw = read_yaml(path, str(path), missing="missing (every task folder needs a task.yaml)")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with name, type, description")
     try:
@@ -124,7 +100,7 @@ def validate_task_folder(folder: str | Path) -> TaskInfo:
     if not _is_dir(folder):
         raise UserError(f"{folder}: not a task folder (no such directory)")
     info = read_task_info(folder)
-    files = _TEST_FILES[info.type]
+    files = TASK_TYPES[info.type].files
     for name, shape in files.items():
         _check_file(folder / name, shape, required=True)
     if "train.jsonl" not in files:

@@ -11,21 +11,7 @@ from mteb.results import TaskResult
 
 from zoo.errors import UserError
 from zoo.eval.report import EvalReport
-
-# mteb's TaskMetadata._hf_task_type for the text task types (HF `task_categories`).
-_HF_TASK_TYPE = {
-    "BitextMining": "translation",
-    "Classification": "text-classification",
-    "MultilabelClassification": "text-classification",
-    "Clustering": "text-classification",
-    "PairClassification": "text-classification",
-    "Reranking": "text-ranking",
-    "Retrieval": "text-retrieval",
-    "InstructionRetrieval": "text-retrieval",
-    "InstructionReranking": "text-ranking",
-    "STS": "sentence-similarity",
-    "Summarization": "summarization",
-}
+from zoo.tasks import hub_task
 
 
 def eval_result_dicts(report: EvalReport) -> list[dict[str, Any]]:
@@ -43,7 +29,7 @@ def eval_result_dicts(report: EvalReport) -> list[dict[str, Any]]:
         dataset_type, _, dataset_rev = t.dataset.partition(",")[0].partition("@")
         out.append(
             {
-                "task_type": _HF_TASK_TYPE.get(t.mteb_type, "other"),
+                "task_type": hub_task(t.mteb_type),
                 "task_name": t.mteb_type,
                 "dataset_type": dataset_type,
                 "dataset_name": t.name,

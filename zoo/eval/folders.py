@@ -1,17 +1,16 @@
 """Local task folders (CLI-CONTRACT.md) as mteb custom tasks: no Hub, no network.
 
 One mteb abstract class per folder type; the main score is task.yaml's `main_score` or the
-type's default below. Each folder becomes a fresh subclass whose `metadata` is a class
-attribute (mteb's `unload_data` drops instance attributes named `metadata`) and whose
-`load_data` reads the JSON Lines files. Rows are kept in file order, so the same folder always
-gives the same task. The evaluation knobs set here (classification samples, clustering
-resampling) are part of what a score means: change them only together with cache._FORMAT.
+type's default (zoo.tasks.TASK_TYPES, which also names the mteb type). Each folder becomes a
+fresh subclass whose `metadata` is a class attribute (mteb's `unload_data` drops instance
+attributes named `metadata`) and whose `load_data` reads the JSON Lines files. Rows are kept in
+file order, so the same folder always gives the same task. The evaluation knobs set here
+(classification samples, clustering resampling) are part of what a score means: change them only
+together with cache._FORMAT.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,25 +32,17 @@ from mteb.abstasks.task_metadata import TaskMetadata
 from zoo.data.jsonl import read_jsonl
 from zoo.data.taskfolder import TaskInfo, validate_task_folder
 from zoo.errors import UserError
-from zoo.hashing import sha256_file
+from zoo.hashing import digest_sha256, folder_digest, skip_hidden
+from zoo.tasks import TASK_TYPES
 
-
-@dataclass(frozen=True)
-class FolderType:
-    """How one task-folder type maps onto mteb: its class, mteb type name and default score."""
-
-    base: type[AbsTask]
-    mteb_type: str
-    default_score: str
-
-
-FOLDER_TYPES: dict[str, FolderType] = {
-    "retrieval": FolderType(AbsTaskRetrieval, "Retrieval", "ndcg_at_10"),
-    "sts": FolderType(AbsTaskSTS, "STS", "cosine_spearman"),
-    "pair_classification": FolderType(AbsTaskPairClassification, "PairClassification", "max_ap"),
-    "classification": FolderType(AbsTaskClassification, "Classification", "accuracy"),
-    "clustering": FolderType(AbsTaskClustering, "Clustering", "v_measure"),
-    "bitext_mining": FolderType(AbsTaskBitextMining, "BitextMining", "f1"),
+# The mteb abstract class of each task type (zoo.tasks.TASK_TYPES); the loaders are at the end.
+_BASES: dict[str, type[AbsTask]] = {
+    "retrieval": AbsTaskRetrieval,
+    "sts": AbsTaskSTS,
+    "pair_classification": AbsTaskPairClassification,
+    "classification": AbsTaskClassification,
+    "clustering": AbsTaskClustering,
+    "bitext_mining": AbsTaskBitextMining,
 }
 # task.yaml has no language field: say "undetermined language, any script" (ISO 639 und,
 # ISO 15924 Zyyy) rather than guess; mteb's language check accepts it.
@@ -89,29 +80,23 @@ def load_task_folder(path: str | Path) -> FolderTask:
             f"{folder / 'task.yaml'}: name {info.name!r} must be letters, digits, '.', '_' or '-' "
             "(it names result files)"
         )
-    main = info.main_score or FOLDER_TYPES[info.type].default_score
+    main = info.main_score or TASK_TYPES[info.type].main_score
     content_hash = folder_content_hash(folder)
     cls = _task_class(folder, info, main, content_hash)
     return FolderTask(folder, info, content_hash, main, cls)
 
 
 def folder_content_hash(folder: Path) -> str:
-    """sha256 over the sorted (relative path, sha256) pairs of every file under folder."""
-    digest = {
-        p.relative_to(folder).as_posix(): sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    }
-    return hashlib.sha256(json.dumps(digest, sort_keys=True).encode()).hexdigest()
+    """sha256 over the (relative path, sha256) pairs of every file under folder but hidden ones."""
+    return digest_sha256(folder_digest(folder, skip=skip_hidden))
 
 
 def _task_class(folder: Path, info: TaskInfo, main: str, content_hash: str) -> type[AbsTask]:
     """Make the mteb subclass for one folder: metadata plus type-specific loader and knobs."""
-    kind = FOLDER_TYPES[info.type]
     metadata = TaskMetadata(
         name=info.name,
         description=info.description,
-        type=kind.mteb_type,
+        type=TASK_TYPES[info.type].mteb_type,
         main_score=main,
         eval_splits=[_SPLIT],
         eval_langs=_LANGS,
@@ -123,7 +108,8 @@ def _task_class(folder: Path, info: TaskInfo, main: str, content_hash: str) -> t
     attrs: dict[str, Any] = {"metadata": metadata, "__module__": __name__}
     attrs["_add_main_score"] = _main_score_checker(folder / "task.yaml", info.type)
     attrs.update(_LOADERS[info.type](folder))
-    return type(f"ZooTask_{info.name.replace('.', '_').replace('-', '_')}", (kind.base,), attrs)
+    name = f"ZooTask_{info.name.replace('.', '_').replace('-', '_')}"
+    return type(name, (_BASES[info.type],), attrs)
 
 
 def _main_score_checker(yaml_path: Path, kind: str):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.errors import UserError
-from zoo.hashing import sha256_file
+from zoo.hashing import digest_sha256, folder_digest, skip_hidden
 from zoo.safety import custom_code_error, refuse_pickles
 from zoo.types import COMMIT_RE
 
@@ -74,15 +74,14 @@ def folder_identity(folder: Path) -> str:
     Weights, configs, tokenizer and module folders (1_Pooling/...) all change the output,
     so all are covered; a card edit does not invalidate cached scores.
     """
-    digest = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        hidden = any(part.startswith(".") for part in rel.parts)
-        if path.is_file() and not hidden and rel.as_posix() not in _IGNORED_FILES:
-            digest[rel.as_posix()] = sha256_file(path)
+    digest = folder_digest(folder, skip=_skip_card_and_hidden)
     if not digest:
         raise UserError(f"{folder}: empty model folder")
-    return hashlib.sha256(json.dumps(digest, sort_keys=True).encode()).hexdigest()
+    return digest_sha256(digest)
+
+
+def _skip_card_and_hidden(rel: PurePosixPath) -> bool:
+    return skip_hidden(rel) or rel.as_posix() in _IGNORED_FILES
 
 
 def loaded_identity(model: SentenceTransformer) -> str:

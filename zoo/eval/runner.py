@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -21,8 +21,9 @@ from zoo.errors import UserError
 from zoo.eval import standard
 from zoo.eval.cache import ResultStore, cache_key, default_cache_dir
 from zoo.eval.folders import load_task_folder
-from zoo.eval.model import Bf16, bf16_enabled, load_model, resolve_model
+from zoo.eval.model import Bf16, ModelSpec, bf16_enabled, load_model, resolve_model
 from zoo.eval.report import EvalReport, TaskScore
+from zoo.tasks import snake
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -61,47 +62,75 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate a model on standard MTEB tasks/benchmarks and local task folders.
 
-    `model` is a local sentence-transformers folder or a loaded SentenceTransformer (Hub
-    models are pulled by the caller; this package never calls the Hub API). `tasks` are MTEB
-    task or benchmark names, whose data is downloaded from the Hub; `task_dirs` are task
-    folders (CLI-CONTRACT.md), evaluated without any network access. Results are cached per
-    (model identity, task name + content hash, bf16, mteb version) in `cache_dir` (None: the
-    default, see cache.default_cache_dir; False: no cache); a hit does not load the model.
-    `bf16="auto"` runs under bf16 autocast where the hardware supports it natively.
-    `device` applies to a folder model (default: cuda if available, else cpu); a loaded model
-    runs where it is. `progress` shows a task-level tqdm bar; each task is also logged
-    (logger "zoo.eval.runner", INFO) for non-TTY output.
+    `model` is a local sentence-transformers folder or a loaded SentenceTransformer (Hub models
+    are pulled by the caller; this package never calls the Hub API). `tasks` are MTEB task or
+    benchmark names, whose data is downloaded from the Hub; `task_dirs` are task folders
+    (CLI-CONTRACT.md), evaluated without any network access. Results are cached per (model
+    identity, task name + content hash, bf16, mteb version) in `cache_dir` (None: the default,
+    see cache.default_cache_dir; False: no cache); a hit does not load the model. `bf16="auto"`
+    runs under bf16 autocast where the hardware supports it natively. `device` applies to a
+    folder model (default: cuda if available, else cpu); a loaded model runs where it is.
+    `progress` shows a task-level tqdm bar; each task is also logged (logger "zoo.eval.runner",
+    INFO) for non-TTY output.
 
-    Deterministic: the same model and tasks give the same report JSON. Does not mutate a
-    loaded model's weights or card data. Raises UserError for bad input (unknown task name,
-    malformed folder, missing model folder, Hub data unavailable), naming what is wrong.
+    Deterministic: the same model and tasks give the same report JSON. Does not mutate a loaded
+    model's weights or card data. Raises UserError for bad input (unknown task name, malformed
+    folder, missing model folder, Hub data unavailable), naming what is wrong.
     """
     plans = _plan(_as_tuple(tasks), _as_tuple(task_dirs))
     if batch_size < 1:
         raise UserError(f"batch_size must be at least 1, got {batch_size}")
     spec = resolve_model(model, model_name, revision)
+    run = _prepare(model, spec, device, bf16, cache_dir, batch_size, progress)
+    bar = tqdm(plans, desc="eval", unit="task", disable=not progress)
+    scores = tuple(_score_task(spec.identity, plan, run) for plan in bar)
+    return EvalReport(spec.name, spec.revision, spec.identity, run.settings, scores)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How to run the tasks: the model (loaded on first use), the result store, the settings."""
+
+    model: Callable[[], SentenceTransformer]
+    store: ResultStore
+    batch_size: int
+    settings: dict[str, Any]
+    progress: bool
+
+
+def _prepare(
+    model: Any,
+    spec: ModelSpec,
+    device: str | None,
+    bf16: Bf16,
+    cache_dir: str | Path | None | Literal[False],
+    batch_size: int,
+    progress: bool,
+) -> _Run:
+    """Settle the device, the bf16 setting and the result store; the model loads lazily."""
     device = _device(model, device)
     settings = {"bf16": bf16_enabled(bf16, device.split(":")[0]), "mteb": mteb.__version__}
-    root = None if cache_dir is False else Path(cache_dir or default_cache_dir())
-    store = ResultStore(root)
-    loaded = None if spec.folder is not None else model
-    scores = []
-    for plan in tqdm(plans, desc="eval", unit="task", disable=not progress):
-        key = cache_key(spec.identity, plan.name, plan.content_hash, settings)
-        score = _from_cache(store, key)
-        if score is None:
-            loaded = loaded if loaded is not None else load_model(spec, device)
-            score = _run(loaded, plan, batch_size, settings["bf16"], progress)
-            store.put(key, _record(score))
-        log.info(
-            "%s: %s = %.4f%s",
-            plan.name,
-            plan.main_score,
-            score.score,
-            " (cached)" if score.cached else "",
-        )
-        scores.append(score)
-    return EvalReport(spec.name, spec.revision, spec.identity, settings, tuple(scores))
+    store = ResultStore(None if cache_dir is False else Path(cache_dir or default_cache_dir()))
+    return _Run(_lazy_model(model, spec, device), store, batch_size, settings, progress)
+
+
+def _lazy_model(model: Any, spec: ModelSpec, device: str) -> Callable[[], SentenceTransformer]:
+    """The model to run, loaded on the first call only: a fully cached run never loads it."""
+    if spec.folder is None:
+        return lambda: model
+    return functools.cache(lambda: load_model(spec, device))
+
+
+def _score_task(identity: str, plan: _Planned, run: _Run) -> TaskScore:
+    """The cached score of one task, or run it and cache the score; log it either way."""
+    key = cache_key(identity, plan.name, plan.content_hash, run.settings)
+    score = _from_cache(run.store, key)
+    if score is None:
+        score = _run(run.model(), plan, run.batch_size, run.settings["bf16"], run.progress)
+        run.store.put(key, _record(score))
+    cached = " (cached)" if score.cached else ""
+    log.info("%s: %s = %.4f%s", plan.name, plan.main_score, score.score, cached)
+    return score
 
 
 def _as_tuple(items: Iterable[Any] | str | Path) -> tuple[Any, ...]:
@@ -141,7 +170,7 @@ def _plan_standard(task: AbsTask) -> _Planned:
     meta = task.metadata
     return _Planned(
         name=meta.name,
-        type=_snake(meta.type),
+        type=snake(meta.type),
         mteb_type=meta.type,
         main_score=meta.main_score,
         source="mteb",
@@ -166,11 +195,6 @@ def _plan_folder(path: str | Path) -> _Planned:
         origin=str(path),
         build=folder.build,
     )
-
-
-def _snake(mteb_type: str) -> str:
-    """'PairClassification' -> 'pair_classification', 'STS' -> 'sts'."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", mteb_type).lower()
 
 
 def _run(

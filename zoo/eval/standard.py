@@ -8,7 +8,6 @@ offline mode or an unreachable Hub gets the dataset it needed and what to do ins
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import os
 from functools import lru_cache
@@ -18,6 +17,7 @@ from mteb.abstasks import AbsTask
 from mteb.abstasks.aggregated_task import AbsTaskAggregate
 
 from zoo.errors import UserError
+from zoo.suggest import closest
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _HUB_MODULES = {"httpx", "requests", "urllib3", "huggingface_hub", "datasets", "fsspec"}
@@ -53,10 +53,8 @@ def _resolve_one(name: str) -> list[AbsTask]:
 
 
 def _unknown(name: str) -> str:
-    names = _known_names()
-    folded = {n.lower(): n for n in names}
-    close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
-    hint = f"; did you mean {folded[close[0]]!r}?" if close else ""
+    close = closest(name, _known_names(), fold_case=True)
+    hint = f"; did you mean {close!r}?" if close else ""
     return (
         f"unknown MTEB task or benchmark {name!r}{hint} "
         "(`mteb available-tasks` lists them; a local task folder goes in --task-dir)"

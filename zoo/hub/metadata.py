@@ -12,20 +12,16 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from zoo import __version__
 from zoo.errors import UserError
+from zoo.schema import KINDS as KINDS  # re-exported: the CLI's --kind choices
+from zoo.schema import Frozen, Kind
 
 SCHEMA_VERSION = 1
-KINDS = ("base", "bag", "update", "merged")
-Kind = Literal["base", "bag", "update", "merged"]
 _PINNED = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+@[0-9a-f]{40}$")
 Scalar = str | int | float | bool | None
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_pinned(value: str) -> str:
@@ -34,7 +30,7 @@ def _check_pinned(value: str) -> str:
     return value
 
 
-class Adapter(_Strict):
+class Adapter(Frozen):
     """How the weights are stored: a full checkpoint or a LoRA adapter over base_model."""
 
     type: Literal["full", "lora"] = Field(description="'full' checkpoint or 'lora' adapter")
@@ -50,7 +46,7 @@ class Adapter(_Strict):
         return self
 
 
-class DatasetUse(_Strict):
+class DatasetUse(Frozen):
     """One dataset of a training run, exactly: where it came from and which rows were used."""
 
     name: str
@@ -67,7 +63,7 @@ class DatasetUse(_Strict):
     )
 
 
-class Training(_Strict):
+class Training(Frozen):
     """What a bag or update model was trained on, and how."""
 
     experiment: str | None = Field(
@@ -92,7 +88,7 @@ class Training(_Strict):
     )
 
 
-class ZooMetadata(_Strict):
+class ZooMetadata(Frozen):
     """The zoo metadata of one member (zoo.json)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION

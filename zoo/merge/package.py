@@ -11,7 +11,6 @@ killed merge (its owner process is gone) is removed by the next merge into the s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 
 from zoo.errors import UserError, disk_full
+from zoo.hashing import folder_digest, skip_nothing
 from zoo.merge.io import WEIGHT_SUFFIXES, read_json
 from zoo.merge.lora import LoraCheckpoint
 from zoo.merge.vocab import TOKENIZER_FILES, VocabPlan, write_union_tokenizer
@@ -96,19 +96,9 @@ def finish(tmp: Path, out: Path, known: dict[str, str] | None = None) -> dict[st
 
 
 def file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
-    """Return {relative posix path: sha256 hex} for every file under folder, sorted."""
-    hashes = {}
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if known and rel in known:
-            hashes[rel] = known[rel]
-            continue
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        hashes[rel] = digest.hexdigest()
-    return hashes
+    """Return {relative posix path: sha256 hex} for every file under folder, sorted (zoo wrote
+    them all, so none is skipped); `known` hashes are trusted instead of reading those files."""
+    return folder_digest(Path(folder), skip=skip_nothing, known=known)
 
 
 def support_files(folder: Path, module_dirs: list[str]) -> dict[str, Path]:

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from zoo.errors import UserError
 from zoo.merge.kernels.spec import ParamSpec
 from zoo.merge.method import MergeMethod
-from zoo.merge.registry import unknown_name
+from zoo.suggest import unknown_name
 
 _SETTING = TypeAdapter(ParameterSetting)
 _LAYER = re.compile(r"(?:^|\.)(?:layers?|h|blocks?)\.(\d+)\.")

@@ -9,7 +9,6 @@ the closest name.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
@@ -18,6 +17,7 @@ from zoo.merge.kernels import chunked as ck
 from zoo.merge.kernels import consensus, opcm
 from zoo.merge.kernels import mergekit_kernels as mk
 from zoo.merge.method import DeltaScale, MergeMethod, mergekit_method, zoo_method
+from zoo.suggest import unknown_name
 
 __all__ = ["MergeMethod", "Registry", "REGISTRY", "get_method", "list_methods"]
 
@@ -113,13 +113,6 @@ class Registry:
     @property
     def methods(self) -> Mapping[str, MergeMethod]:
         return MappingProxyType(self._methods)
-
-
-def unknown_name(kind: str, name: object, known: Iterable[str]) -> str:
-    """Return "unknown <kind> 'x' (did you mean 'y'?)" for messages about misspelt names."""
-    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
-    return f"unknown {kind} {name!r}{hint}"
 
 
 REGISTRY = Registry(_METHODS)

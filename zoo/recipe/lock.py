@@ -10,20 +10,17 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from zoo import __version__
 from zoo.errors import UserError
 from zoo.recipe.plan import MergeSpec, Source
+from zoo.schema import Frozen
 
 LOCK_FILE = "zoo.lock.json"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LockedInput(_Strict):
+class LockedInput(Frozen):
     """One input: as the recipe named it, pinned, and the files it used with their sha256."""
 
     requested: str = Field(description="the reference as written or selected")
@@ -32,7 +29,7 @@ class LockedInput(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class Lock(_Strict):
+class Lock(Frozen):
     """A fully pinned merge."""
 
     lock_version: Literal[1] = 1

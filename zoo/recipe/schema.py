@@ -19,21 +19,15 @@ from mergekit.config import (
     MergeConfiguration,
     OutputSliceDefinition,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from zoo.errors import UserError
-from zoo.merge.registry import list_methods, unknown_name
-
-KINDS = ("base", "bag", "update", "merged")
-# PyYAML's safe constructors raise plain Python errors on bad tags, impossible dates, huge ints.
-_YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, AttributeError, LookupError, RecursionError)
+from zoo.merge.registry import list_methods
+from zoo.schema import YAML_ERRORS, Frozen
+from zoo.suggest import unknown_name
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Select(_Strict):
+class Select(Frozen):
     """Pick recipe inputs from the Hub by their zoo metadata; expands into `models:` entries."""
 
     kind: str | None = Field(default="bag", description="member kind: base | bag | update | merged")
@@ -53,7 +47,7 @@ class Select(_Strict):
     )
 
 
-class Publish(_Strict):
+class Publish(Frozen):
     """Where the merged model goes."""
 
     repo_id: str = Field(description="target repo 'namespace/name'")
@@ -61,14 +55,14 @@ class Publish(_Strict):
     tag: str | None = Field(default=None, description="tag for the new commit (default: next vN)")
 
 
-class EvalSpec(_Strict):
+class EvalSpec(Frozen):
     """Evaluation to run after the merge, before publishing."""
 
     tasks: tuple[str, ...] = Field(default=(), description="MTEB task or benchmark names")
     task_dirs: tuple[str, ...] = Field(default=(), description="local task folders")
 
 
-class SearchSpec(_Strict):
+class SearchSpec(Frozen):
     """Evaluation-driven weight search, run by `zoo merge --search`: every candidate is merged
     and scored on dev task folders (mean main score); the best one is merged and published."""
 
@@ -90,13 +84,13 @@ class SearchSpec(_Strict):
         return self
 
 
-class CardSpec(_Strict):
+class CardSpec(Frozen):
     """How the card is rendered."""
 
     template: str = Field(default="merged", description="template name in zoo/cards/templates/")
 
 
-class ZooBlock(_Strict):
+class ZooBlock(Frozen):
     """zoo's extension of a mergekit recipe."""
 
     select: Select | None = None
@@ -130,7 +124,7 @@ def load_recipe(path_or_text: str | Path) -> Recipe:
     text, source = _read(path_or_text)
     try:
         data = yaml.safe_load(text)
-    except _YAML_ERRORS as exc:
+    except YAML_ERRORS as exc:
         detail = _first_line(str(exc) or type(exc).__name__)
         raise UserError(f"{source}: not valid YAML ({detail})") from None
     if not isinstance(data, dict):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from zoo.schema import Frozen as _Frozen
 
 Scalar = str | int | float | bool | None
 
@@ -18,10 +20,6 @@ Scalar = str | int | float | bool | None
 BOOKKEEPING_FIELDS = frozenset(
     {"checkpoint_every", "keep_checkpoints", "checkpoint_dir", "log_every"}
 )
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TrainConfig(_Frozen):

@@ -29,7 +29,7 @@ from types import ModuleType
 
 import yaml
 
-from zoo.data.jsonl import sha256_file, write_jsonl
+from zoo.data.jsonl import write_jsonl
 from zoo.data.spec import DEFAULT_RATIOS
 from zoo.data.suite import (
     bible,
@@ -48,6 +48,7 @@ from zoo.data.suite.readme import render_readme
 from zoo.data.suite.requirements import SourceInfo, check_sources, installed_debs
 from zoo.data.taskfolder import validate_task_folder
 from zoo.errors import UserError
+from zoo.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 SUITE_FORMAT = "zoo-offline-suite/1"

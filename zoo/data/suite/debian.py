@@ -40,7 +40,7 @@ def _release_file(pattern: str) -> Path:
 
 def provenance() -> dict[str, str]:
     """Return {list file name: sha256} of the two files read (they change with point releases)."""
-    from zoo.data.jsonl import sha256_file
+    from zoo.hashing import sha256_file
 
     files = [_release_file("*_main_binary-*_Packages"), _release_file("*_main_i18n_Translation-en")]
     return {p.name: sha256_file(p) for p in files}
