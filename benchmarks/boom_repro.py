@@ -84,8 +84,8 @@ class Repro:
         **settings: Any,
     ):
         """Train (or find finished) one model on rows {dataset: zoo rows}; return (path, s)."""
-        from zoo.train.inputs import to_train_columns
         from zoo.train import TrainConfig, train
+        from zoo.train.inputs import to_train_columns
 
         sets = {
             n: to_train_columns(ds, all_negatives=n in self.own)

@@ -1,4 +1,7 @@
-"""The lineage of a model as a mermaid graph: base -> bags/updates -> merged, nodes 'repo@short-sha'."""
+"""The lineage of a model as a mermaid graph: base -> bags/updates -> merged.
+
+Nodes are named 'repo@short-sha'.
+"""
 
 from __future__ import annotations
 

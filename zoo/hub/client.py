@@ -74,7 +74,7 @@ def local_files(folder: Path) -> list[tuple[str, Path]]:
 
 
 def source_card_data(folder: Path) -> dict[str, Any]:
-    """Fields worth keeping (license, language, datasets) from the folder's own README front matter."""
+    """Fields worth keeping (license, language, datasets) from the folder's README front matter."""
     readme = folder / "README.md"
     if not readme.is_file():
         return {}
@@ -99,28 +99,16 @@ def push_member(
     tag: str | None = None,
     message: str | None = None,
 ) -> str:
-    """Publish folder + README.md (card) + zoo.json to repo_id in exactly one commit; return its sha.
+    """Publish folder + README.md (card) + zoo.json to repo_id in one commit; return its sha.
 
     Files present at the head but absent from folder are deleted in the same commit, so the repo
     mirrors the folder. The commit names its parent: a concurrent push makes this one fail cleanly.
     """
     files = local_files(folder)
-    what = f"push {repo_id}"
-    with hub_errors(hub, what):
+    with hub_errors(hub, f"push {repo_id}"):
         hub.api.create_repo(repo_id, private=private, exist_ok=True)
         head = hub.api.model_info(repo_id)
-        stale = sorted(
-            {s.rfilename for s in head.siblings or []}
-            - {r for r, _ in files}
-            - set(GENERATED)
-            - {".gitattributes"}
-        )
-        ops = [CommitOperationAdd(path_in_repo=r, path_or_fileobj=str(p)) for r, p in files]
-        ops += [
-            CommitOperationAdd("README.md", card.encode()),
-            CommitOperationAdd("zoo.json", meta.to_json().encode()),
-        ]
-        ops += [CommitOperationDelete(path_in_repo=r) for r in stale]
+        ops = _member_operations(files, meta, card, {s.rfilename for s in head.siblings or []})
         info = hub.api.create_commit(
             repo_id,
             ops,
@@ -130,6 +118,19 @@ def push_member(
         if tag:
             hub.api.create_tag(repo_id, tag=tag, revision=info.oid)
     return info.oid
+
+
+def _member_operations(
+    files: list[tuple[str, Path]], meta: ZooMetadata, card: str, at_head: set[str]
+) -> list[Any]:
+    """The commit's operations: the folder's files, the card, zoo.json, deletions of the rest."""
+    keep = {r for r, _ in files} | set(GENERATED) | {".gitattributes"}
+    ops: list[Any] = [CommitOperationAdd(path_in_repo=r, path_or_fileobj=str(p)) for r, p in files]
+    ops += [
+        CommitOperationAdd("README.md", card.encode()),
+        CommitOperationAdd("zoo.json", meta.to_json().encode()),
+    ]
+    return ops + [CommitOperationDelete(path_in_repo=r) for r in sorted(at_head - keep)]
 
 
 def find_members(
@@ -367,7 +368,7 @@ def push_dataset(
 
 
 def pull_dataset(hub: Hub, ref: ModelRef) -> tuple[Path, str]:
-    """Download a dataset repo at its pinned commit (retried like pull_member); return (folder, sha)."""
+    """Download a dataset repo at its pinned commit (retried like pull_member): (folder, sha)."""
     return retrying(f"pull dataset {ref}", lambda: _pull_dataset_once(hub, ref))
 
 
