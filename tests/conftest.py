@@ -36,3 +36,44 @@ def _quiet_transformers():
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()
+
+
+# The tiny suite and the tiny models every test package shares: each built once per session, on
+# first use, from the builders in tests/tiny.py. Tests treat them as read-only (copy to change).
+
+
+@pytest.fixture(scope="session")
+def tiny_suite(tmp_path_factory):
+    """The tiny offline suite: 9 task folders in in-domain/, ood/, new-domain/ (no download)."""
+    from zoo.data.suite import build_suite
+
+    return build_suite("tiny", tmp_path_factory.mktemp("suite") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    """The folder the session's tiny models are built in."""
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_root):
+    """A random 2-layer, 32-wide BERT sentence-transformers folder (CLS pooling, normalised)."""
+    from tests import tiny
+
+    return tiny.build_st(tiny_root / "tiny-bert", "bert")
+
+
+@pytest.fixture(scope="session")
+def families(tiny_root):
+    """families(arch) -> {"base", "variants"}: a base and 3 perturbed variants (on first use)."""
+    from tests import tiny
+
+    cache: dict[str, dict] = {}
+
+    def get(arch: str) -> dict:
+        if arch not in cache:
+            cache[arch] = tiny.family(tiny_root / "families", arch, n=3)
+        return cache[arch]
+
+    return get

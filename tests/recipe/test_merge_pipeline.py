@@ -10,7 +10,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from tests.merge.tiny_models import load_all
+from tests.tiny import load_all
 from zoo.cli import main
 from zoo.errors import UserError
 from zoo.pipelines import merge

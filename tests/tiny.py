@@ -1,9 +1,12 @@
-"""Tiny random sentence-transformers models for merge tests, built from config in well under 1 s.
+"""The tiny models of every test package: random sentence-transformers folders built from config.
 
-Each architecture gets a tokenizer trained here with `tokenizers` (WordPiece for BERT and
-DistilBERT, byte-level BPE for RoBERTa, XLM-R and Qwen3) on a few hundred lines of Python
-docstrings, a 2-layer, 32-wide model, and the usual ST modules (Pooling, optional Dense,
-Normalize). `perturb` makes "fine-tuned" variants by adding seeded noise to chosen tensors.
+Nothing is downloaded. Each architecture gets a tokenizer trained here with `tokenizers`
+(WordPiece for BERT and DistilBERT, byte-level BPE for RoBERTa, XLM-R and Qwen3) on a few hundred
+lines of text shipped with CPython (stdlib docstrings, or pydoc's help topics), a 2-layer,
+32-wide model, and the usual ST modules (Pooling, optional Dense, Normalize); weights are random
+but seeded, so two builds with the same arguments are identical. `perturb` makes "fine-tuned"
+variants by adding seeded noise to chosen tensors, `family` a base and its variants. The session
+fixtures built from these live in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -49,8 +52,31 @@ def docstring_corpus(lines: int = 400) -> tuple[str, ...]:
     return tuple(out[:lines])
 
 
+def pydoc_corpus(limit: int = 400) -> list[str]:
+    """The first `limit` lines of more than 3 words of Python's own help topics (pydoc_data)."""
+    from pydoc_data.topics import topics
+
+    lines = [
+        ln.strip() for text in topics.values() for ln in text.splitlines() if len(ln.split()) > 3
+    ]
+    return lines[:limit]
+
+
+CORPORA = {"docstrings": docstring_corpus, "pydoc": pydoc_corpus}
+# The training tests' base: wider, mean-pooled, a larger vocabulary learnt from pydoc's topics.
+TRAIN_BERT = dict(
+    pooling="mean",
+    vocab_size=1000,
+    corpus="pydoc",
+    max_seq_length=64,
+    hidden_size=64,
+    intermediate_size=128,
+    max_position_embeddings=128,
+)
+
+
 @cache
-def _tokenizer_json(kind: str, vocab_size: int) -> str:
+def _tokenizer_json(kind: str, vocab_size: int, corpus: str) -> str:
     from tokenizers import (
         Tokenizer,
         decoders,
@@ -77,7 +103,7 @@ def _tokenizer_json(kind: str, vocab_size: int) -> str:
             special_tokens=special,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         )
-    tok.train_from_iterator(docstring_corpus(), trainer)
+    tok.train_from_iterator(CORPORA[corpus](), trainer)
     if kind != "qwen":
         cls, sep = special[2:4] if kind == "wordpiece" else (special[0], special[2])
         tok.post_processor = processors.TemplateProcessing(
@@ -88,13 +114,13 @@ def _tokenizer_json(kind: str, vocab_size: int) -> str:
     return tok.to_str()
 
 
-def hf_tokenizer(arch: str, vocab_size: int = 400):
-    """Return a transformers fast tokenizer for arch, trained on the docstring corpus."""
+def hf_tokenizer(arch: str, vocab_size: int = 400, corpus: str = "docstrings"):
+    """Return a transformers fast tokenizer for arch, trained on one of CORPORA."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
     kind = {"bert": "wordpiece", "distilbert": "wordpiece", "qwen3": "qwen"}.get(arch, "bpe")
-    tok = Tokenizer.from_str(_tokenizer_json(kind, vocab_size))
+    tok = Tokenizer.from_str(_tokenizer_json(kind, vocab_size, corpus))
     if kind == "wordpiece":
         names = dict(
             pad_token="[PAD]",
@@ -179,16 +205,21 @@ def build_st(
     normalize: bool = True,
     pooling: str | None = None,
     vocab_size: int = 400,
+    corpus: str = "docstrings",
+    max_seq_length: int = 48,
     **overrides,
 ) -> Path:
-    """Write a tiny random ST model folder for arch; returns folder. Deterministic given seed."""
+    """Write a tiny random ST model folder for arch; returns folder. Deterministic given seed.
+
+    `overrides` go to the transformers config (hidden_size=64, ...); TRAIN_BERT is one such set.
+    """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Dense, Normalize, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
     from transformers import AutoModel
 
     folder = Path(folder)
-    tokenizer = hf_tokenizer(arch, vocab_size)
+    tokenizer = hf_tokenizer(arch, vocab_size, corpus)
     cfg = config(arch, tokenizer, **overrides)
     torch.manual_seed(seed)
     model = AutoModel.from_config(cfg)
@@ -197,7 +228,7 @@ def build_st(
     tokenizer.save_pretrained(hf_dir)
     width = cfg.dim if arch == "distilbert" else cfg.hidden_size
     modules = [
-        Transformer(str(hf_dir), max_seq_length=48),
+        Transformer(str(hf_dir), max_seq_length=max_seq_length),
         Pooling(width, pooling or POOLING[arch]),
     ]
     if dense:
