@@ -54,7 +54,7 @@ def _violations():
                 if layer in COMPONENTS | SHARED and target in {"pipelines", "cli"}:
                     yield f"{path.relative_to(ROOT)} imports zoo.{target} (arrow points up)"
                 if layer in SHARED - {"__init__"} and target in COMPONENTS:
-                    yield f"{path.relative_to(ROOT)} imports zoo.{target} (shared types must stay leaf)"
+                    yield f"{path.relative_to(ROOT)} imports zoo.{target} (shared types stay leaf)"
             elif top in HEAVY and layer in COMPONENTS and layer not in HEAVY[top]:
                 yield f"{path.relative_to(ROOT)} imports {top} (belongs in {sorted(HEAVY[top])})"
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from zoo.errors import UserError
 from zoo.hub.metadata import ZooMetadata, matches, parse_metadata
@@ -100,5 +101,5 @@ def test_queries_match_dotted_and_short_keys():
 
 def test_metadata_is_frozen():
     meta = ZooMetadata(kind="base")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         meta.kind = "bag"

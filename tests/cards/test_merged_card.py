@@ -1,4 +1,7 @@
-"""The merged-model card: front matter, model-index, lineage, results, plot; pure and deterministic."""
+"""The merged-model card: front matter, model-index, lineage, results, plot.
+
+Rendering is pure and deterministic.
+"""
 
 import socket
 import sys

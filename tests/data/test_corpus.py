@@ -248,9 +248,9 @@ def test_all_problems_are_reported_together(tmp_path):
     message = str(err.value)
     assert "\n" not in message and ": 3 problems: " in message
     lines = message.split(": 3 problems: ", 1)[1].split("; ")
-    assert any("datasets[0] (ok).type: unknown task type" in l for l in lines)
-    assert any("datasets[2].name: duplicate dataset name 'dup'" in l for l in lines)
-    assert any("ratios[0]: ratio 2.0 is outside" in l for l in lines)
+    assert any("datasets[0] (ok).type: unknown task type" in line for line in lines)
+    assert any("datasets[2].name: duplicate dataset name 'dup'" in line for line in lines)
+    assert any("ratios[0]: ratio 2.0 is outside" in line for line in lines)
     with pytest.raises(UserError) as err:  # data problems of several datasets, too
         _load(
             tmp_path,

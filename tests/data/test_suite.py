@@ -28,6 +28,11 @@ def _tasks(suite: Path, group: str) -> list[dict]:
     return [t for t in _stats(suite)["tasks"] if t["group"] == group]
 
 
+def _row_key(row: dict) -> str:
+    """The normalised text a non-retrieval row is known by."""
+    return norm(row.get("text") or row.get("s1") or row.get("query"))
+
+
 def test_tiny_has_the_required_tasks(tiny_suite):
     train = _tasks(tiny_suite, "in-domain")
     assert len(train) >= 5 and all(t["train_type"] for t in train)
@@ -84,10 +89,8 @@ def test_other_test_rows_are_disjoint_from_training_rows(tiny_suite):
         folder = tiny_suite / task["group"] / task["name"]
         if task["type"] == "retrieval" or not (folder / "train.jsonl").exists():
             continue
-        key = lambda r: norm(r.get("text") or r.get("s1") or r.get("query"))
-        assert not {key(r) for r in read_jsonl(folder / "test.jsonl")} & {
-            key(r) for r in read_jsonl(folder / "train.jsonl")
-        }
+        test = {_row_key(r) for r in read_jsonl(folder / "test.jsonl")}
+        assert not test & {_row_key(r) for r in read_jsonl(folder / "train.jsonl")}
 
 
 def test_corpus_specs_load_with_the_spec_loader(tiny_suite):

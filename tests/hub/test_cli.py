@@ -103,15 +103,18 @@ def test_installed_console_script(tmp_path):
     )
 
 
-def _known(hub, _done=set()):
-    if hub.url in _done:
+_KNOWN: set[str] = set()  # the Hub URLs zoo/known was already created on
+
+
+def _known(hub):
+    if hub.url in _KNOWN:
         return
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub.url, token=hub.admin_token)
     api.create_repo("zoo/known", exist_ok=True)
     api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id="zoo/known")
-    _done.add(hub.url)
+    _KNOWN.add(hub.url)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])

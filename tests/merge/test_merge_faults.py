@@ -1,4 +1,4 @@
-"""kill -9 in the middle of a merge: no partial output at `out`, and a rerun works (and tidies up)."""
+"""kill -9 in the middle of a merge: no partial output at `out`; a rerun works (and tidies up)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ if point == "write":            # the writer thread dies after n tensor writes
     writer._File.write = write
 else:                           # weights and support files written, dies before the rename
     package.finish = die
-merge_folders([MergeInput(Path(p), {"weight": 1 / len(inputs)}) for p in inputs], None, "linear", {},
-              out, progress=False)
+merge_inputs = [MergeInput(Path(p), {"weight": 1 / len(inputs)}) for p in inputs]
+merge_folders(merge_inputs, None, "linear", {}, out, progress=False)
 """
 
 

@@ -1,4 +1,4 @@
-"""A fine-tune saved by sentence-transformers 6 merges with a base saved in the legacy Pooling form."""
+"""A fine-tune saved by sentence-transformers 6 merges with a base saved in the old Pooling form."""
 
 import json
 

@@ -81,7 +81,10 @@ def test_bad_recipes_name_the_problem(case, text, needle):
 
 
 def test_all_problems_are_reported_together():
-    text = "bogus: 1\nmerge_method: lnear\nmodels:\n  - model: a/b\n    weigth: 1\nzoo:\n  publsh: {}\n"
+    text = (
+        "bogus: 1\nmerge_method: lnear\nmodels:\n  - model: a/b\n    weigth: 1\n"
+        "zoo:\n  publsh: {}\n"
+    )
     with pytest.raises(UserError) as err:
         load_recipe(text)
     message = str(err.value)
