@@ -149,24 +149,21 @@ def hf_tokenizer(arch: str, vocab_size: int = 400, corpus: str = "docstrings"):
     return PreTrainedTokenizerFast(tokenizer_object=tok, model_input_names=inputs, **names)
 
 
-def config(arch: str, tokenizer, **overrides):
-    """Return a tiny transformers config for arch (2 layers, hidden 32, 2 heads)."""
-    import transformers as tf
-
-    vocab = len(tokenizer)
+def _config_kwargs(arch: str, tokenizer) -> dict:
+    """The tiny settings of arch: 2 layers, hidden 32, 2 heads, the tokenizer's vocabulary."""
+    vocab, pad = len(tokenizer), tokenizer.pad_token_id
     if arch == "distilbert":
-        kw = dict(
+        return dict(
             vocab_size=vocab,
             dim=32,
             n_layers=2,
             n_heads=2,
             hidden_dim=64,
             max_position_embeddings=64,
-            pad_token_id=tokenizer.pad_token_id,
+            pad_token_id=pad,
         )
-        return tf.DistilBertConfig(**(kw | overrides))
     if arch == "qwen3":
-        kw = dict(
+        return dict(
             vocab_size=vocab,
             hidden_size=32,
             intermediate_size=64,
@@ -175,25 +172,34 @@ def config(arch: str, tokenizer, **overrides):
             num_key_value_heads=1,
             head_dim=16,
             max_position_embeddings=128,
-            pad_token_id=tokenizer.pad_token_id,
+            pad_token_id=pad,
             eos_token_id=tokenizer.eos_token_id,
             bos_token_id=tokenizer.eos_token_id,
         )
-        return tf.Qwen3Config(**(kw | overrides))
-    cls = {"bert": tf.BertConfig, "roberta": tf.RobertaConfig, "xlm-roberta": tf.XLMRobertaConfig}[
-        arch
-    ]
-    kw = dict(
+    return dict(
         vocab_size=vocab,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=66,
-        pad_token_id=tokenizer.pad_token_id,
+        pad_token_id=pad,
         type_vocab_size=2 if arch == "bert" else 1,
     )
-    return cls(**(kw | overrides))
+
+
+def config(arch: str, tokenizer, **overrides):
+    """Return a tiny transformers config for arch (2 layers, hidden 32, 2 heads) + overrides."""
+    import transformers as tf
+
+    cls = {
+        "bert": tf.BertConfig,
+        "roberta": tf.RobertaConfig,
+        "xlm-roberta": tf.XLMRobertaConfig,
+        "distilbert": tf.DistilBertConfig,
+        "qwen3": tf.Qwen3Config,
+    }[arch]
+    return cls(**(_config_kwargs(arch, tokenizer) | overrides))
 
 
 def build_st(
@@ -214,8 +220,7 @@ def build_st(
     `overrides` go to the transformers config (hidden_size=64, ...); TRAIN_BERT is one such set.
     """
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Dense, Normalize, Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
+    from sentence_transformers.base.modules import Transformer
     from transformers import AutoModel
 
     folder = Path(folder)
@@ -227,19 +232,26 @@ def build_st(
     model.save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     width = cfg.dim if arch == "distilbert" else cfg.hidden_size
-    modules = [
-        Transformer(str(hf_dir), max_seq_length=max_seq_length),
-        Pooling(width, pooling or POOLING[arch]),
-    ]
+    modules = [Transformer(str(hf_dir), max_seq_length=max_seq_length)]
+    modules += _head(width, pooling or POOLING[arch], seed, dense=dense, normalize=normalize)
+    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+    shutil.rmtree(hf_dir)
+    (folder / "README.md").unlink(missing_ok=True)
+    return folder
+
+
+def _head(width: int, pooling: str, seed: int, *, dense: bool, normalize: bool) -> list:
+    """The ST modules after the transformer: Pooling, a seeded Dense(width, 16), Normalize."""
+    from sentence_transformers.base.modules import Dense, Normalize
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    modules = [Pooling(width, pooling)]
     if dense:
         torch.manual_seed(seed + 1)
         modules.append(Dense(width, 16))
     if normalize:
         modules.append(Normalize())
-    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
-    shutil.rmtree(hf_dir)
-    (folder / "README.md").unlink(missing_ok=True)
-    return folder
+    return modules
 
 
 def weight_files(folder: Path) -> list[Path]:
