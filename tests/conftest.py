@@ -5,9 +5,14 @@ because the client freezes HF_ENDPOINT and HF_HOME when it is imported.
 """
 
 import os
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 _HOME = tempfile.mkdtemp(prefix="zoo-test-hf-")
 os.environ["HF_HOME"] = _HOME
@@ -44,10 +49,19 @@ def _quiet_transformers():
 
 @pytest.fixture(scope="session")
 def tiny_suite(tmp_path_factory):
-    """The tiny offline suite: 9 task folders in in-domain/, ood/, new-domain/ (no download)."""
-    from zoo.data.suite import build_suite
+    """The tiny offline suite: 9 task folders in in-domain/, ood/, new-domain/ (no download).
 
-    return build_suite("tiny", tmp_path_factory.mktemp("suite") / "tiny")
+    Built in a fresh interpreter, as `zoo data build` would: the suite reads the distributions
+    the running interpreter sees, and what earlier tests imported must not change it (importing
+    ray puts ray/thirdparty_files, with colorama's metadata, on sys.path).
+    """
+    out = tmp_path_factory.mktemp("suite") / "tiny"
+    code = "import sys; from pathlib import Path; from zoo.data.suite import build_suite; "
+    code += "build_suite('tiny', Path(sys.argv[1]))"
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env)
+    return out
 
 
 @pytest.fixture(scope="session")
