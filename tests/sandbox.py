@@ -1,4 +1,4 @@
-"""A private mount namespace for a child process, so a test can give it a small real disk (tmpfs)."""
+"""A private mount namespace for a child process: a test can give it a small real disk (tmpfs)."""
 
 from __future__ import annotations
 

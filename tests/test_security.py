@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.merge import tiny_models as tm
+from tests import tiny as tm
 from zoo.errors import UserError
 from zoo.eval.model import ModelSpec
 from zoo.eval.model import load_model as eval_load
@@ -39,16 +39,11 @@ def test_torch_load_is_only_called_with_weights_only():
     assert all(isinstance(v, ast.Constant) and v.value is True for _, v in calls), calls
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tm.build_st(tmp_path_factory.mktemp("sec") / "tiny", "bert")
-
-
 @pytest.fixture
-def custom_code(tiny, tmp_path):
+def custom_code(tiny_bert, tmp_path):
     """A model whose config asks transformers to import its own evil.py."""
     folder = tmp_path / "custom"
-    shutil.copytree(tiny, folder)
+    shutil.copytree(tiny_bert, folder)
     config = json.loads((folder / "config.json").read_text())
     config.update(
         model_type="evil-bert",
@@ -75,8 +70,8 @@ def test_a_model_asking_for_its_own_code_is_refused_and_never_run(custom_code, l
 
 
 @pytest.mark.parametrize("loader", ["eval", "train"])
-def test_pickle_only_weights_are_refused_before_any_load(tiny, tmp_path, loader):
-    pickled = tm.rewrite_root(tiny, tmp_path / "pickled", pickle=True)
+def test_pickle_only_weights_are_refused_before_any_load(tiny_bert, tmp_path, loader):
+    pickled = tm.rewrite_root(tiny_bert, tmp_path / "pickled", pickle=True)
     assert (pickled / "pytorch_model.bin").is_file()
     with pytest.raises(UserError, match="only pickle weights"):
         _loaders(pickled)[loader]()

@@ -29,6 +29,11 @@ def _tasks(suite: Path, group: str) -> list[dict]:
     return [t for t in _stats(suite)["tasks"] if t["group"] == group]
 
 
+def _row_key(row: dict) -> str:
+    """The normalised text a non-retrieval row is known by."""
+    return norm(row.get("text") or row.get("s1") or row.get("query"))
+
+
 def test_tiny_has_the_required_tasks(tiny_suite):
     train = _tasks(tiny_suite, "in-domain")
     assert len(train) >= 5 and all(t["train_type"] for t in train)

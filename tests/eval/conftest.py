@@ -1,6 +1,7 @@
-"""Fixtures of the eval tests: the tiny suite, a tiny random BERT, small task folders, no network.
+"""Fixtures of the eval tests: small task folders cut from the tiny suite, and no network.
 
-Expensive things are session-scoped; the real MiniLM lives in test_minilm.py only.
+The tiny suite and the tiny BERT (`tiny_suite`, `tiny_bert`) are tests/conftest.py's; expensive
+things are session-scoped; the real MiniLM lives in test_minilm.py only.
 """
 
 from __future__ import annotations
@@ -10,25 +11,14 @@ import socket
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.eval import helpers
-from tests.merge import tiny_models as tm
-from zoo.data.suite import build_suite
-
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
-def suite(tmp_path_factory) -> Path:
-    """The tiny offline suite (9 task folders in in-domain/, ood/, new-domain/)."""
-    return build_suite("tiny", tmp_path_factory.mktemp("eval-suite") / "tiny")
-
-
-@pytest.fixture(scope="session")
-def suite_dirs(suite) -> list[Path]:
+def suite_dirs(tiny_suite) -> list[Path]:
     """Every tiny-suite task folder, sorted by path."""
-    return sorted(p.parent for p in suite.glob("*/*/task.yaml"))
+    return sorted(p.parent for p in tiny_suite.glob("*/*/task.yaml"))
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +27,9 @@ def sts_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_dirs(suite, sts_dir, tmp_path_factory) -> dict[str, Path]:
+def small_dirs(tiny_suite, sts_dir, tmp_path_factory) -> dict[str, Path]:
     """One small folder per task type: short-text tiny-suite tasks (long ones trimmed) + STS."""
-    root = tmp_path_factory.mktemp("small")
+    root, suite = tmp_path_factory.mktemp("small"), tiny_suite
     return {
         "retrieval": helpers.trimmed_copy(
             suite / "in-domain/ManPageRetrieval", root / "ManPageRetrieval", 20, distractors=20
@@ -50,12 +40,6 @@ def small_dirs(suite, sts_dir, tmp_path_factory) -> dict[str, Path]:
         "clustering": suite / "in-domain/PyPackageClustering",
         "bitext_mining": suite / "ood/LocaleBitextMining",
     }
-
-
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory) -> Path:
-    """A random 2-layer, 32-wide BERT sentence-transformers folder (CLS pooling, normalised)."""
-    return tm.build_st(tmp_path_factory.mktemp("tiny-bert") / "tiny-bert", "bert")
 
 
 def _is_loopback(address) -> bool:

@@ -72,8 +72,8 @@ def test_benchmark_expands_to_its_tasks_offline():
 
 
 @pytest.fixture
-def good_retrieval(suite, tmp_path):
-    return helpers.trimmed_copy(suite / "ood/PyPackageReadmeRetrieval", tmp_path / "R", 5, 5)
+def good_retrieval(tiny_suite, tmp_path):
+    return helpers.trimmed_copy(tiny_suite / "ood/PyPackageReadmeRetrieval", tmp_path / "R", 5, 5)
 
 
 def test_missing_file(tiny_bert, good_retrieval):

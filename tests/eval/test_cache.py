@@ -8,7 +8,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from tests.merge import tiny_models as tm
+from tests import tiny as tm
 from zoo.eval import evaluate, runner
 from zoo.eval import model as eval_model
 from zoo.eval.model import resolve_model

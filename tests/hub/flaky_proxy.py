@@ -1,4 +1,4 @@
-"""A TCP proxy in front of a Hub that slows, cuts or loses the connection: the network failing for real.
+"""A TCP proxy in front of a Hub that slows, cuts or loses the connection: real network failures.
 
 `cut(n, after)` makes the next n connections that send a GET whose request line contains `match`
 drop `after` response bytes later (then vanish, with vanish_on_cut); `vanish()` closes every

@@ -1,4 +1,4 @@
-"""The network failing under a pull: cut transfers resume, a hub that goes away ends in one clear error."""
+"""The network failing under a pull: cut transfers resume; a hub that goes away, one clear error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""kill -9 of `zoo push` mid-upload and mid-commit: no partial commit on the Hub, and a rerun completes."""
+"""kill -9 of `zoo push` mid-upload or mid-commit: no partial commit lands; a rerun completes."""
 
 from __future__ import annotations
 

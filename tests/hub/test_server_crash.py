@@ -233,7 +233,8 @@ store = HubStore(Path(sys.argv[1]))
 state = store.repos.load("model", "crash/points")
 data = b"new content"
 sha = store.objects.put_bytes(data)
-store.repos.commit("model", "crash/points", "main", [("add", "new.txt", C.regular_entry(sha, data))],
+ops = [("add", "new.txt", C.regular_entry(sha, data))]
+store.repos.commit("model", "crash/points", "main", ops,
                    {"summary": "new", "description": ""}, "admin", state["uid"])
 """
 

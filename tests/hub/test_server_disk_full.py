@@ -1,4 +1,4 @@
-"""The Hub's disk filling up mid-upload: a clear refusal, the repo unchanged, the server still serving."""
+"""The Hub's disk filling up mid-upload: a clear refusal, the repo unchanged, the server serving."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ fails until it gets a targeted one.
 Properties, per request: status < 500, no exception escapes the app, an error carries
 X-Error-Code, X-Error-Message and a JSON {"error": ...} body; after every request that may write,
 the server still shows the fuzzed repo with its card and serves a pinned file; at the end every
-repo lists with its card, and no staging file or file descriptor leaked. ZOO_FUZZ_EXAMPLES=N fuzzes deeper (default 80 per test).
+repo lists with its card, and no staging file or file descriptor leaked. ZOO_FUZZ_EXAMPLES=N
+fuzzes deeper (default 80 per test).
 Strategies: fuzz_strategies.py.
 """
 
@@ -257,7 +258,7 @@ def test_every_route_has_a_strategy(ctx):
         "oid": ctx.lfs["oid"],
         "size": str(ctx.lfs["size"]),
     }
-    for methods, pattern, handler in ROUTES:
+    for _methods, pattern, handler in ROUTES:
         assert handler in table, f"no fuzz strategy for {handler.__name__} ({pattern.pattern})"
         filled = [p.format(**defaults) for p in table[handler].paths]
         assert any(pattern.fullmatch(p) for p in filled), f"no template reaches {pattern.pattern}"

@@ -14,7 +14,7 @@ from zoo.hub.server import HubStore, serve_in_thread
 
 @pytest.fixture(scope="module")
 def files(hub):
-    """A repo with one regular and one LFS file; returns (repo_id, regular bytes, lfs bytes, commit)."""
+    """A repo with one regular and one LFS file: (repo_id, regular bytes, lfs bytes, commit)."""
     repo_id = f"http-{os.urandom(4).hex()}/r"
     regular, lfs = b"0123456789" * 100, os.urandom(300_000)
     api = hub.api()

@@ -1,4 +1,4 @@
-"""The server's defences, measured against real sockets: loopback by default, deadlines, size caps."""
+"""The server's defences, measured on real sockets: loopback by default, deadlines, size caps."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The real all-MiniLM-L6-v2 through the embedded Hub: transformers and sentence-transformers load it
-by name (HF_ENDPOINT), give the local folder's embeddings, and load again offline from the cache.
+"""The real all-MiniLM-L6-v2 through the embedded Hub: transformers and sentence-transformers load
+it by name (HF_ENDPOINT), give the local folder's embeddings, and load again offline from the cache.
 
 Each phase runs in a subprocess because HF_ENDPOINT is frozen when huggingface_hub is imported.
 """
@@ -60,7 +60,8 @@ ONLINE = COMMON + textwrap.dedent(
     card.data.tags = list(card.data.tags or []) + ["zoo-card-pushed"]
     card.push_to_hub("{REPO}", commit_message="tag the card")
     info = api.model_info("{REPO}", files_metadata=True)
-    assert "zoo-card-pushed" in info.tags and "zoo-card-pushed" in ModelCard.load("{REPO}").data.tags
+    assert "zoo-card-pushed" in info.tags
+    assert "zoo-card-pushed" in ModelCard.load("{REPO}").data.tags
     lfs = {{s.rfilename for s in info.siblings if s.lfs}}
     assert lfs == {{"model.safetensors"}}, lfs
     dump(sys.argv[1], local_tf=transformers_embed(LOCAL), hub_tf=transformers_embed("{REPO}"),
@@ -104,7 +105,7 @@ def minilm(tmp_path_factory):
     }
     with serve_in_thread(root) as url:
         online = _run(ONLINE, tmp / "online.json", {**env, "HF_ENDPOINT": url})
-    # The server is gone: any request would fail, and HF_HUB_OFFLINE=1 makes the client refuse to try.
+    # The server is gone: any request would fail; HF_HUB_OFFLINE=1 makes the client refuse to try.
     offline_env = {**env, "HF_ENDPOINT": url, "HF_HUB_OFFLINE": "1"}
     offline = _run(OFFLINE, tmp / "offline.json", offline_env)
     return online, offline

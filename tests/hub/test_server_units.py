@@ -66,7 +66,8 @@ def test_parse_range():
 
 def test_front_matter_and_tags():
     card = parse_front_matter(
-        "---\nlicense: mit\ntags: [a, b]\ndatasets: x/y\nlanguage: [en, fr]\nbase_model: o/m\n---\nbody"
+        "---\nlicense: mit\ntags: [a, b]\ndatasets: x/y\nlanguage: [en, fr]\nbase_model: o/m\n"
+        "---\nbody"
     )
     assert card["license"] == "mit"
     assert card_tags(card, "model", ["model.safetensors"]) == [

@@ -9,7 +9,7 @@ import shutil
 import pytest
 from safetensors.torch import load_file, save_file
 
-from tests.merge import tiny_models as tm
+from tests import tiny as tm
 from zoo.errors import UserError
 from zoo.merge.engine import MergeInput, merge_folders, plan
 

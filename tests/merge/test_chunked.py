@@ -12,7 +12,7 @@ import mergekit.merge_methods as mkm
 import pytest
 import torch
 
-from tests.merge import tiny_models as tm
+from tests import tiny as tm
 from zoo.merge.chunking import chunk_rows, merge_whole_in_chunks, row_bounds
 from zoo.merge.engine import MergeInput, merge_folders, plan
 from zoo.merge.kernels.chunked import Shape

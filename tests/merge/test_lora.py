@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.merge import tiny_models as tm
+from tests import tiny as tm
 from zoo.errors import UserError
 from zoo.merge.engine import MergeInput, merge_folders
 from zoo.merge.lora import fold_lora

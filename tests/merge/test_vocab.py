@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from tests.merge import tiny_models as tm
+from tests import tiny as tm
 from zoo.errors import UserError
 from zoo.merge.engine import MergeInput, merge_folders
 from zoo.merge.vocab import read_vocab

@@ -147,10 +147,13 @@ def test_pull_a_bag_and_load_it(hub, trained, tmp_path, capsys):
 
 BAD_SPECS = {
     "unknown task type": "datasets:\n- {name: x, type: regression, source: {path: d.jsonl}}\n",
-    "missing column": "datasets:\n- {name: x, type: retrieval, source: {path: d.jsonl}, columns: {query: nope}}\n",
+    "missing column": "datasets:\n"
+    "- {name: x, type: retrieval, source: {path: d.jsonl}, columns: {query: nope}}\n",
     "empty dataset": "datasets:\n- {name: x, type: retrieval, source: {path: empty.jsonl}}\n",
-    "ratio outside (0, 1]": "ratios: [0.5, 1.5]\ndatasets:\n- {name: x, type: retrieval, source: {path: d.jsonl}}\n",
-    "unreachable dataset repo": "datasets:\n- {name: x, type: retrieval, source: {hub: zoo/no-such-data@main, path: d.jsonl}}\n",
+    "ratio outside (0, 1]": "ratios: [0.5, 1.5]\n"
+    "datasets:\n- {name: x, type: retrieval, source: {path: d.jsonl}}\n",
+    "unreachable dataset repo": "datasets:\n"
+    "- {name: x, type: retrieval, source: {hub: zoo/no-such-data@main, path: d.jsonl}}\n",
 }
 
 

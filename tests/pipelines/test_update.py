@@ -216,7 +216,8 @@ def _check_loads_at_tags(hub, repo, tags):
         from sentence_transformers import SentenceTransformer
         for tag in {tags!r}:
             AutoModel.from_pretrained({repo!r}, revision=tag)
-            print(tag, SentenceTransformer({repo!r}, revision=tag, device="cpu").encode(["x"]).shape[-1])
+            st = SentenceTransformer({repo!r}, revision=tag, device="cpu")
+            print(tag, st.encode(["x"]).shape[-1])
     """)
     env = {
         **os.environ,

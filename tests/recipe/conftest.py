@@ -1,11 +1,10 @@
-"""Fixtures for recipe tests: tiny BERT bags published on the embedded Hub."""
+"""Fixtures for recipe tests: the shared tiny BERT family's bags published on the embedded Hub."""
 
 import json
 
 import pytest
 
 from tests.hub.conftest import hub  # noqa: F401  (the session Hub server)
-from tests.merge.tiny_models import family
 from zoo.hub.session import open_hub
 from zoo.pipelines import push
 
@@ -35,13 +34,9 @@ def bag_meta(base_ref: str, experiment: str, ratio: float) -> dict:
 
 
 @pytest.fixture(scope="session")
-def tiny_family(tmp_path_factory):
-    return family(tmp_path_factory.mktemp("fam"), "bert", n=3)
-
-
-@pytest.fixture(scope="session")
-def published(hub, tiny_family):  # noqa: F811
+def published(hub, families):  # noqa: F811
     """tiny base as zoo/tiny-base; 3 bags of experiment 'exp-a' and 1 of 'exp-b'."""
+    tiny_family = families("bert")
     with open_hub(hub.url, hub.admin_token) as h:
         base_sha, _ = push(h, tiny_family["base"], "zoo/tiny-base", kind="base")
         base_ref = f"zoo/tiny-base@{base_sha}"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from tests.merge.tiny_models import load_all
+from tests.tiny import load_all
 from zoo.cli import main
 from zoo.errors import UserError
 from zoo.hub.session import open_hub_if
@@ -77,6 +77,7 @@ def test_lock_reproduces_byte_for_byte(hub, published, tmp_path):
     assert (tmp_path / "a/model.safetensors").read_bytes() == (
         tmp_path / "b/model.safetensors"
     ).read_bytes()
+    assert again.lock == first.lock and again.out == tmp_path / "b"
     assert load_lock(tmp_path / "b/zoo.lock.json") == first.lock
     assert (tmp_path / "b" / "recipe.yaml").read_text() == recipe.read_text()
 
@@ -156,7 +157,8 @@ def _check_loads_from_hub(hub, repo, local):
         batch = tok(texts, padding=True, return_tensors="pt")
         hidden = model(**batch).last_hidden_state
         auto = torch.nn.functional.normalize(hidden[:, 0], dim=-1)  # the tiny BERT pools CLS
-        local = SentenceTransformer({str(local)!r}, device="cpu").encode(texts, convert_to_tensor=True)
+        local = SentenceTransformer({str(local)!r}, device="cpu")
+        local = local.encode(texts, convert_to_tensor=True)
         print(float((auto - emb).abs().max()), float((local - emb).abs().max()))
     """)
     env = {
@@ -202,7 +204,8 @@ CLI_BAD = [
     ),
     (
         "unknown revision",
-        "merge_method: linear\nmodels:\n  - model: zoo/tiny-base@nope\n    parameters: {weight: 1}\n",
+        "merge_method: linear\n"
+        "models:\n  - model: zoo/tiny-base@nope\n    parameters: {weight: 1}\n",
         "revision not found",
     ),
     (

@@ -8,8 +8,8 @@ import torch
 from huggingface_hub import ModelCard
 
 from tests.eval import helpers
-from tests.merge.tiny_models import load_all
 from tests.recipe.test_merge_pipeline import _pulled, run_merge, write
+from tests.tiny import load_all
 from zoo.cli import main
 from zoo.eval import evaluate
 from zoo.merge.engine import MergeInput, merge_folders
@@ -154,7 +154,8 @@ def test_search_errors(hub, published, dev, tmp_path, capsys, strategy, needle):
 def test_search_needs_a_search_block(hub, published, tmp_path, capsys):
     recipe = write(
         tmp_path,
-        "merge_method: linear\nzoo:\n  select: {kind: bag, experiment: exp-a, parameters: {weight: 1.0}}\n",
+        "merge_method: linear\n"
+        "zoo:\n  select: {kind: bag, experiment: exp-a, parameters: {weight: 1.0}}\n",
     )
     code = main(["merge", str(recipe), "--search", "--hub", hub.url, "--token", hub.admin_token])
     assert code == 2 and "has none" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.merge import tiny_models as tm
+from tests import tiny as tm
 from tests.recipe.conftest import bag_meta
 from tests.recipe.test_merge_pipeline import run_merge
 from zoo.hub.session import open_hub

@@ -1,13 +1,13 @@
-"""Shared fixtures of the training tests: one tiny BERT per session, built from config."""
+"""The training tests' base model, built once per session from the shared tiny builder."""
 
 from pathlib import Path
 
 import pytest
 
-from tests.train.tiny import build_tiny_bert
+from tests import tiny
 
 
 @pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory) -> Path:
-    """A 2-layer, 64-wide random BERT sentence-transformers folder (read-only for tests)."""
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny") / "base")
+def tiny_base(tiny_root) -> Path:
+    """A 2-layer, 64-wide random BERT sentence-transformers folder, mean pooling (read-only)."""
+    return tiny.build_st(tiny_root / "train-bert", "bert", **tiny.TRAIN_BERT)

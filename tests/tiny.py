@@ -1,9 +1,12 @@
-"""Tiny random sentence-transformers models for merge tests, built from config in well under 1 s.
+"""The tiny models of every test package: random sentence-transformers folders built from config.
 
-Each architecture gets a tokenizer trained here with `tokenizers` (WordPiece for BERT and
-DistilBERT, byte-level BPE for RoBERTa, XLM-R and Qwen3) on a few hundred lines of Python
-docstrings, a 2-layer, 32-wide model, and the usual ST modules (Pooling, optional Dense,
-Normalize). `perturb` makes "fine-tuned" variants by adding seeded noise to chosen tensors.
+Nothing is downloaded. Each architecture gets a tokenizer trained here with `tokenizers`
+(WordPiece for BERT and DistilBERT, byte-level BPE for RoBERTa, XLM-R and Qwen3) on a few hundred
+lines of text shipped with CPython (stdlib docstrings, or pydoc's help topics), a 2-layer,
+32-wide model, and the usual ST modules (Pooling, optional Dense, Normalize); weights are random
+but seeded, so two builds with the same arguments are identical. `perturb` makes "fine-tuned"
+variants by adding seeded noise to chosen tensors, `family` a base and its variants. The session
+fixtures built from these live in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -49,8 +52,31 @@ def docstring_corpus(lines: int = 400) -> tuple[str, ...]:
     return tuple(out[:lines])
 
 
+def pydoc_corpus(limit: int = 400) -> list[str]:
+    """The first `limit` lines of more than 3 words of Python's own help topics (pydoc_data)."""
+    from pydoc_data.topics import topics
+
+    lines = [
+        ln.strip() for text in topics.values() for ln in text.splitlines() if len(ln.split()) > 3
+    ]
+    return lines[:limit]
+
+
+CORPORA = {"docstrings": docstring_corpus, "pydoc": pydoc_corpus}
+# The training tests' base: wider, mean-pooled, a larger vocabulary learnt from pydoc's topics.
+TRAIN_BERT = dict(
+    pooling="mean",
+    vocab_size=1000,
+    corpus="pydoc",
+    max_seq_length=64,
+    hidden_size=64,
+    intermediate_size=128,
+    max_position_embeddings=128,
+)
+
+
 @cache
-def _tokenizer_json(kind: str, vocab_size: int) -> str:
+def _tokenizer_json(kind: str, vocab_size: int, corpus: str) -> str:
     from tokenizers import (
         Tokenizer,
         decoders,
@@ -77,7 +103,7 @@ def _tokenizer_json(kind: str, vocab_size: int) -> str:
             special_tokens=special,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         )
-    tok.train_from_iterator(docstring_corpus(), trainer)
+    tok.train_from_iterator(CORPORA[corpus](), trainer)
     if kind != "qwen":
         cls, sep = special[2:4] if kind == "wordpiece" else (special[0], special[2])
         tok.post_processor = processors.TemplateProcessing(
@@ -88,13 +114,13 @@ def _tokenizer_json(kind: str, vocab_size: int) -> str:
     return tok.to_str()
 
 
-def hf_tokenizer(arch: str, vocab_size: int = 400):
-    """Return a transformers fast tokenizer for arch, trained on the docstring corpus."""
+def hf_tokenizer(arch: str, vocab_size: int = 400, corpus: str = "docstrings"):
+    """Return a transformers fast tokenizer for arch, trained on one of CORPORA."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
     kind = {"bert": "wordpiece", "distilbert": "wordpiece", "qwen3": "qwen"}.get(arch, "bpe")
-    tok = Tokenizer.from_str(_tokenizer_json(kind, vocab_size))
+    tok = Tokenizer.from_str(_tokenizer_json(kind, vocab_size, corpus))
     if kind == "wordpiece":
         names = dict(
             pad_token="[PAD]",
@@ -123,24 +149,21 @@ def hf_tokenizer(arch: str, vocab_size: int = 400):
     return PreTrainedTokenizerFast(tokenizer_object=tok, model_input_names=inputs, **names)
 
 
-def config(arch: str, tokenizer, **overrides):
-    """Return a tiny transformers config for arch (2 layers, hidden 32, 2 heads)."""
-    import transformers as tf
-
-    vocab = len(tokenizer)
+def _config_kwargs(arch: str, tokenizer) -> dict:
+    """The tiny settings of arch: 2 layers, hidden 32, 2 heads, the tokenizer's vocabulary."""
+    vocab, pad = len(tokenizer), tokenizer.pad_token_id
     if arch == "distilbert":
-        kw = dict(
+        return dict(
             vocab_size=vocab,
             dim=32,
             n_layers=2,
             n_heads=2,
             hidden_dim=64,
             max_position_embeddings=64,
-            pad_token_id=tokenizer.pad_token_id,
+            pad_token_id=pad,
         )
-        return tf.DistilBertConfig(**(kw | overrides))
     if arch == "qwen3":
-        kw = dict(
+        return dict(
             vocab_size=vocab,
             hidden_size=32,
             intermediate_size=64,
@@ -149,25 +172,34 @@ def config(arch: str, tokenizer, **overrides):
             num_key_value_heads=1,
             head_dim=16,
             max_position_embeddings=128,
-            pad_token_id=tokenizer.pad_token_id,
+            pad_token_id=pad,
             eos_token_id=tokenizer.eos_token_id,
             bos_token_id=tokenizer.eos_token_id,
         )
-        return tf.Qwen3Config(**(kw | overrides))
-    cls = {"bert": tf.BertConfig, "roberta": tf.RobertaConfig, "xlm-roberta": tf.XLMRobertaConfig}[
-        arch
-    ]
-    kw = dict(
+    return dict(
         vocab_size=vocab,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=66,
-        pad_token_id=tokenizer.pad_token_id,
+        pad_token_id=pad,
         type_vocab_size=2 if arch == "bert" else 1,
     )
-    return cls(**(kw | overrides))
+
+
+def config(arch: str, tokenizer, **overrides):
+    """Return a tiny transformers config for arch (2 layers, hidden 32, 2 heads) + overrides."""
+    import transformers as tf
+
+    cls = {
+        "bert": tf.BertConfig,
+        "roberta": tf.RobertaConfig,
+        "xlm-roberta": tf.XLMRobertaConfig,
+        "distilbert": tf.DistilBertConfig,
+        "qwen3": tf.Qwen3Config,
+    }[arch]
+    return cls(**(_config_kwargs(arch, tokenizer) | overrides))
 
 
 def build_st(
@@ -179,16 +211,20 @@ def build_st(
     normalize: bool = True,
     pooling: str | None = None,
     vocab_size: int = 400,
+    corpus: str = "docstrings",
+    max_seq_length: int = 48,
     **overrides,
 ) -> Path:
-    """Write a tiny random ST model folder for arch; returns folder. Deterministic given seed."""
+    """Write a tiny random ST model folder for arch; returns folder. Deterministic given seed.
+
+    `overrides` go to the transformers config (hidden_size=64, ...); TRAIN_BERT is one such set.
+    """
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Dense, Normalize, Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
+    from sentence_transformers.base.modules import Transformer
     from transformers import AutoModel
 
     folder = Path(folder)
-    tokenizer = hf_tokenizer(arch, vocab_size)
+    tokenizer = hf_tokenizer(arch, vocab_size, corpus)
     cfg = config(arch, tokenizer, **overrides)
     torch.manual_seed(seed)
     model = AutoModel.from_config(cfg)
@@ -196,19 +232,26 @@ def build_st(
     model.save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     width = cfg.dim if arch == "distilbert" else cfg.hidden_size
-    modules = [
-        Transformer(str(hf_dir), max_seq_length=48),
-        Pooling(width, pooling or POOLING[arch]),
-    ]
+    modules = [Transformer(str(hf_dir), max_seq_length=max_seq_length)]
+    modules += _head(width, pooling or POOLING[arch], seed, dense=dense, normalize=normalize)
+    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+    shutil.rmtree(hf_dir)
+    (folder / "README.md").unlink(missing_ok=True)
+    return folder
+
+
+def _head(width: int, pooling: str, seed: int, *, dense: bool, normalize: bool) -> list:
+    """The ST modules after the transformer: Pooling, a seeded Dense(width, 16), Normalize."""
+    from sentence_transformers.base.modules import Dense, Normalize
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    modules = [Pooling(width, pooling)]
     if dense:
         torch.manual_seed(seed + 1)
         modules.append(Dense(width, 16))
     if normalize:
         modules.append(Normalize())
-    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
-    shutil.rmtree(hf_dir)
-    (folder / "README.md").unlink(missing_ok=True)
-    return folder
+    return modules
 
 
 def weight_files(folder: Path) -> list[Path]:
