@@ -67,7 +67,7 @@ def _pulled(hub, refs):
 def test_lock_reproduces_byte_for_byte(hub, published, tmp_path):
     recipe = write(tmp_path, SELECT_A.format(method="multislerp"))
     first = run_merge(hub.url, recipe, out=tmp_path / "a", token=hub.admin_token, progress=False)
-    run_merge(
+    again = run_merge(
         hub.url,
         lock=tmp_path / "a" / "zoo.lock.json",
         out=tmp_path / "b",
