@@ -260,8 +260,9 @@ zoo:
 
 
 def test_publishing_local_inputs_pushes_them_with_push_inputs(
-    tiny_family, tmp_path, capsys, monkeypatch
+    families, tmp_path, capsys, monkeypatch
 ):
+    tiny_family = families("bert")
     monkeypatch.chdir(tmp_path)
     a, b = tiny_family["variants"][:2]
     recipe = write(tmp_path, LOCAL.format(a=a, b=b))
@@ -286,8 +287,9 @@ def test_publishing_local_inputs_pushes_them_with_push_inputs(
 
 
 def test_the_same_publish_runs_again_into_its_default_output(
-    tiny_family, tmp_path, capsys, monkeypatch
+    families, tmp_path, capsys, monkeypatch
 ):
+    tiny_family = families("bert")
     monkeypatch.chdir(tmp_path)
     a, b = tiny_family["variants"][1:3]
     recipe = write(tmp_path, LOCAL.format(a=a, b=b))
@@ -305,8 +307,9 @@ def test_the_same_publish_runs_again_into_its_default_output(
 
 
 def test_a_default_output_that_zoo_did_not_write_is_refused(
-    tiny_family, tmp_path, capsys, monkeypatch
+    families, tmp_path, capsys, monkeypatch
 ):
+    tiny_family = families("bert")
     monkeypatch.chdir(tmp_path)
     a, b = tiny_family["variants"][:2]
     recipe = write(tmp_path, LOCAL.format(a=a, b=b))
