@@ -1,9 +1,9 @@
 """The tiny models of every test package: random sentence-transformers folders built from config.
 
-Nothing is downloaded. Each architecture gets a tokenizer trained here with `tokenizers`
-(WordPiece for BERT and DistilBERT, byte-level BPE for RoBERTa, XLM-R and Qwen3) on a few hundred
-lines of text shipped with CPython (stdlib docstrings, or pydoc's help topics), a 2-layer,
-32-wide model, and the usual ST modules (Pooling, optional Dense, Normalize); weights are random
+Nothing is downloaded. Each architecture gets a tokenizer built here with `tokenizers`
+(WordPiece from word counts for BERT and DistilBERT, byte-level BPE trained for RoBERTa, XLM-R
+and Qwen3) on a few hundred lines of text shipped with CPython (stdlib docstrings, or pydoc's
+help topics), a 2-layer, 32-wide model, and the usual ST modules (Pooling, optional Dense, Normalize); weights are random
 but seeded, so two builds with the same arguments are identical. `perturb` makes "fine-tuned"
 variants by adding seeded noise to chosen tensors, `family` a base and its variants. The session
 fixtures built from these live in tests/conftest.py.
@@ -75,6 +75,21 @@ TRAIN_BERT = dict(
 )
 
 
+def _wordpiece_vocab(lines, vocab_size: int, special: list[str], norm, pre) -> dict[str, int]:
+    """A deterministic WordPiece vocabulary: the specials, every character (alone and as a
+    ##continuation), then the most frequent words (ties in alphabetical order)."""
+    from collections import Counter
+
+    words = Counter(w for line in lines for w, _ in pre.pre_tokenize_str(norm.normalize_str(line)))
+    chars = sorted({c for w in words for c in w})
+    pieces = dict.fromkeys([*special, *chars, *(f"##{c}" for c in chars)])
+    for word, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(pieces) >= vocab_size:
+            break
+        pieces.setdefault(word)
+    return {p: i for i, p in enumerate(list(pieces)[:vocab_size])}
+
+
 @cache
 def _tokenizer_json(kind: str, vocab_size: int, corpus: str) -> str:
     from tokenizers import (
@@ -89,11 +104,12 @@ def _tokenizer_json(kind: str, vocab_size: int, corpus: str) -> str:
 
     special = _SPECIAL[kind]
     if kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special)
+        # Not WordPieceTrainer: its vocabulary changes from process to process (ties broken in
+        # hash-map order), so models built in two sessions would differ.
+        norm, pre = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+        vocab = _wordpiece_vocab(CORPORA[corpus](), vocab_size, special, norm, pre)
+        tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+        tok.normalizer, tok.pre_tokenizer, tok.decoder = norm, pre, decoders.WordPiece()
     else:
         tok = Tokenizer(models.BPE(unk_token=None if kind == "qwen" else "<unk>"))
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=kind == "bpe")
@@ -103,7 +119,7 @@ def _tokenizer_json(kind: str, vocab_size: int, corpus: str) -> str:
             special_tokens=special,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         )
-    tok.train_from_iterator(CORPORA[corpus](), trainer)
+        tok.train_from_iterator(CORPORA[corpus](), trainer)
     if kind != "qwen":
         cls, sep = special[2:4] if kind == "wordpiece" else (special[0], special[2])
         tok.post_processor = processors.TemplateProcessing(
