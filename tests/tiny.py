@@ -3,10 +3,10 @@
 Nothing is downloaded. Each architecture gets a tokenizer built here with `tokenizers`
 (WordPiece from word counts for BERT and DistilBERT, byte-level BPE trained for RoBERTa, XLM-R
 and Qwen3) on a few hundred lines of text shipped with CPython (stdlib docstrings, or pydoc's
-help topics), a 2-layer, 32-wide model, and the usual ST modules (Pooling, optional Dense, Normalize); weights are random
-but seeded, so two builds with the same arguments are identical. `perturb` makes "fine-tuned"
-variants by adding seeded noise to chosen tensors, `family` a base and its variants. The session
-fixtures built from these live in tests/conftest.py.
+help topics), a 2-layer, 32-wide model, and the usual ST modules (Pooling, optional Dense,
+Normalize). Weights are random but seeded, so two builds with the same arguments are identical,
+in any process. `perturb` makes "fine-tuned" variants by adding seeded noise to chosen tensors,
+`family` a base and its variants. The session fixtures built from these live in tests/conftest.py.
 """
 
 from __future__ import annotations
