@@ -59,6 +59,11 @@ BAD = [
         "did you mean 'kind'",
     ),
     ("bad select limit", "merge_method: linear\nzoo:\n  select: {limit: 0}\n", "zoo.select.limit"),
+    (
+        "unknown select kind",
+        "merge_method: linear\nzoo:\n  select: {kind: bagg}\n",
+        "zoo.select.kind: unknown member kind 'bagg' (did you mean 'bag'?)",
+    ),
     ("not yaml", "merge_method: [linear\n", "not valid YAML"),
     ("not a mapping", "- a\n- b\n", "YAML mapping"),
     (

@@ -19,11 +19,11 @@ from mergekit.config import (
     MergeConfiguration,
     OutputSliceDefinition,
 )
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from zoo.errors import UserError
 from zoo.merge.registry import list_methods
-from zoo.schema import YAML_ERRORS, Frozen
+from zoo.schema import KINDS, YAML_ERRORS, Frozen
 from zoo.suggest import unknown_name
 
 
@@ -45,6 +45,13 @@ class Select(Frozen):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="per-model merge parameters"
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str | None) -> str | None:
+        if kind is not None and kind not in KINDS:
+            raise ValueError(unknown_name("member kind", kind, KINDS))
+        return kind
 
 
 class Publish(Frozen):
@@ -190,6 +197,8 @@ def _zoo_known(loc: tuple) -> list[str]:
 def _field_problem(loc: tuple, err: dict, known: list[str]) -> str:
     if err["type"] == "extra_forbidden":
         return unknown_name(f"key in {_where(loc[:-1])}:", loc[-1], known)
+    if err["type"] == "value_error":  # our own validators: their message, without pydantic's prefix
+        return f"{_where(loc)}: {_first_line(str(err['ctx']['error']))}"
     return f"{_where(loc)}: {_first_line(err['msg'])}"
 
 
