@@ -150,19 +150,19 @@ def _add_card(sub: Any) -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from zoo.eval import format_report
-    from zoo.pipelines.evaluation import evaluate_model
+    from zoo.pipelines.evaluation import evaluate_model, needs_hub
 
     if not args.tasks and not args.task_dir:
         raise UserError("nothing to evaluate: give --tasks NAME ... and/or --task-dir DIR")
-    report = evaluate_model(
-        args.model,
-        tasks=args.tasks,
-        task_dirs=args.task_dir,
-        hub=args.hub,
-        token=args.token,
-        batch_size=args.batch_size,
-        progress=not args.json,
-    )
+    with open_hub_for(args, needed=needs_hub(args.model)) as hub:
+        report = evaluate_model(
+            hub,
+            args.model,
+            tasks=args.tasks,
+            task_dirs=args.task_dir,
+            batch_size=args.batch_size,
+            progress=not args.json,
+        )
     print(output(json.loads(report.to_json()), format_report(report), as_json=args.json))
     return 0
 

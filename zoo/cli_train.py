@@ -108,10 +108,12 @@ def _add_data(sub: Any) -> None:
 
 def _cmd_suite_build(args: argparse.Namespace) -> int:
     from zoo import pipelines
+    from zoo.types import check_repo_id
 
-    path, pushed = pipelines.build_suite(
-        args.size, args.out, push=args.push, hub=args.hub, token=args.token
-    )
+    if args.push:
+        check_repo_id(args.push)  # before the Hub directory is created
+    with open_hub_for(args, create=True, needed=bool(args.push)) as hub:
+        path, pushed = pipelines.build_suite(hub, args.size, args.out, push=args.push)
     data = {"path": str(path), "pushed": pushed}
     print(output(data, suite_text(data), as_json=args.json))
     return 0

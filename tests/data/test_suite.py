@@ -166,3 +166,20 @@ def test_task_yaml_has_only_contract_fields(tiny_suite):
             "main_score",
             "instruction",
         }
+
+
+def test_zoo_data_suite_build_push_publishes_a_dataset_repo(tmp_path, capsys):
+    from zoo.cli import main
+    from zoo.hub.session import open_hub
+
+    hub_dir, out = tmp_path / "hub", tmp_path / "suite"
+    argv = ["data", "suite", "build", "--size", "tiny", "--out", str(out), "--json"]
+    assert main([*argv, "--push", "not a repo id", "--hub", str(hub_dir)]) == 2
+    assert not hub_dir.exists() and not out.exists()  # refused before any work
+    capsys.readouterr()
+    assert main([*argv, "--push", "zoo/tiny-suite", "--hub", str(hub_dir)]) == 0
+    pushed = json.loads(capsys.readouterr().out)["pushed"]
+    repo, _, sha = pushed.partition("@")
+    with open_hub(str(hub_dir), None) as h:
+        files = h.api.list_repo_files(repo, repo_type="dataset", revision=sha)
+    assert repo == "zoo/tiny-suite" and "corpus.yaml" in files and "stats.json" in files

@@ -11,7 +11,9 @@ from typing import Any
 from zoo.cards.merged import PLOT_FILE
 from zoo.cards.model_index import eval_results_yaml
 from zoo.cards.results import plot_png
+from zoo.errors import UserError
 from zoo.eval import EvalReport, evaluate, model_meta_stub, mteb_results_folder
+from zoo.hub.session import Hub
 
 MERGED = "merged"
 RESULTS_FILE = "eval/card-results.json"  # the card's results data, so `zoo card` can re-render it
@@ -98,26 +100,28 @@ def score_table(results: dict[str, Any]) -> str:
 
 
 def evaluate_model(
+    hub: Hub | None,
     model: str,
     *,
     tasks: Sequence[str] = (),
     task_dirs: Sequence[str] = (),
-    hub: str | None = None,
-    token: str | None = None,
     batch_size: int = 64,
     progress: bool = True,
 ) -> EvalReport:
-    """`zoo eval`: a local folder as is, or a Hub member pulled (pinned, verified) first."""
-    if Path(model).is_dir():
+    """`zoo eval`: a local folder as is, or a Hub member pulled (pinned, verified) first.
+
+    `hub` is needed only when `model` is not a local folder (`needs_hub(model)`).
+    """
+    if not needs_hub(model):
         return evaluate(
             model, tasks=tasks, task_dirs=task_dirs, batch_size=batch_size, progress=progress
         )
     from zoo.hub import client
-    from zoo.hub.session import open_hub
     from zoo.types import ModelRef
 
-    with open_hub(hub, token) as h:
-        pulled = client.pull_member(h, ModelRef.parse(model))
+    if hub is None:
+        raise UserError(f"{model} is not a local folder, and no Hub is open to pull it from")
+    pulled = client.pull_member(hub, ModelRef.parse(model))
     return evaluate(
         pulled.path,
         tasks=tasks,
@@ -127,3 +131,8 @@ def evaluate_model(
         batch_size=batch_size,
         progress=progress,
     )
+
+
+def needs_hub(model: str) -> bool:
+    """Whether `zoo eval MODEL` pulls MODEL from a Hub (it is not a local folder)."""
+    return not Path(model).is_dir()
