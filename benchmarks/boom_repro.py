@@ -67,8 +67,7 @@ class Repro:
 
         self.suite, self.base, self.work, self.steps = suite, base, work, steps
         self.corpus = load_corpus(load_corpus_spec(suite / "corpus.yaml"))
-        self.own = {d.name for d in self.corpus.datasets if not d.in_batch_negatives}
-        self.prompts = {d.name: d.instruction for d in self.corpus.datasets if d.instruction}
+        self.specs = {d.name: d for d in self.corpus.datasets}  # negatives and instructions
         self.tasks = {
             split: [d for d in _task_dirs(suite / split) if d.name not in skip]
             for split in ("in-domain", "ood")
@@ -85,24 +84,20 @@ class Repro:
     ):
         """Train (or find finished) one model on rows {dataset: zoo rows}; return (path, s)."""
         from zoo.train import TrainConfig, train
-        from zoo.train.inputs import to_train_columns
+        from zoo.train.inputs import train_sets
 
-        sets = {
-            n: to_train_columns(ds, all_negatives=n in self.own)
-            for n, ds in rows.items()
-            if len(ds)
-        }
+        inputs = train_sets(rows, self.specs)
         config = TrainConfig(
             base=str(base or self.base), steps=max(1, steps), seed=seed, **(TRAIN | settings)
         )
         out = self.work / f"seed{seed}" / name
         result = train(
-            sets,
+            inputs.sets,
             config,
             out,
-            prompts={n: p for n, p in self.prompts.items() if n in sets},
+            prompts=inputs.prompts,
             progress=False,
-            own_candidates=self.own & set(sets),
+            own_candidates=inputs.own_candidates,
         )
         return out, result.wall_time_s
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from zoo.errors import UserError
 
@@ -52,6 +53,11 @@ class ModelRef:
 
     def __str__(self) -> str:
         return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
+
+
+def is_local_ref(ref: str | Path) -> bool:
+    """True when a REF names a local model folder rather than a Hub repo (`~` is expanded)."""
+    return Path(ref).expanduser().is_dir()
 
 
 def ratio_name(ratio: float) -> str:

@@ -25,7 +25,7 @@ from zoo.train.config import TrainConfig, TrainResult
 from zoo.train.executors import TrainJob, run_jobs
 from zoo.train.inputs import train_sets
 from zoo.train.model import resolve_bf16
-from zoo.types import ModelRef, check_repo_id, ratio_name
+from zoo.types import ModelRef, check_repo_id, is_local_ref, ratio_name
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class BagJob:
     def needs_hub(self) -> bool:
         """True when bags are published, the base is a Hub ref, or a dataset is on the Hub."""
         hub_data = any(getattr(d.source, "hub", None) for d in self.spec.datasets)
-        return self.options.push_to is not None or not Path(self.options.base).is_dir() or hub_data
+        return self.options.push_to is not None or not is_local_ref(self.options.base) or hub_data
 
     @property
     def experiment(self) -> str:
@@ -101,7 +101,7 @@ def prepare_bags(corpus_path: Path, options: BagOptions) -> BagJob:
     """Load the corpus spec and check the options against it; no network."""
     if options.push_to:
         check_repo_id(options.push_to)
-        if Path(options.base).is_dir():
+        if is_local_ref(options.base):
             raise UserError(
                 "publishing bags needs --base as a Hub repo (org/name[@rev]) so their "
                 "base_model is pinned; publish it first with `zoo push DIR org/name`"
@@ -165,8 +165,8 @@ def _plan(h: Hub | None, job: BagJob) -> BagPlan:
 
 def resolve_base(h: Hub | None, base: str) -> tuple[Path, str | None]:
     """A local folder as is (no pinned ref), or a Hub ref pulled at its pinned commit."""
-    if Path(base).is_dir():
-        return Path(base).resolve(), None
+    if is_local_ref(base):
+        return Path(base).expanduser().resolve(), None
     if h is None:
         raise UserError(f"--base {base}: no such folder")
     pulled = client.pull_member(h, ModelRef.parse(base))

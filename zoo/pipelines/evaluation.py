@@ -14,6 +14,7 @@ from zoo.cards.results import plot_png
 from zoo.errors import UserError
 from zoo.eval import EvalReport, evaluate, model_meta_stub, mteb_results_folder
 from zoo.hub.session import Hub
+from zoo.types import is_local_ref
 
 MERGED = "merged"
 RESULTS_FILE = "eval/card-results.json"  # the card's results data, so `zoo card` can re-render it
@@ -135,4 +136,4 @@ def evaluate_model(
 
 def needs_hub(model: str) -> bool:
     """Whether `zoo eval MODEL` pulls MODEL from a Hub (it is not a local folder)."""
-    return not Path(model).is_dir()
+    return not is_local_ref(model)

@@ -21,11 +21,11 @@ from zoo.hub.session import Hub
 from zoo.merge import engine
 from zoo.merge.planning import MergeInput
 from zoo.pipelines.members import push
-from zoo.pipelines.published import is_local, merged_record, publish_record
+from zoo.pipelines.published import merged_record, publish_record
 from zoo.recipe.lock import LOCK_FILE, Lock, build_lock, check_files, load_lock
 from zoo.recipe.plan import Candidate, MergeSpec, merge_spec, select
 from zoo.recipe.schema import Recipe, load_recipe
-from zoo.types import ModelRef
+from zoo.types import ModelRef, is_local_ref
 
 
 @dataclass
@@ -78,7 +78,7 @@ class MergeJob:
     def needs_hub(self) -> bool:
         """True when the merge talks to a Hub: it writes, selects, or has a Hub input."""
         selects = self.recipe.zoo.select is not None and self.lock is None
-        return self.writes_hub or selects or any(not is_local(r) for r in self.refs())
+        return self.writes_hub or selects or any(not is_local_ref(r) for r in self.refs())
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def _check(recipe: Recipe, lock: Lock | None, opts: MergeOptions) -> None:
 
 def _check_lineage(job: MergeJob) -> None:
     """Publishing records every parent pinned: refuse local inputs before any work."""
-    local = [r for r in job.refs() if is_local(r)]
+    local = [r for r in job.refs() if is_local_ref(r)]
     if job.options.publish and local and not job.options.push_inputs and not job.options.dry_run:
         raise UserError(
             f"publishing needs every input on the hub, pinned (lineage), and {local[0]} is a "
@@ -198,7 +198,7 @@ def _push_inputs(
     namespace = recipe.zoo.publish.repo_id.split("/")[0]
     pushed = {}
     for ref in spec.refs():
-        if is_local(ref):
+        if is_local_ref(ref):
             folder = Path(ref).expanduser().resolve()
             sha, _ = push(h, folder, f"{namespace}/{folder.name}")
             pushed[ref] = f"{namespace}/{folder.name}@{sha}"
@@ -255,7 +255,7 @@ def _fetch(
     out = {}
     for ref in spec.refs():
         source = pushed.get(ref, ref)
-        if is_local(source):
+        if is_local_ref(source):
             path = Path(source).expanduser().resolve()
             pinned = str(path)
         else:
@@ -313,7 +313,7 @@ def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> M
     """Resolve and plan without downloading a weight byte (safetensors headers only)."""
     paths, pinned = {}, {}
     for i, ref in enumerate(spec.refs()):
-        if is_local(ref):
+        if is_local_ref(ref):
             paths[ref], pinned[ref] = Path(ref).expanduser().resolve(), ref
         else:
             sha, _ = client.pull_skeleton(h, ModelRef.parse(ref), tmp / str(i))
@@ -388,4 +388,4 @@ def _evaluate(
 
 
 def _sha(pinned: str) -> str | None:
-    return pinned.split("@")[1] if "@" in pinned and not is_local(pinned) else None
+    return pinned.split("@")[1] if "@" in pinned and not is_local_ref(pinned) else None

@@ -18,13 +18,9 @@ from zoo.hub.session import Hub
 from zoo.pipelines.search import SEARCH_FILE
 from zoo.recipe.lock import LOCK_FILE, Lock
 from zoo.recipe.schema import Publish
+from zoo.types import is_local_ref
 
 RECIPE_FILE = "recipe.yaml"
-
-
-def is_local(ref: str) -> bool:
-    """True when a merge input names a local folder rather than a Hub repo."""
-    return Path(ref).expanduser().is_dir()
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ def merged_record(
     search: dict[str, Any] | None = None,
 ) -> MergedRecord:
     """The record of a merge; reads each parent's metadata once (when every input is pinned)."""
-    if h is None or any(is_local(i.pinned) for i in lock.inputs()):
+    if h is None or any(is_local_ref(i.pinned) for i in lock.inputs()):
         return MergedRecord(recipe_text, lock, None, {}, results, search)
     parents = read_parents(h, [m.pinned for m in lock.models])
     meta = ZooMetadata(
