@@ -9,40 +9,31 @@ from zoo.data.corpus import load_corpus
 from zoo.data.sampler import BagManifest, DatasetDraw, indices_sha256, select_rows
 from zoo.data.spec import load_corpus_spec
 
-HUB = lambda hub: ["--hub", hub.url, "--token", hub.admin_token]  # noqa: E731
+
+def hub_args(hub):
+    return ["--hub", hub.url, "--token", hub.admin_token]
+
+
+def bag_train(suite, out, hub, *extra, ratios="0.4,0.6,1.0", steps="3"):
+    """`zoo bag train` arguments for the tiny suite, published to demo/bag-*."""
+    return ["bag", "train", str(suite / "corpus.yaml"), "--base", "zoo/tiny-bert"] + [
+        *("--ratios", ratios, "--steps", steps, "--batch-size", "8", "--push-to", "demo/bag"),
+        *("--out", str(out), "--json", *extra, *hub_args(hub)),
+    ]
 
 
 @pytest.fixture(scope="module")
 def trained(hub, tiny_suite, tiny_base, tmp_path_factory, capsys_module=None):
     out = tmp_path_factory.mktemp("bags")
-    argv = [
-        "bag",
-        "train",
-        str(tiny_suite / "corpus.yaml"),
-        "--base",
-        "zoo/tiny-bert",
-        "--ratios",
-        "0.4,0.6,1.0",
-        "--steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--push-to",
-        "demo/bag",
-        "--out",
-        str(out),
-        "--json",
-        "--eval-task-dir",
-        str(tiny_suite / "ood" / "LocaleBitextMining"),
-        *HUB(hub),
-    ]
+    task = str(tiny_suite / "ood" / "LocaleBitextMining")
+    argv = bag_train(tiny_suite, out, hub, "--eval-task-dir", task)
     assert main(argv) == 0
     return out
 
 
 def test_bags_are_listed_with_their_manifests(hub, trained, tiny_base, capsys):
     capsys.readouterr()
-    assert main(["ls", "--kind", "bag", "--json", *HUB(hub)]) == 0
+    assert main(["ls", "--kind", "bag", "--json", *hub_args(hub)]) == 0
     rows = json.loads(capsys.readouterr().out)
     bags = {r["repo_id"]: r["meta"] for r in rows if r["repo_id"].startswith("demo/bag-")}
     assert sorted(bags) == ["demo/bag-0.4", "demo/bag-0.6", "demo/bag-1.0"]
@@ -61,55 +52,19 @@ def test_bags_are_listed_with_their_manifests(hub, trained, tiny_base, capsys):
 def test_a_second_run_reuses_published_bags(hub, trained, tiny_suite, capsys):
     before = {r: hub.api().model_info(r).sha for r in ("demo/bag-0.4", "demo/bag-1.0")}
     capsys.readouterr()
-    argv = [
-        "bag",
-        "train",
-        str(tiny_suite / "corpus.yaml"),
-        "--base",
-        "zoo/tiny-bert",
-        "--ratios",
-        "0.4,0.6,1.0",
-        "--steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--push-to",
-        "demo/bag",
-        "--out",
-        str(trained),
-        "--json",
-        *HUB(hub),
-    ]
+    argv = bag_train(tiny_suite, trained, hub)
     assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["reused"] for r in rows] == [True, True, True]
     assert {r: hub.api().model_info(r).sha for r in before} == before
-    other = [
-        "bag",
-        "train",
-        str(tiny_suite / "corpus.yaml"),
-        "--base",
-        "zoo/tiny-bert",
-        "--ratios",
-        "0.4",
-        "--steps",
-        "4",
-        "--batch-size",
-        "8",
-        "--push-to",
-        "demo/bag",
-        "--out",
-        str(trained / "other"),
-        "--json",
-        *HUB(hub),
-    ]
+    other = bag_train(tiny_suite, trained / "other", hub, ratios="0.4", steps="4")
     assert main(other) == 0  # other settings: retrained
     assert json.loads(capsys.readouterr().out)[0]["reused"] is False
 
 
 def test_manifest_in_metadata_refinds_the_exact_rows(hub, trained, tiny_suite, capsys):
     capsys.readouterr()
-    main(["show", "demo/bag-0.6", "--json", *HUB(hub)])
+    main(["show", "demo/bag-0.6", "--json", *hub_args(hub)])
     t = json.loads(capsys.readouterr().out)["meta"]["training"]
     manifest = BagManifest(
         ratio=t["ratio"],
@@ -138,7 +93,7 @@ def test_pull_a_bag_and_load_it(hub, trained, tmp_path, capsys):
     from sentence_transformers import SentenceTransformer
 
     capsys.readouterr()
-    assert main(["pull", "demo/bag-0.4", "--to", str(tmp_path / "b"), *HUB(hub)]) == 0
+    assert main(["pull", "demo/bag-0.4", "--to", str(tmp_path / "b"), *hub_args(hub)]) == 0
     model = SentenceTransformer(str(tmp_path / "b"), device="cpu")
     emb = model.encode(["list files in a directory", "open a socket"])
     assert emb.shape == (2, 32)
@@ -164,7 +119,9 @@ def test_bad_corpus_specs_exit_2(hub, tiny_base, tmp_path, capsys, case):
     spec = tmp_path / "corpus.yaml"
     spec.write_text(BAD_SPECS[case])
     capsys.readouterr()
-    code = main(["bag", "train", str(spec), "--base", "zoo/tiny-bert", "--steps", "1", *HUB(hub)])
+    code = main(
+        ["bag", "train", str(spec), "--base", "zoo/tiny-bert", "--steps", "1", *hub_args(hub)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("zoo: error:") and err.count("\n") == 1, err
 

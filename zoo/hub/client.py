@@ -6,7 +6,7 @@ official huggingface_hub client.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -370,6 +370,14 @@ def push_dataset(
 def pull_dataset(hub: Hub, ref: ModelRef) -> tuple[Path, str]:
     """Download a dataset repo at its pinned commit (retried like pull_member): (folder, sha)."""
     return retrying(f"pull dataset {ref}", lambda: _pull_dataset_once(hub, ref))
+
+
+def dataset_resolver(hub: Hub | None) -> Callable[[str], tuple[Path, str]] | None:
+    """The resolver a corpus spec's `hub:` sources take: 'repo[@rev]' -> pull_dataset's
+    (folder, sha). None without a Hub (a spec with such a source then fails, naming it)."""
+    if hub is None:
+        return None
+    return lambda ref: pull_dataset(hub, ModelRef.parse(ref))
 
 
 def _pull_dataset_once(hub: Hub, ref: ModelRef) -> tuple[Path, str]:

@@ -151,7 +151,7 @@ def _published_bags(h: Hub, push_to: str, plan: BagPlan) -> dict[str, BagOutcome
 def _plan(h: Hub | None, job: BagJob) -> BagPlan:
     o = job.options
     base_path, base_ref = resolve_base(h, o.base)
-    resolver = (lambda ref: client.pull_dataset(h, ModelRef.parse(ref))) if h else None
+    resolver = client.dataset_resolver(h)
     corpus = load_corpus(job.spec, resolve=resolver)
     ratios = tuple(o.ratios or job.spec.ratios)
     manifests = sample_bags(corpus, ratios, seed=o.seed, bootstrap=o.bootstrap)

@@ -134,7 +134,7 @@ def update(hub: Hub, current: str, corpus: Path, o: UpdateOptions) -> UpdateOutc
 
 
 def _data(h: Hub, cur: _Current, spec: Any, data_root: Path, o: UpdateOptions) -> _Data:
-    resolver = lambda ref: client.pull_dataset(h, ModelRef.parse(ref))  # noqa: E731
+    resolver = client.dataset_resolver(h)
     hist, old = _history(cur, o.replay_corpus, data_root, resolver)
     new = load_corpus(spec, resolve=resolver)
     _check_names(new, hist)
