@@ -41,10 +41,12 @@ def test_local_jobs_run_in_order_and_a_failure_is_raised_after_the_rest(tiny_bas
 
 
 def test_local_workers_train_in_separate_processes(tiny_base, tmp_path):
-    jobs = [_job(tiny_base, tmp_path / f"bag{i}", seed=i, steps=12) for i in range(2)]
+    # Long enough (a few seconds each) that two spawned interpreters' start-up jitter on a noisy
+    # 2-core machine cannot serialise them; 12 steps (under 1 s) once did on CI.
+    jobs = [_job(tiny_base, tmp_path / f"bag{i}", seed=i, steps=48) for i in range(2)]
     results = run_jobs(jobs, "local", workers=2)
-    assert [r.steps for r in results] == [12, 12]
-    assert _overlap(*results)
+    assert [r.steps for r in results] == [48, 48]
+    assert _overlap(*results), "the two worker processes did not train at the same time"
 
 
 def test_ray_trains_two_bags_in_parallel(tiny_base, tmp_path):
