@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
+from zoo.hub.server import routes_admin as A
 from zoo.hub.server import routes_files as F
 from zoo.hub.server import routes_repos as R
 from zoo.hub.server import routes_upload as U
@@ -400,6 +401,40 @@ def plans(ctx) -> dict:
         ),
         U.lfs_put: Plan([git + "/{oid}/{size}"], often(st.just(LFS_DATA), GARBAGE_BODIES), True),
         F.resolve: Plan(["/{prefix}{repo}/resolve/{rev}/{path}"]),
+        **admin_plans(repo),
+    }
+
+
+def admin_plans(repo: str) -> dict:
+    """Plans of routes_admin: settings, move, auth-check, super-squash, namespace-less ids."""
+    settings = json_body(
+        {},
+        {
+            "private": st.booleans(),
+            "visibility": st.sampled_from(["public", "private", "x"]),
+            "gated": st.sampled_from([False, True, "auto", "manual", "x"]),
+            "discussionsDisabled": st.booleans(),
+        },
+    )
+    # fromRepo is a repo the fixture never creates: moving bob/scratch would pull it out from
+    # under the other plans; the move itself is exercised by test_server_gaps.
+    move = json_body(
+        {
+            "fromRepo": often(st.just("bob/never-created"), TEXT),
+            "toRepo": often(NAMES.map(lambda n: f"bob/{n}"), TEXT),
+        },
+        {"type": st.sampled_from(["model", "dataset", "space"])},
+    )
+    return {
+        A.update_settings: Plan([repo + "/settings"], settings, writes=True),
+        A.move_repo: Plan(["/api/repos/move"], move, writes=True),
+        A.auth_check: Plan([repo + "/auth-check", repo + "/auth-check/write"]),
+        A.super_squash: Plan(
+            [repo + "/super-squash/{name}"], json_body({}, {"message": TEXT}), writes=True
+        ),
+        A.no_namespace: Plan(
+            ["/api/{t}/{name}", "/api/{t}/{name}/revision/{rev}", "/{name}/resolve/{rev}/{path}"]
+        ),
     }
 
 

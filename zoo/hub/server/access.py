@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+from zoo.hub.server import moves
 from zoo.hub.server.auth import User
-from zoo.hub.server.errors import forbidden, repo_not_found, unauthorized
+from zoo.hub.server.errors import HubError, forbidden, repo_not_found, unauthorized
 from zoo.hub.server.http import Call
 from zoo.hub.server.paths import is_valid_repo_id
 
@@ -30,9 +31,29 @@ def can_write(user: User | None, state: dict) -> bool:
 def readable_repo(call: Call, repo_type: str, repo_id: str) -> dict:
     """Return the repo's state if the caller may read it, else 404 RepoNotFound."""
     state = call.store.repos.load(repo_type, repo_id) if is_valid_repo_id(repo_id) else None
+    if state is None and is_valid_repo_id(repo_id):
+        _redirect_if_moved(call, repo_type, repo_id)
     if state is None or not can_read(call.user, state):
         raise repo_not_found(repo_id)
     return state
+
+
+def _redirect_if_moved(call: Call, repo_type: str, repo_id: str) -> None:
+    """307 to the same URL under the repo's new name, for callers who may read it there."""
+    new = moves.redirect_of(call.store.repos, repo_type, repo_id)
+    state = call.store.repos.load(repo_type, new) if new else None
+    old_part = f"/{repo_id}"
+    if state is None or not can_read(call.user, state) or old_part not in call.raw_path:
+        return
+    url = call.raw_path.replace(old_part, f"/{new}", 1)
+    if call.request.url.query:
+        url += "?" + call.request.url.query
+    raise HubError(
+        307,
+        "RepoMoved",
+        f"Repository {repo_id} was moved to {new}",
+        headers={"Location": call.base_url + url},
+    )
 
 
 def writable_repo(call: Call, repo_type: str, repo_id: str) -> dict:

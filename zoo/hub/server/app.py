@@ -16,16 +16,19 @@ from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from zoo.errors import is_disk_full
+from zoo.hub.server import routes_admin as A
 from zoo.hub.server import routes_files as F
 from zoo.hub.server import routes_repos as R
 from zoo.hub.server import routes_upload as U
 from zoo.hub.server.errors import HubError, storage_full
 from zoo.hub.server.http import Call, Limits, authenticate
+from zoo.hub.server.request_id import RequestIdMiddleware, new_request_id
 from zoo.hub.server.store import HubStore
 
 log = logging.getLogger("zoo.hub.server")
@@ -35,6 +38,12 @@ _T = r"(models|datasets|spaces)"
 _REPO = rf"/api/{_T}/{_S}/{_S}"
 _GIT = rf"/(?:(datasets)/)?{_S}/([^/]+?)\.git/info/lfs/objects"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
+# What follows a repo id in /api/{t}/{id}/...: a namespace-less id followed by one of these is
+# answered 404 RepoNotFound (routes_admin.no_namespace) rather than "no such endpoint".
+_REPO_SUB = (
+    "(?:revision|tree|paths-info|preupload|commit|refs|commits|branch|tag|settings|auth-check"
+    "|super-squash|discussions|xet-read-token|xet-write-token)"
+)
 
 ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
     (methods, re.compile(pattern), handler)
@@ -61,6 +70,12 @@ ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
         (("POST",), rf"{_GIT}/verify", U.lfs_verify),
         (("PUT",), rf"{_GIT}/([0-9a-f]{{64}})/(\d{{1,19}})", U.lfs_put),
         (("GET", "HEAD"), rf"/(?:(datasets)/)?{_S}/{_S}/resolve/{_S}/(.+)", F.resolve),
+        (("PUT",), rf"{_REPO}/settings", A.update_settings),
+        (("POST",), r"/api/repos/move", A.move_repo),
+        (("GET",), rf"{_REPO}/auth-check(?:/write)?", A.auth_check),
+        (("POST",), rf"{_REPO}/super-squash/{_S}", A.super_squash),
+        (tuple(_METHODS), rf"/api/{_T}/{_S}(?:/{_REPO_SUB}(?:/.*)?)?", A.no_namespace),
+        (("GET", "HEAD"), rf"/(?:datasets/)?{_S}/resolve/[^/]+/.+", A.no_namespace),
     ]
 ]
 
@@ -73,6 +88,7 @@ def _header_safe(text: str) -> str:
 def error_response(err: HubError) -> JSONResponse:
     """The JSON error response for `err`, with X-Error-Code and X-Error-Message headers."""
     headers = {
+        "X-Request-Id": new_request_id(),
         "X-Error-Code": err.code,
         "X-Error-Message": _header_safe(err.message),
         **err.headers,
@@ -147,6 +163,7 @@ def create_app(root: Path, **limits) -> Starlette:
 
     app = Starlette(
         routes=[Route("/{path:path}", dispatch, methods=_METHODS)],
+        middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
             HubError: _on_hub_error,
             HTTPException: _on_http_exception,

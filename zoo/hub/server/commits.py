@@ -93,7 +93,7 @@ def apply_operations(tree: dict, operations: list[tuple[str, str, dict | None]])
     for kind, path, entry in operations:
         if kind == "add":
             new[path] = entry
-        elif kind == "delete":
+        elif kind == "delete" and (path in new or not _is_folder(new, path)):
             if new.pop(path, None) is None:
                 raise HubError(404, "EntryNotFound", f"A file with this name doesn't exist: {path}")
         else:
@@ -106,6 +106,11 @@ def apply_operations(tree: dict, operations: list[tuple[str, str, dict | None]])
                 del new[p]
     _check_file_dir_clash(new)
     return new
+
+
+def _is_folder(tree: dict, path: str) -> bool:
+    """True when `path` names a folder of `tree` (a deleted "dir" means "dir/", as on the Hub)."""
+    return any(p.startswith(path + "/") for p in tree)
 
 
 def _check_file_dir_clash(tree: dict) -> None:

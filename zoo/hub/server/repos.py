@@ -36,6 +36,7 @@ from zoo.hub.server.paths import COMMIT_RE
 
 T = TypeVar("T")
 _HEX_PREFIX = re.compile(r"^[0-9a-f]{5,40}$")
+_SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
 
 
 class RepoStore:
@@ -166,7 +167,23 @@ class RepoStore:
             commit = self.get_commit(revision)
             if commit is not None and commit["repo"] == state["uid"]:
                 return revision
+        if _SHORT_SHA.match(revision):
+            return self._by_prefix(state, revision)
         return None
+
+    def _by_prefix(self, state: dict, prefix: str) -> str | None:
+        """The one commit of this repo whose id starts with `prefix` (git's short sha), or None."""
+        try:
+            names = os.listdir(self.root / "commits" / prefix[:2])
+        except FileNotFoundError:
+            return None
+        found = []
+        for name in names:
+            if name.startswith(prefix) and name.endswith(".json"):
+                commit = self.get_commit(name[:-5])
+                if commit is not None and commit["repo"] == state["uid"]:
+                    found.append(commit["id"])
+        return found[0] if len(found) == 1 else None
 
     def resolve_or_404(self, state: dict, revision: str) -> dict:
         """Return the commit object `revision` names, or raise 404 RevisionNotFound."""

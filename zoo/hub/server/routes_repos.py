@@ -6,10 +6,16 @@ from itertools import islice
 
 from starlette.concurrency import run_in_threadpool
 
-from zoo.hub.server import views
+from zoo.hub.server import card_schema, expand, moves, views
 from zoo.hub.server.access import can_read, namespace_for_create, readable_repo, writable_repo
 from zoo.hub.server.cards import CardError, parse_front_matter
-from zoo.hub.server.errors import HubError, bad_request, conflict, unauthorized
+from zoo.hub.server.errors import (
+    HubError,
+    bad_request,
+    conflict,
+    revision_not_found,
+    unauthorized,
+)
 from zoo.hub.server.http import (
     Call,
     Strict,
@@ -72,6 +78,7 @@ async def create_repo(call: Call):
     except HubError as exc:
         exc.extra["url"] = url  # the client reads it after swallowing the 409 (exist_ok=True)
         raise
+    await run_in_threadpool(moves.forget, call.store.repos, repo_type, repo_id)
     return json_response({"url": url, "name": repo_id})
 
 
@@ -99,7 +106,9 @@ async def repo_info(call: Call):
             call.store, state, commit, blobs=blobs, siblings=True, card_data=True
         )
 
-    return json_response(await run_in_threadpool(build))
+    names = expand.requested(call, repo_type)
+    info = await run_in_threadpool(build)
+    return json_response(info if names is None else expand.only(info, names))
 
 
 async def list_repos(call: Call):
@@ -113,6 +122,7 @@ async def list_repos(call: Call):
         raise bad_request(f"invalid limit {limit[:50]!r}: expected a positive integer")
     size = min(int(limit or call.limits.list_page_size), call.limits.list_page_size)
     offset = offset_param(call)
+    names = expand.requested(call, repo_type)
     items = await run_in_threadpool(_matching_repos, call, repo_type)
     page = [
         views.repo_info(
@@ -120,11 +130,13 @@ async def list_repos(call: Call):
             s,
             c,
             blobs=False,
-            siblings=call.query_flag("full"),
-            card_data=call.query_flag("cardData"),
+            siblings=call.query_flag("full") or names is not None,
+            card_data=call.query_flag("cardData") or names is not None,
         )
         for s, c in items[offset : offset + size]
     ]
+    if names is not None:
+        page = [expand.only(info, names) for info in page]
     more = offset + size < len(items)
     return page_response(call, page, offset + size if more else None)
 
@@ -202,9 +214,7 @@ async def create_branch(call: Call):
     repo_type, repo_id = repo_of(call)
     body = await read_model(call, BranchBody)
     name = valid_ref_name(call.groups[3], "branch")
-    state = await run_in_threadpool(writable_repo, call, repo_type, repo_id)
-    if name in state["tags"]:
-        raise conflict(f"a tag named {name!r} exists; branch and tag names must differ")
+    await run_in_threadpool(writable_repo, call, repo_type, repo_id)
     await run_in_threadpool(
         call.store.repos.set_ref, repo_type, repo_id, "branch", name, body.startingPoint
     )
@@ -225,8 +235,10 @@ async def create_tag(call: Call):
     """POST /api/{t}/{repo}/tag/{revision}: tag body.tag at the path's revision; 409 if taken."""
     repo_type, repo_id = repo_of(call)
     body = await read_model(call, TagBody)
-    name = valid_ref_name(body.tag, "tag")
     state = await run_in_threadpool(writable_repo, call, repo_type, repo_id)
+    if await run_in_threadpool(call.store.repos.resolve, state, call.groups[3]) is None:
+        raise revision_not_found(repo_id, call.groups[3])  # the Hub checks the target first
+    name = valid_ref_name(body.tag, "tag")
     if name in state["branches"]:
         raise conflict(f"a branch named {name!r} exists; branch and tag names must differ")
     await run_in_threadpool(
@@ -273,12 +285,16 @@ async def validate_yaml(call: Call):
     """POST /api/validate-yaml: 400 {errors:[{message}]} when README front matter does not parse."""
     body = await read_model(call, ValidateYamlBody)
     try:
-        parse_front_matter(body.content)
+        card = parse_front_matter(body.content)
     except CardError as exc:
-        message = str(exc)  # the app makes it header-safe: YAML tags may hold any character
-        extra = {"errors": [{"message": message}], "warnings": []}
-        raise HubError(400, "InvalidYaml", message, extra=extra) from None
-    return json_response({"errors": [], "warnings": []})
+        found = [str(exc)]  # the app makes it header-safe: YAML tags may hold any character
+    else:
+        found = card_schema.problems(card)
+    if found:
+        extra = {"errors": [{"message": m} for m in found], "warnings": []}
+        raise HubError(400, "InvalidYaml", "; ".join(found), extra=extra)
+    warnings = [] if card else [{"message": card_schema.EMPTY_WARNING}]
+    return json_response({"errors": [], "warnings": warnings})
 
 
 async def xet_token(call: Call):

@@ -22,6 +22,7 @@ from pathlib import Path
 from zoo.hub.server.auth import AuthStore
 from zoo.hub.server.cards import CardError, card_tags, parse_front_matter, plain_card
 from zoo.hub.server.fsutil import create_exclusive, dump_json, read_json, sweep_stale_tmp
+from zoo.hub.server.model_meta import config_tags
 from zoo.hub.server.objects import ObjectStore
 from zoo.hub.server.repos import RepoStore
 
@@ -71,7 +72,10 @@ class HubStore:
         if hit is not None:
             return hit
         card = self._read_card(commit["tree"].get("README.md"))
-        result = (card, card_tags(card, repo_type, list(commit["tree"])))
+        tags = card_tags(card, repo_type, list(commit["tree"]))
+        if repo_type == "model":
+            tags = list(dict.fromkeys(tags + config_tags(self.objects, commit["tree"])))
+        result = (card, tags)
         with self._cards_lock:
             self._cards[commit["id"]] = result
             while len(self._cards) > 2048:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from zoo.hub.server import commits as C
+from zoo.hub.server import model_meta
 from zoo.hub.server.store import HubStore
 
 
@@ -21,7 +22,7 @@ def repo_info(
         "lastModified": commit["date"],
         "createdAt": state["createdAt"],
         "private": state["private"],
-        "gated": False,
+        "gated": state.get("gated", False),
         "disabled": False,
         "downloads": 0,
         "likes": 0,
@@ -34,11 +35,22 @@ def repo_info(
                 info[key] = card[key]
     if card_data and card:
         info["cardData"] = card
+    if siblings and state["type"] == "model":
+        _add_model_meta(info, store, commit["tree"])
     if siblings:
         info["siblings"] = [_sibling(p, e, blobs) for p, e in sorted(commit["tree"].items())]
         if blobs:
             info["usedStorage"] = sum(e["size"] for e in commit["tree"].values())
     return info
+
+
+def _add_model_meta(info: dict, store: HubStore, tree: dict) -> None:
+    found = model_meta.config(store.objects, tree)
+    if found is not None:
+        info["config"] = found
+    counts = model_meta.safetensors(store.objects, tree)
+    if counts is not None:
+        info["safetensors"] = counts
 
 
 def _sibling(path: str, entry: dict, blobs: bool) -> dict:
