@@ -211,3 +211,29 @@ def test_expand_model_safetensors_config_and_tags(hub, user, unique):
         with pytest.raises(HfHubHTTPError) as err:
             call()
         assert err.value.response.status_code == 400
+
+
+def test_error_wording_and_statuses_as_on_the_hub(user, unique):
+    """test_create_commit_conflict (412), test_create_file_with_relative_path (422),
+    test_delete_branch_on_protected_branch_fails, test_create_tag_twice (409)."""
+    _name, _token, api = user
+    repo_id = _repo(user, unique)
+    parent = api.model_info(repo_id).sha
+    api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id)
+    with pytest.raises(HfHubHTTPError) as err:
+        api.create_commit(
+            repo_id, [CommitOperationAdd("y", b"y")], commit_message="m", parent_commit=parent
+        )
+    assert err.value.response.status_code == 412
+    assert "The branch was updated since you opened this page. Please refresh" in str(err.value)
+    with pytest.raises(HfHubHTTPError) as err:
+        api.upload_file(path_or_fileobj=b"c", path_in_repo="..\\ddd", repo_id=repo_id)
+    assert err.value.response.status_code == 422
+    with pytest.raises(HfHubHTTPError, match="Cannot delete refs/heads/main"):
+        api.delete_branch(repo_id, branch="main")
+    with pytest.raises(HfHubHTTPError, match="Invalid rev id"):
+        api.delete_branch(repo_id, branch="cool-branch")
+    api.create_tag(repo_id, tag="t1")
+    with pytest.raises(HfHubHTTPError) as err:
+        api.create_tag(repo_id, tag="t1")
+    assert err.value.response.status_code == 409

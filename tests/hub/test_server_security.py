@@ -262,7 +262,7 @@ def test_bad_paths_are_refused(hub, users, path):
         token,
         {"key": "file", "value": {"path": path, "content": content, "encoding": "base64"}},
     )
-    assert r.status_code == 400 and r.headers["x-error-code"] == "InvalidPath", r.text
+    assert r.status_code == 422 and r.headers["x-error-code"] == "InvalidPath", r.text
     assert r.json()["error"]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from zoo.errors import UserError
-from zoo.hub.server.errors import bad_request
+from zoo.hub.server.errors import HubError, bad_request
 from zoo.types import check_repo_id, check_revision
 
 REPO_TYPES = {"models": "model", "datasets": "dataset"}
@@ -99,9 +99,12 @@ def path_problem(path: object) -> str | None:
     return None
 
 
-def valid_path(path: object) -> str:
-    """Return `path` if it can name a file in a repo; 400 InvalidPath naming the rule otherwise."""
+def valid_path(path: object, status: int = 400) -> str:
+    """Return `path` if it can name a file in a repo; InvalidPath naming the rule otherwise.
+
+    `status` is 400 for a path read, 422 for a path written (the Hub's status for both).
+    """
     problem = path_problem(path)
     if problem:
-        raise bad_request(f"invalid path {path!r}: {problem}", code="InvalidPath")
+        raise HubError(status, "InvalidPath", f"invalid path {path!r}: {problem}")
     return path  # type: ignore[return-value]

@@ -275,7 +275,9 @@ class RepoStore:
         def change(state: dict) -> None:
             refs = state["branches" if kind == "branch" else "tags"]
             if kind == "branch" and name == "main":
-                raise HubError(403, "Forbidden", "The default branch 'main' cannot be deleted")
+                raise HubError(
+                    403, "Forbidden", "Cannot delete refs/heads/main: it is the default branch"
+                )
             if refs.pop(name, None) is None:
                 raise revision_not_found(repo_id, name)
 
@@ -290,8 +292,8 @@ def _check_parent(parent: str | None, head: str) -> None:
         raise HubError(
             412,
             "PreconditionFailed",
-            f"parentCommit {parent} is not the head of the branch any more (head is {head}); "
-            "pull the new head and retry",
+            "The branch was updated since you opened this page. Please refresh and try again. "
+            f"(parentCommit {parent} is not the head of the branch any more; head is {head})",
         )
 
 

@@ -81,7 +81,7 @@ def _repo_gitignore(call: Call, commit: dict) -> str | None:
 
 
 def _preupload_item(tree: dict, f: PreuploadFile, gitignore: str | None) -> dict:
-    path = valid_path(f.path)
+    path = valid_path(f.path, 422)
     try:
         sample = base64.b64decode(f.sample, validate=True)[:512]
     except ValueError:  # binascii.Error, or non-ASCII text
@@ -341,17 +341,17 @@ async def _operation(call: Call, key: str, value: dict) -> tuple[str, str, dict 
         op = parse_model(FileOp, value)
         data = _decode(op)
         sha = await run_in_threadpool(call.store.objects.put_bytes, data)
-        return "add", valid_path(op.path), C.regular_entry(sha, data)
+        return "add", valid_path(op.path, 422), C.regular_entry(sha, data)
     if key == "lfsFile":
         op = parse_model(LfsFileOp, value)
         if op.algo != "sha256" or not SHA256_RE.match(op.oid):
             raise bad_request(f"lfsFile {op.path!r}: oid must be a sha256 hex digest")
         size = op.size if op.size is not None else call.store.objects.size(op.oid)
-        return "add", valid_path(op.path), C.lfs_entry(op.oid, -1 if size is None else size)
+        return "add", valid_path(op.path, 422), C.lfs_entry(op.oid, -1 if size is None else size)
     if key in ("deletedFile", "deletedFolder"):
         op = parse_model(DeleteOp, value)
         path = op.path.rstrip("/") if key == "deletedFolder" else op.path
-        return ("delete" if key == "deletedFile" else "delete_folder"), valid_path(path), None
+        return ("delete" if key == "deletedFile" else "delete_folder"), valid_path(path, 422), None
     raise bad_request(f"unknown commit operation {key!r}")
 
 
