@@ -56,11 +56,30 @@ MODULES = [
     "test_upload_pipeline",
 ]
 PLUGINS = ["pytest-mock"]
-# pytest-vcr (not on the local index) registers the `vcr` marker; under the sdist's --strict-markers
-# a module using it fails to collect without it. Its tests replay recorded production traffic.
+# The harness plugin (loaded with -p; it changes no test):
+# - pytest-vcr (not on the local index) registers the `vcr` marker; under the sdist's
+#   --strict-markers a module using it fails to collect without it;
+# - requests to hosts other than the server (huggingface.co, hub-ci: unreachable here) are not
+#   retried, so a test reading production fails in a second rather than after 23 s of backoff;
+#   requests to the server keep the client's retry policy.
 MARKER_PLUGIN = """
+import os
+from urllib.parse import urlsplit
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "vcr: replays recorded HTTP traffic (pytest-vcr)")
+    from huggingface_hub.utils import _http
+
+    server = urlsplit(os.environ["HF_ENDPOINT"]).netloc
+    backoff = _http._http_backoff_base
+
+    def no_retry_off_server(method, url, *args, **kwargs):
+        if urlsplit(str(url)).netloc != server:
+            kwargs["max_retries"] = 0
+        return backoff(method, url, *args, **kwargs)
+
+    _http._http_backoff_base = no_retry_off_server
 """
 USERS = {"USER": "hub-user", "OTHER_USER": "hub-other", "ENTERPRISE_USER": "hub-enterprise"}
 
@@ -119,8 +138,8 @@ def install_plugins() -> Path:
         shutil.rmtree(target, ignore_errors=True)
         pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target]
         _run([*pip, *PLUGINS])
-        (target / "hf_conformance_markers.py").write_text(MARKER_PLUGIN)
         (target / ".done").touch()
+    (target / "hf_conformance_markers.py").write_text(MARKER_PLUGIN)
     return target
 
 
