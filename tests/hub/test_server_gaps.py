@@ -237,3 +237,28 @@ def test_error_wording_and_statuses_as_on_the_hub(user, unique):
     with pytest.raises(HfHubHTTPError) as err:
         api.create_tag(repo_id, tag="t1")
     assert err.value.response.status_code == 409
+
+
+def test_conflict_and_not_found_wording(hub, user, unique):
+    """test_move_repo_target_already_exists, test_create_branch_existing_branch_fails,
+    test_delete_repo_error_message, test_create_commit_repo_does_not_exist (its exact text)."""
+    name, _token, api = user
+    first, second = _repo(user, unique), api.create_repo(f"{name}/second-{unique}").repo_id
+    with pytest.raises(HfHubHTTPError, match=r"A model repository called .* already exists"):
+        api.move_repo(from_id=first, to_id=second)
+    api.create_branch(first, branch="cool-branch")
+    with pytest.raises(HfHubHTTPError, match=r"Reference refs/heads/cool-branch already exists"):
+        api.create_branch(first, branch="cool-branch")
+    with pytest.raises(
+        HfHubHTTPError, match=r"(?s)404 Client Error.+\(Request ID: .+\).*Not Found"
+    ):
+        api.delete_repo(f"missing-{unique}")
+    missing = f"{name}/missing-{unique}"
+    with pytest.raises(RepositoryNotFoundError) as err:
+        api.create_commit(missing, [CommitOperationAdd("a", b"a")], commit_message="m")
+    request_id = err.value.response.headers["X-Request-Id"]
+    assert str(err.value).startswith(
+        f"404 Client Error. (Request ID: {request_id})\n\nRepository Not Found for url: "
+        f"{hub.url}/api/models/{missing}/preupload/main.\nPlease make sure"
+    )
+    assert "Repository not found" not in str(err.value)  # the server's words add nothing

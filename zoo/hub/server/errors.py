@@ -32,10 +32,13 @@ def bad_request(message: str, code: str = "BadRequest") -> HubError:
 
 
 def repo_not_found(repo_id: str) -> HubError:
-    """404 RepoNotFound; also what a private repo looks like to those who may not see it."""
-    return HubError(
-        404, "RepoNotFound", f"Repository not found: {repo_id} (it may be private or not exist)"
-    )
+    """404 RepoNotFound; also what a private repo looks like to those who may not see it.
+
+    The Hub's own words: the client's message already names the URL, and it appends a server
+    message only when its own text does not contain it.
+    """
+    del repo_id  # the same answer for every id: the URL in the client's message names it
+    return HubError(404, "RepoNotFound", "Repository not found")
 
 
 def revision_not_found(repo_id: str, revision: str) -> HubError:

@@ -30,7 +30,7 @@ def move(repos: RepoStore, repo_type: str, old: str, new: str, uid: str) -> dict
         if state is None or state["uid"] != uid:
             raise repo_not_found(old)
         if old.lower() != new.lower() and repos.load(repo_type, new) is not None:
-            raise conflict(f"You already created this {repo_type} repo: {new}")
+            raise conflict(f"A {repo_type} repository called {new} already exists")
         state["id"] = new
         state["generation"] = state.get("generation", 0) + 1
         atomic_write(repos._state_path(repo_type, new), dump_json(state))

@@ -260,7 +260,8 @@ class RepoStore:
         def change(state: dict) -> str:
             refs = state["branches" if kind == "branch" else "tags"]
             if name in refs:
-                raise conflict(f"{kind.capitalize()} {name!r} already exists in {repo_id}")
+                where = "heads" if kind == "branch" else "tags"
+                raise conflict(f"Reference refs/{where}/{name} already exists in {repo_id}")
             target = self.resolve(state, revision or "main")
             if target is None:
                 raise revision_not_found(repo_id, revision or "main")
