@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -34,7 +35,7 @@ import tarfile
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
@@ -55,10 +56,12 @@ MODULES = [
     "test_hub_mixin",
     "test_upload_pipeline",
 ]
-PLUGINS = ["pytest-mock"]
+# Test dependencies the sdist's tests import that zoo's lock lacks (installed under build/ only).
+PLUGINS = ["pytest-mock", "jedi", "parso"]
 # The harness plugin (loaded with -p; it changes no test):
 # - pytest-vcr (not on the local index) registers the `vcr` marker; under the sdist's
 #   --strict-markers a module using it fails to collect without it;
+# - each test's markers go to $HF_CONFORMANCE_MARKERS (JSON), so rules can match `production`;
 # - requests to hosts other than the server (huggingface.co, hub-ci: unreachable here) are not
 #   retried, so a test reading production fails in a second rather than after 23 s of backoff;
 #   requests to the server keep the client's retry policy.
@@ -80,6 +83,22 @@ def pytest_configure(config):
         return backoff(method, url, *args, **kwargs)
 
     _http._http_backoff_base = no_retry_off_server
+
+
+MARKERS = {}
+
+
+def pytest_runtest_setup(item):
+    parts = item.nodeid.split("::")
+    owner = parts[1] if len(parts) > 2 else parts[0].rsplit("/", 1)[-1].removesuffix(".py")
+    MARKERS[f"{owner}::{parts[-1]}"] = sorted({m.name for m in item.iter_markers()})
+
+
+def pytest_sessionfinish(session):
+    import json
+
+    with open(os.environ["HF_CONFORMANCE_MARKERS"], "w") as f:
+        json.dump(MARKERS, f)
 """
 USERS = {"USER": "hub-user", "OTHER_USER": "hub-other", "ENTERPRISE_USER": "hub-enterprise"}
 
@@ -94,6 +113,7 @@ class Case:
     text: str = ""
     klass: str = ""
     reason: str = ""
+    markers: list[str] = field(default_factory=list)
 
 
 def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
@@ -134,11 +154,12 @@ def _complete_tests(tests: Path) -> None:
 def install_plugins() -> Path:
     """pytest plugins the upstream tests need, installed into a throwaway folder (not the lock)."""
     target = WORK / "plugins"
-    if not (target / ".done").exists():
+    stamp = target / ".installed"
+    if not stamp.exists() or stamp.read_text() != " ".join(PLUGINS):
         shutil.rmtree(target, ignore_errors=True)
         pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target]
         _run([*pip, *PLUGINS])
-        (target / ".done").touch()
+        stamp.write_text(" ".join(PLUGINS))
     (target / "hf_conformance_markers.py").write_text(MARKER_PLUGIN)
     return target
 
@@ -201,15 +222,18 @@ def run_module(tests: Path, module: str, env: dict, timeout: int, runs: Path) ->
         "-o",
         "log_cli=false",
     ]
+    env = {**env, "HF_CONFORMANCE_MARKERS": str(runs / f"{module}.markers.json")}
     with (runs / f"{module}.log").open("w") as log:
         subprocess.run(cmd, cwd=tests.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
     return xml
 
 
 def read_cases(module: str, xml: Path) -> list[Case]:
-    """The outcomes of one JUnit XML file (a missing file counts as one error)."""
+    """The outcomes of one JUnit XML file (a missing file counts as one error), with markers."""
     if not xml.exists():
         return [Case(module, "<pytest run>", "error", "pytest wrote no results")]
+    marks = xml.with_name(f"{module}.markers.json")
+    markers = json.loads(marks.read_text()) if marks.exists() else {}
     cases = []
     for tc in ET.parse(xml).iter("testcase"):
         name = f"{tc.get('classname', '').rsplit('.', 1)[-1]}::{tc.get('name')}"
@@ -220,7 +244,7 @@ def read_cases(module: str, xml: Path) -> list[Case]:
                 outcome = "failed" if tag == "failure" else tag
                 text = f"{node.get('message', '')}\n{node.text or ''}"
                 break
-        cases.append(Case(module, name, outcome, text))
+        cases.append(Case(module, name, outcome, text, markers=markers.get(name, [])))
     return cases
 
 
@@ -235,12 +259,18 @@ def test_env(url: str, plugins: Path, no_xet: bool) -> dict:
 
 
 def one_line(text: str) -> str:
-    """The first meaningful line of a failure, for the table."""
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("def ", "@", "self", "Traceback")):
-            return line.replace("|", "\\|")[:160]
-    return ""
+    """The last raised error of a failure in one line, for the table (request ids dropped)."""
+    groups: list[list[str]] = [[]]
+    for line in text.splitlines()[1:]:
+        if line.startswith("E "):
+            groups[-1].append(line[1:])
+        elif groups[-1]:
+            groups.append([])
+    raised = [g for g in groups if g][-1:] or [text.splitlines()[:1]]
+    lines = [re.sub(r"\(Request ID: [^)]*\)", "", line).strip() for line in raised[0]]
+    lines = [line for line in lines if line] or [""]
+    line = " ".join(lines[:3]) if lines[0].endswith(":") else lines[0]
+    return line.replace("|", "\\|")[:200]
 
 
 def summary_rows(cases: list[Case], modules: list[str]) -> list[str]:
@@ -302,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         proc.wait(timeout=30)
     for c in cases:
         if c.outcome in ("failed", "error"):
-            c.klass, c.reason = classify(c.name, c.text)
+            c.klass, c.reason = classify(c.name, c.text, c.markers)
     xet = "disabled (HF_HUB_DISABLE_XET=1)" if args.no_xet else _xet_state()
     meta = {
         "version": version,

@@ -432,6 +432,15 @@ def admin_plans(repo: str) -> dict:
         A.super_squash: Plan(
             [repo + "/super-squash/{name}"], json_body({}, {"message": TEXT}), writes=True
         ),
+        A.list_lfs_files: Plan([repo + "/lfs-files"]),
+        A.delete_lfs_files: Plan(
+            [repo + "/lfs-files/batch"],
+            json_body(
+                {"deletions": shaped({"sha": st.lists(often(HEX64, TEXT), max_size=3)})},
+                {},
+            ),
+            writes=True,
+        ),
         A.no_namespace: Plan(
             ["/api/{t}/{name}", "/api/{t}/{name}/revision/{rev}", "/{name}/resolve/{rev}/{path}"]
         ),

@@ -11,6 +11,8 @@ import httpx2
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, hf_hub_download
 from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
     HfHubHTTPError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -262,3 +264,73 @@ def test_conflict_and_not_found_wording(hub, user, unique):
         f"{hub.url}/api/models/{missing}/preupload/main.\nPlease make sure"
     )
     assert "Repository not found" not in str(err.value)  # the server's words add nothing
+
+
+def test_gated_repo_files_need_access(hub, user, unique, tmp_path):
+    """test_auth_check_gated_repo, test_download_from_a_gated_repo_with_hf_hub_download."""
+    _name, token, api = user
+    repo_id = _repo(user, unique)
+    api.update_repo_settings(repo_id, gated="auto")
+    other = hub.add_token(f"ungated-{unique}")
+    with pytest.raises(GatedRepoError, match="Access to model .* is restricted"):
+        hub.api(other).auth_check(repo_id)
+    with pytest.raises(GatedRepoError):
+        hf_hub_download(
+            repo_id, ".gitattributes", endpoint=hub.url, token=other, cache_dir=tmp_path
+        )
+    assert hub.api(other).model_info(repo_id).gated == "auto"  # the metadata stays public
+    assert hf_hub_download(repo_id, ".gitattributes", endpoint=hub.url, token=token)
+
+
+def test_validate_yaml_licenses_and_leading_blank_lines(hub, user, unique):
+    """TestRepoCard::test_validate_repocard (Accept: text/plain) and INVALID_MODELCARD's
+    leading newline in test_commit_modelcard_invalid_metadata."""
+    _name, _token, api = user
+    repo_id = _repo(user, unique)
+    with pytest.raises(ValueError, match="Invalid metadata in README.md"):
+        api.upload_file(
+            path_or_fileobj=b"\n---\nmodel-index: foo\n---\n",
+            path_in_repo="README.md",
+            repo_id=repo_id,
+        )
+    with pytest.raises(ValueError, match="license"):
+        api.upload_file(
+            path_or_fileobj=b"---\nlicense: asdf\n---\n", path_in_repo="README.md", repo_id=repo_id
+        )
+    r = httpx2.post(
+        f"{hub.url}/api/validate-yaml",
+        json={"content": "---\nlicense: asdf\n---\n", "repoType": "model"},
+        headers={"Accept": "text/plain"},
+    )
+    assert r.status_code == 400 and r.text.startswith('- Error: "license" must be one of [')
+    assert r.headers["X-Error-Code"] == "InvalidYaml"
+
+
+def test_list_and_permanently_delete_lfs_files(hub, user, unique):
+    """TestListAndPermanentlyDeleteLFSFiles::test_list_and_delete_lfs_files."""
+    _name, _token, api = user
+    repo_id = _repo(user, unique)
+    for path, data in [("a.bin", b"LFS a"), ("t.txt", b"text"), ("b.bin", b"LFS b")]:
+        api.upload_file(path_or_fileobj=data, path_in_repo=path, repo_id=repo_id)
+    old_head = api.model_info(repo_id).sha
+    api.create_branch(repo_id, branch="br")
+    api.upload_file(path_or_fileobj=b"LFS br", path_in_repo="c.bin", repo_id=repo_id, revision="br")
+    files = list(api.list_lfs_files(repo_id))
+    assert sorted((f.filename, f.ref, f.size) for f in files) == [
+        ("a.bin", "main", 5),
+        ("b.bin", "main", 5),
+        ("c.bin", "br", 6),
+    ]
+    with pytest.raises(HfHubHTTPError) as err:
+        list(hub.api(hub.add_token(f"nosy-{unique}")).list_lfs_files(repo_id))
+    assert err.value.response.status_code == 403
+    api.permanently_delete_lfs_files(repo_id, [f for f in files if f.ref == "main"])
+    assert [f.filename for f in api.list_lfs_files(repo_id)] == ["c.bin"]
+    assert sorted(api.list_repo_files(repo_id)) == [".gitattributes", "t.txt"]
+    assert sorted(api.list_repo_files(repo_id, revision="br")) == [
+        ".gitattributes",
+        "c.bin",
+        "t.txt",
+    ]
+    with pytest.raises(EntryNotFoundError):  # not even from the commit that held it
+        api.hf_hub_download(repo_id, "a.bin", revision=old_head)

@@ -56,6 +56,24 @@ def _redirect_if_moved(call: Call, repo_type: str, repo_id: str) -> None:
     )
 
 
+def ungated(call: Call, state: dict) -> dict:
+    """Return `state` if the caller may read a gated repo's files: its owner and the admin.
+
+    The metadata of a gated repo stays public; its files answer 401/403 GatedRepo to everyone
+    else (this Hub has no access requests, so no one else is ever on the authorized list).
+    """
+    user = call.user
+    if not state.get("gated") or (user is not None and (user.admin or user.name == state["owner"])):
+        return state
+    prefix = "" if state["type"] == "model" else "datasets/"
+    raise HubError(
+        401 if user is None else 403,
+        "GatedRepo",
+        f"Access to {state['type']} {state['id']} is restricted and you are not in the authorized "
+        f"list. Visit {call.base_url}/{prefix}{state['id']} to ask for access.",
+    )
+
+
 def writable_repo(call: Call, repo_type: str, repo_id: str) -> dict:
     """Return the repo's state if the caller may write: 401 anonymous, 404 unseen, 403 not owner."""
     if call.user is None:

@@ -42,7 +42,7 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
 # answered 404 RepoNotFound (routes_admin.no_namespace) rather than "no such endpoint".
 _REPO_SUB = (
     "(?:revision|tree|paths-info|preupload|commit|refs|commits|branch|tag|settings|auth-check"
-    "|super-squash|discussions|xet-read-token|xet-write-token)"
+    "|super-squash|lfs-files|discussions|xet-read-token|xet-write-token)"
 )
 
 ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
@@ -74,6 +74,8 @@ ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
         (("POST",), r"/api/repos/move", A.move_repo),
         (("GET",), rf"{_REPO}/auth-check(?:/write)?", A.auth_check),
         (("POST",), rf"{_REPO}/super-squash/{_S}", A.super_squash),
+        (("GET",), rf"{_REPO}/lfs-files", A.list_lfs_files),
+        (("POST",), rf"{_REPO}/lfs-files/batch", A.delete_lfs_files),
         (tuple(_METHODS), rf"/api/{_T}/{_S}(?:/{_REPO_SUB}(?:/.*)?)?", A.no_namespace),
         (("GET", "HEAD"), rf"/(?:datasets/)?{_S}/resolve/[^/]+/.+", A.no_namespace),
     ]

@@ -10,8 +10,9 @@ import re
 
 import yaml
 
-_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-_EMPTY_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n---[ \t]*(?:\r?\n|\Z)")
+# Leading blank lines before the first `---` are allowed, as by the client's REGEX_YAML_BLOCK.
+_FRONT = re.compile(r"\A\ufeff?\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_EMPTY_FRONT = re.compile(r"\A\ufeff?\s*---[ \t]*\r?\n---[ \t]*(?:\r?\n|\Z)")
 _MAX_CARD_NODES = 100_000
 
 

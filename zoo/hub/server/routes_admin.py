@@ -1,4 +1,5 @@
-"""Routes that administer a repo: settings, move (rename), auth-check, super-squash; and the
+"""Routes that administer a repo: settings, move (rename), auth-check, super-squash, LFS files;
+and the
 answer for namespace-less ids (`gpt2`), which this Hub cannot hold (every repo has an owner's
 namespace): 404 RepoNotFound, as for any repo that does not exist."""
 
@@ -7,10 +8,17 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from zoo.hub.server import commits as C
-from zoo.hub.server import moves
-from zoo.hub.server.access import namespace_for_create, readable_repo, writable_repo
+from zoo.hub.server import lfs_files, moves
+from zoo.hub.server.access import namespace_for_create, readable_repo, ungated, writable_repo
 from zoo.hub.server.errors import bad_request, repo_not_found, revision_not_found
-from zoo.hub.server.http import Call, Strict, json_response, read_model
+from zoo.hub.server.http import (
+    Call,
+    Strict,
+    json_response,
+    offset_param,
+    page_response,
+    read_model,
+)
 from zoo.hub.server.paths import repo_type_from_name, valid_repo_id
 from zoo.hub.server.routes_repos import RESERVED_NAMESPACES, repo_of
 
@@ -83,9 +91,16 @@ async def move_repo(call: Call):
 async def auth_check(call: Call):
     """GET /api/{t}/{repo}/auth-check[/write]: 200 when the caller may read (or write) the repo."""
     repo_type, repo_id = repo_of(call)
-    check = writable_repo if call.raw_path.endswith("/write") else readable_repo
-    await run_in_threadpool(check, call, repo_type, repo_id)
-    return json_response({"access": "write" if check is writable_repo else "read"})
+    write = call.raw_path.endswith("/write")
+
+    def check() -> None:
+        if write:
+            writable_repo(call, repo_type, repo_id)
+        else:
+            ungated(call, readable_repo(call, repo_type, repo_id))
+
+    await run_in_threadpool(check)
+    return json_response({"access": "write" if write else "read"})
 
 
 class SquashBody(Strict):
@@ -121,3 +136,41 @@ async def super_squash(call: Call):
 async def no_namespace(call: Call):
     """Any /api/{t}/{name}... or /{name}/resolve/... of a namespace-less id: 404 RepoNotFound."""
     raise repo_not_found(call.groups[-1])
+
+
+async def list_lfs_files(call: Call):
+    """GET /api/{t}/{repo}/lfs-files: the repo's LFS objects (write access), Link-paged."""
+    repo_type, repo_id = repo_of(call)
+    offset, size = offset_param(call), call.limits.list_page_size
+
+    def build() -> list[dict]:
+        return lfs_files.listing(call.store.repos, writable_repo(call, repo_type, repo_id))
+
+    items = await run_in_threadpool(build)
+    more = offset + size < len(items)
+    return page_response(call, items[offset : offset + size], offset + size if more else None)
+
+
+class LfsDeletions(Strict):
+    sha: list[str]
+    rewriteHistory: bool = True
+
+
+class LfsBatchBody(Strict):
+    deletions: LfsDeletions
+
+
+async def delete_lfs_files(call: Call):
+    """POST /api/{t}/{repo}/lfs-files/batch {deletions: {sha, rewriteHistory}}: delete for good."""
+    repo_type, repo_id = repo_of(call)
+    body = await read_model(call, LfsBatchBody)
+    state = await run_in_threadpool(writable_repo, call, repo_type, repo_id)
+
+    def change(current: dict) -> int:
+        if current["uid"] != state["uid"]:
+            raise repo_not_found(repo_id)
+        shas, rewrite = body.deletions.sha, body.deletions.rewriteHistory
+        return lfs_files.delete(call.store.repos, current, shas, rewrite)
+
+    deleted = await run_in_threadpool(call.store.repos.update, repo_type, repo_id, change)
+    return json_response({"deleted": deleted})

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.concurrency import run_in_threadpool
 
 from zoo.hub.server import views
-from zoo.hub.server.access import readable_repo
+from zoo.hub.server.access import readable_repo, ungated
 from zoo.hub.server.commits import directories
 from zoo.hub.server.download import BlobResponse, parse_range
 from zoo.hub.server.errors import bad_request, entry_not_found
@@ -126,11 +126,11 @@ async def resolve(call: Call):
     path = valid_path(call.groups[4])
 
     def locate() -> tuple[int, dict, dict]:
-        state = readable_repo(call, repo_type, repo_id)
+        state = ungated(call, readable_repo(call, repo_type, repo_id))
         commit = call.store.repos.resolve_or_404(state, revision)
         entry = commit["tree"].get(path)
-        if entry is None:
-            raise entry_not_found(path, commit["id"])
+        if entry is None or (entry["lfs"] and entry["sha256"] not in state["lfs"]):
+            raise entry_not_found(path, commit["id"])  # unlinked: permanently deleted
         fd = os.open(call.store.objects.path(entry["sha256"]), os.O_RDONLY)
         return fd, commit, entry
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import islice
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import PlainTextResponse
 
 from zoo.hub.server import card_schema, expand, moves, views
 from zoo.hub.server.access import can_read, namespace_for_create, readable_repo, writable_repo
@@ -290,6 +291,9 @@ async def validate_yaml(call: Call):
         found = [str(exc)]  # the app makes it header-safe: YAML tags may hold any character
     else:
         found = card_schema.problems(card)
+    if found and "text/plain" in call.request.headers.get("accept", ""):
+        headers = {"X-Error-Code": "InvalidYaml"}
+        return PlainTextResponse(card_schema.as_text(found), status_code=400, headers=headers)
     if found:
         extra = {"errors": [{"message": m} for m in found], "warnings": []}
         raise HubError(400, "InvalidYaml", "; ".join(found), extra=extra)
