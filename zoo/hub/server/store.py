@@ -7,6 +7,7 @@
 <root>/objects/ab/<sha256> file contents, content-addressed and verified (see objects.py)
 <root>/commits/ab/<id>.json immutable commits (see commits.py)
 <root>/repos/<type>/<key>.json repo state: refs, owner, visibility, linked LFS oids (see repos.py)
+<root>/xet/                verified xorbs, shards and per-repo links (see xet_store.py)
 <root>/locks/<key>.lock    per-repo flock files
 <root>/tmp/                uploads in flight (swept after a day)
 ```
@@ -24,6 +25,7 @@ from zoo.hub.server.cards import CardError, card_tags, parse_front_matter, plain
 from zoo.hub.server.fsutil import create_exclusive, dump_json, read_json, sweep_stale_tmp
 from zoo.hub.server.objects import ObjectStore
 from zoo.hub.server.repos import RepoStore
+from zoo.hub.server.xet_store import XetStore
 
 FORMAT = {"format": "zoo-hub", "version": 1}
 _README_MAX = 4 << 20
@@ -42,6 +44,7 @@ class HubStore:
         self.objects = ObjectStore(self.root)
         self.auth = AuthStore(self.root)
         self.repos = RepoStore(self.root, self.objects)
+        self.xet = XetStore(self.root, self.objects, self.repos.link_lfs)
         self._cards: OrderedDict[str, tuple[dict, list[str]]] = OrderedDict()
         self._cards_lock = threading.Lock()
 
