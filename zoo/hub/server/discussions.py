@@ -132,8 +132,12 @@ class DiscussionStore:
         """Commit `operations` on a new pull request against branch `target`; (number, commit).
 
         The pull request starts from header["parentCommit"] when given, else from the head of
-        `target`; its title and first comment are the commit's summary and description.
+        `target`; its title is the first line of the commit's summary (at most MAX_TITLE
+        characters), its first comment the commit's description.
         """
+
+        first = (header["summary"].strip().splitlines() or ["Pull request"])[0]
+        title = clean_title("".join(c if ord(c) >= 32 else " " for c in first)[:MAX_TITLE])
 
         def run(fresh: dict, items: list[dict]) -> tuple[int, str]:
             if target not in fresh["branches"]:
@@ -144,7 +148,6 @@ class DiscussionStore:
                 if not base:
                     raise revision_not_found(fresh["id"], header["parentCommit"])
             commit = self.repos.build_commit(fresh, base, operations, header, user.name)
-            title = clean_title(header["summary"])
             item = _new_item(items, title, header["description"], user.name, target, base)
             items.append(item)
             fresh.setdefault("prs", {})[str(item["num"])] = commit["id"]
