@@ -19,7 +19,14 @@ from zoo.hub.server.routes_repos import repo_of
 
 PAGE_SIZE = 50  # the Hub's page of /discussions
 _TYPES = {"all": None, "discussion": False, "pull_request": True}
-_STATUSES = ("all", "open", "closed", "merged", "draft")
+# As on the Hub, "open" lists drafts too, and "closed" merged pull requests too.
+_STATUSES = {
+    "all": {"open", "draft", "closed", "merged"},
+    "open": {"open", "draft"},
+    "closed": {"closed", "merged"},
+    "merged": {"merged"},
+    "draft": {"draft"},
+}
 DEFAULT_DESCRIPTION = "Opened with the huggingface_hub Python library"
 
 
@@ -84,7 +91,7 @@ async def list_discussions(call: Call):
             i
             for i in reversed(items)
             if (is_pr is None or i["isPullRequest"] == is_pr)
-            and status in ("all", i["status"])
+            and i["status"] in _STATUSES[status]
             and (not who or i["author"] == who)
         ]
         start = min(page * PAGE_SIZE, len(found))
