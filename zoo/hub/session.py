@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import httpx2
 import huggingface_hub
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi
 from huggingface_hub import errors as hf_errors
 
 from zoo.errors import HubUnreachable, UserError, ZooError
@@ -97,9 +97,6 @@ def open_hub_if(
 
 
 def _connect(endpoint: str, token: str | None, label: str) -> Hub:
-    if not _is_hf(endpoint):
-        # huggingface_hub 2.x uploads through Xet without fallback; only huggingface.co speaks it.
-        constants.HF_HUB_DISABLE_XET = True
     token = (
         token
         or os.environ.get("HF_TOKEN")

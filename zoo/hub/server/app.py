@@ -25,6 +25,7 @@ from zoo.hub.server import routes_discussions as D
 from zoo.hub.server import routes_files as F
 from zoo.hub.server import routes_repos as R
 from zoo.hub.server import routes_upload as U
+from zoo.hub.server import routes_xet as XR
 from zoo.hub.server.errors import HubError, storage_full
 from zoo.hub.server.http import Call, Limits, authenticate
 from zoo.hub.server.store import HubStore
@@ -35,6 +36,7 @@ _S = r"([^/]+)"
 _T = r"(models|datasets|spaces)"
 _REPO = rf"/api/{_T}/{_S}/{_S}"
 _GIT = rf"/(?:(datasets)/)?{_S}/([^/]+?)\.git/info/lfs/objects"
+_CAS = XR.CAS_PREFIX
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
 
 ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
@@ -66,11 +68,16 @@ ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
         (("POST",), rf"{_REPO}/discussions/{_S}/title", D.rename),
         (("POST",), rf"{_REPO}/discussions/{_S}/status", D.change_status),
         (("POST",), rf"{_REPO}/discussions/{_S}/merge", D.merge),
-        (("GET", "HEAD"), rf"{_REPO}/xet-(?:read|write)-token(?:/.*)?", R.xet_token),
+        (("GET", "HEAD"), rf"{_REPO}/xet-(read|write)-token(?:/(.*))?", XR.xet_token),
         (("POST",), rf"{_GIT}/batch", U.lfs_batch),
         (("POST",), rf"{_GIT}/verify", U.lfs_verify),
         (("PUT",), rf"{_GIT}/([0-9a-f]{{64}})/(\d{{1,19}})", U.lfs_put),
         (("GET", "HEAD"), rf"/(?:(datasets)/)?{_S}/{_S}/resolve/{_S}/(.+)", F.resolve),
+        (("POST",), rf"{_CAS}/v1/xorbs/default/{_S}", XR.post_xorb),
+        (("POST",), rf"{_CAS}/v1/shards", XR.post_shard),
+        (("GET",), rf"{_CAS}/v1/chunks/default(?:-merkledb)?/{_S}", XR.get_dedup),
+        (("GET",), rf"{_CAS}/v1/reconstructions/{_S}", XR.get_reconstruction),
+        (("GET",), rf"{_CAS}/xorbs/default/{_S}", XR.get_xorb_range),
     ]
 ]
 
@@ -95,6 +102,8 @@ def error_response(err: HubError) -> JSONResponse:
 # Handlers that stream a request body of unbounded length enforce their own idle timeout
 # instead of the per-request deadline.
 _STREAMING = {U.lfs_put}
+# CAS routes carry a Xet access token, not a user token, and check it themselves.
+_OWN_AUTH = {XR.post_xorb, XR.post_shard, XR.get_dedup, XR.get_reconstruction, XR.get_xorb_range}
 
 
 def _route(method: str, raw_path: str):
@@ -145,7 +154,8 @@ def create_app(root: Path, **limits) -> Starlette:
         raw_path = raw.decode("latin-1") if raw else request.url.path
         method = request.method.upper()
         handler, groups = _route(method, raw_path)
-        call = Call(request, store, lim, groups, authenticate(request, store))
+        user = None if handler in _OWN_AUTH else authenticate(request, store)
+        call = Call(request, store, lim, groups, user)
         if handler in _STREAMING:
             return await handler(call)
         try:

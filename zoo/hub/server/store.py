@@ -8,6 +8,7 @@
 <root>/commits/ab/<id>.json immutable commits (see commits.py)
 <root>/repos/<type>/<key>.json repo state: refs, owner, visibility, linked LFS oids (see repos.py)
 <root>/discussions/ab/<uid>.json discussions and pull requests of a repo (see discussions.py)
+<root>/xet/                verified xorbs, shards and per-repo links (see xet_store.py)
 <root>/locks/<key>.lock    per-repo flock files
 <root>/tmp/                uploads in flight (swept after a day)
 ```
@@ -26,6 +27,7 @@ from zoo.hub.server.discussions import DiscussionStore
 from zoo.hub.server.fsutil import create_exclusive, dump_json, read_json, sweep_stale_tmp
 from zoo.hub.server.objects import ObjectStore
 from zoo.hub.server.repos import RepoStore
+from zoo.hub.server.xet_store import XetStore
 
 FORMAT = {"format": "zoo-hub", "version": 1}
 _README_MAX = 4 << 20
@@ -45,6 +47,7 @@ class HubStore:
         self.auth = AuthStore(self.root)
         self.repos = RepoStore(self.root, self.objects)
         self.discussions = DiscussionStore(self.root, self.repos)
+        self.xet = XetStore(self.root, self.objects, self.repos.link_lfs)
         self._cards: OrderedDict[str, tuple[dict, list[str]]] = OrderedDict()
         self._cards_lock = threading.Lock()
 
