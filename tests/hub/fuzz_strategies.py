@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
+from zoo.hub.server import routes_discussions as D
 from zoo.hub.server import routes_files as F
 from zoo.hub.server import routes_repos as R
 from zoo.hub.server import routes_upload as U
@@ -403,6 +404,37 @@ def plans(ctx) -> dict:
         ),
         U.lfs_put: Plan([git + "/{oid}/{size}"], often(st.just(LFS_DATA), GARBAGE_BODIES), True),
         F.resolve: Plan(["/{prefix}{repo}/resolve/{rev}/{path}"]),
+        **discussion_plans(),
+    }
+
+
+def discussion_plans() -> dict:
+    """The discussions API: most requests name a discussion the fixture opened (1 to 3)."""
+    d = "/api/{t}/{repo}/discussions"
+    title = often(st.sampled_from(["A title", " padded ", "x" * 200]), TEXT)
+    status = often(st.sampled_from(["open", "closed"]), st.sampled_from(["merged", "draft", "x"]))
+    return {
+        D.list_discussions: Plan([d]),
+        D.create_discussion: Plan(
+            [d],
+            json_body({"title": title}, {"description": TEXT, "pullRequest": st.booleans()}),
+            writes=True,
+        ),
+        D.discussion_details: Plan([d + "/{num}"]),
+        D.comment: Plan([d + "/{num}/comment"], json_body({"comment": TEXT}), writes=True),
+        D.edit_comment: Plan(
+            [d + "/{num}/comment/{cid}/edit"], json_body({"content": TEXT}), writes=True
+        ),
+        D.hide_comment: Plan([d + "/{num}/comment/{cid}/hide"], writes=True),
+        D.rename: Plan([d + "/{num}/title"], json_body({"title": title}), writes=True),
+        D.change_status: Plan(
+            [d + "/{num}/status"], json_body({"status": status}, {"comment": TEXT}), writes=True
+        ),
+        D.merge: Plan(
+            [d + "/{num}/merge"],
+            often(st.just(b""), json_body({}, {"comment": TEXT})),
+            writes=True,
+        ),
     }
 
 
@@ -459,19 +491,23 @@ def path_values(ctx, writes: bool) -> dict[str, st.SearchStrategy[str]]:
         "qpath": often(files.map(lambda f: quote(f, safe="")), segment()),
         "oid": often(st.just(ctx.lfs["oid"]), st.one_of(HEX64, segment())),
         "size": often(st.just(str(ctx.lfs["size"])), DIGITS.map(pct)),
+        "num": often(st.sampled_from(["1", "2", "3"]), DIGITS.map(pct)),
+        "cid": often(st.sampled_from(ctx.comments), st.one_of(HEX40, segment())),
         "xhash": often(st.just(ctx.xet["xorb_hash"]), st.one_of(HEX64, segment())),
         "chunk": often(st.just(ctx.xet["chunk"]), st.one_of(HEX64, segment())),
         "xfile": often(st.just(ctx.xet["file"]), st.one_of(HEX64, segment())),
     }
 
 
-FLAG_KEYS = ["recursive", "expand", "blobs", "full", "cardData", "create_pr", "include_prs"]
+FLAG_KEYS = ["recursive", "expand", "blobs", "full", "cardData", "create_pr", "include_prs", "diff"]
 QUERY_KEYS = ["filter", "author", "search", "sort", "sig", "expand[]", "pipeline_tag", "revision"]
+QUERY_KEYS += ["type", "status"]
 WORDS = ["lastModified", "createdAt", "downloads", "x", "fuzz", "license:mit", "alice", "formatted"]
+WORDS += ["all", "open", "closed", "merged", "pull_request", "discussion", "bob"]
 
 
 def query(ctx, writes: bool, xet: bool = False) -> st.SearchStrategy[str]:
-    numbers = st.tuples(st.sampled_from(["cursor", "limit", "exp"]), DIGITS)
+    numbers = st.tuples(st.sampled_from(["cursor", "limit", "exp", "p"]), DIGITS)
     flags = st.tuples(st.sampled_from(FLAG_KEYS), st.sampled_from(["1", "true", "True", "0", ""]))
     words = st.tuples(st.sampled_from(QUERY_KEYS), st.one_of(TEXT, st.sampled_from(WORDS)))
     pair = st.one_of(numbers, numbers, flags, words).map(lambda kv: f"{pct(kv[0])}={pct(kv[1])}")

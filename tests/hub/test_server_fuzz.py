@@ -142,6 +142,7 @@ class Ctx:
         self.repos: dict[str, str] = {}
         self.shas: list[str] = []
         self.lfs: dict = {}
+        self.comments: list[str] = []  # ids of the opening comments of the fixture's discussions
         self.xet: dict = {}
         self.cache: dict = {}  # strategies built once per module
 
@@ -186,6 +187,21 @@ def _seed(ctx: Ctx) -> None:
     ctx.ok("POST", "/api/models/alice/pub/branch/dev", alice, {})
     ctx.ok("POST", f"/api/models/alice/pub/tag/{ctx.shas[0]}", alice, {"tag": "v1"})
     ctx.lfs = _upload_lfs(ctx, "bob/scratch", bob, LFS_DATA)
+    _seed_discussions(ctx)
+
+
+def _seed_discussions(ctx: Ctx) -> None:
+    """#1 a PR on bob/scratch (by commit), #2 a discussion, #3 an empty PR; one on alice/pub."""
+    bob, alice = ctx.tokens["bob"], ctx.tokens["alice"]
+    body = commit_body("pr", add_file("dir/pr.txt", b"pr"))
+    ctx.ok("POST", "/api/models/bob/scratch/commit/main?create_pr=1", bob, body)
+    for repo_id, token, pr in (("bob/scratch", bob, False), ("bob/scratch", bob, True)):
+        payload = {"title": "t", "description": "d", "pullRequest": pr}
+        ctx.ok("POST", f"/api/models/{repo_id}/discussions", token, payload)
+    ctx.ok("POST", "/api/models/alice/pub/discussions", alice, {"title": "t"})
+    for repo_id in ("bob/scratch", "alice/pub"):
+        r = ctx.ok("GET", f"/api/models/{repo_id}/discussions/1", bob)
+        ctx.comments.append(r.json()["events"][0]["id"])
     ctx.xet = _upload_xet(ctx, "bob/scratch", bob)
 
 
@@ -291,6 +307,8 @@ def test_every_route_has_a_strategy(ctx):
         "qpath": "dir",
         "oid": ctx.lfs["oid"],
         "size": str(ctx.lfs["size"]),
+        "num": "1",
+        "cid": ctx.comments[0],
         "xhash": ctx.xet["xorb_hash"],
         "chunk": ctx.xet["chunk"],
         "xfile": ctx.xet["file"],

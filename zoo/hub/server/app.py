@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from zoo.errors import is_disk_full
+from zoo.hub.server import routes_discussions as D
 from zoo.hub.server import routes_files as F
 from zoo.hub.server import routes_repos as R
 from zoo.hub.server import routes_upload as U
@@ -58,6 +59,15 @@ ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
         (("DELETE",), rf"{_REPO}/branch/(.+)", R.delete_branch),
         (("POST",), rf"{_REPO}/tag/(.+)", R.create_tag),
         (("DELETE",), rf"{_REPO}/tag/(.+)", R.delete_tag),
+        (("GET",), rf"{_REPO}/discussions", D.list_discussions),
+        (("POST",), rf"{_REPO}/discussions", D.create_discussion),
+        (("GET",), rf"{_REPO}/discussions/{_S}", D.discussion_details),
+        (("POST",), rf"{_REPO}/discussions/{_S}/comment", D.comment),
+        (("POST",), rf"{_REPO}/discussions/{_S}/comment/{_S}/edit", D.edit_comment),
+        (("POST",), rf"{_REPO}/discussions/{_S}/comment/{_S}/hide", D.hide_comment),
+        (("POST",), rf"{_REPO}/discussions/{_S}/title", D.rename),
+        (("POST",), rf"{_REPO}/discussions/{_S}/status", D.change_status),
+        (("POST",), rf"{_REPO}/discussions/{_S}/merge", D.merge),
         (("GET", "HEAD"), rf"{_REPO}/xet-(read|write)-token(?:/(.*))?", XR.xet_token),
         (("POST",), rf"{_GIT}/batch", U.lfs_batch),
         (("POST",), rf"{_GIT}/verify", U.lfs_verify),
