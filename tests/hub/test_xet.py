@@ -344,3 +344,26 @@ def _reconstruct(cas: str, token: str, name: str, start=None, end=None) -> bytes
         out += data
     out = out[plan["offset_into_first_range"] :]
     return out if start is None else out[: end - start + 1]
+
+
+def test_a_pull_request_over_xet_from_a_contributor(hub, unique, xet):
+    """carol may read alice's repo: she opens a PR and pushes to it through Xet; alice merges."""
+    alice, carol = hub.add_token(f"alice{unique}"), hub.add_token(f"carol{unique}")
+    repo = f"alice{unique}/open"
+    hub.api(alice).create_repo(repo)
+    first, second = os.urandom(400_000), os.urandom(300_000)
+    pr = hub.api(carol).create_commit(
+        repo, [CommitOperationAdd("a.bin", first)], commit_message="add a", create_pr=True
+    )
+    assert pr.pr_num and _xet_records(hub, hashlib.sha256(first).hexdigest())
+    hub.api(carol).create_commit(
+        repo, [CommitOperationAdd("b.bin", second)], commit_message="add b", revision=pr.pr_revision
+    )
+    with pytest.raises(HfHubHTTPError, match="403"):
+        hub.api(carol).merge_pull_request(repo, pr.pr_num)
+    hub.api(alice).merge_pull_request(repo, pr.pr_num)
+    for name, data in (("a.bin", first), ("b.bin", second)):
+        out = hf_hub_download(repo, name, endpoint=hub.url, token=alice)
+        assert Path(out).read_bytes() == data
+    anonymous = httpx2.get(f"{hub.url}/api/models/{repo}/xet-write-token/None?create_pr=1")
+    assert anonymous.status_code == 401

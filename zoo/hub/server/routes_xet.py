@@ -20,10 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from zoo.hub.server import xet_format as X
-from zoo.hub.server.access import readable_repo, writable_repo
+from zoo.hub.server.access import can_write, contributable_repo, readable_repo, writable_repo
 from zoo.hub.server.download import BlobResponse, parse_range
 from zoo.hub.server.errors import HubError, bad_request, forbidden, unauthorized
 from zoo.hub.server.http import Call, json_response, read_body
+from zoo.hub.server.paths import pr_number
 from zoo.hub.server.routes_repos import repo_of
 
 CAS_PREFIX = "/xet-cas"
@@ -51,13 +52,14 @@ async def xet_token(call: Call):
     """GET /api/{t}/{repo}/xet-{read|write}-token/{rev}: CAS URL, token and expiry.
 
     Sent both as JSON (hf_xet reads it) and as X-Xet-* headers (huggingface_hub reads those).
-    A write token needs write access, except with ?create_pr=1: anyone who may read the repo may
-    upload the files of a pull request (the commit itself is checked by the commit route).
+    A write token needs write access, except for pull requests: with ?create_pr=1 anyone who
+    may contribute (read access, a token that may write) may upload a new PR's files, and on
+    refs/pr/N whoever may push to that PR (its author or a writer). The commit that follows is
+    checked again by the commit route.
     """
     repo_type, repo_id = repo_of(call)
-    write = call.groups[3] == "write" and not call.query_flag("create_pr")
-    check = writable_repo if write else readable_repo
-    state = await run_in_threadpool(check, call, repo_type, repo_id)
+    kind, revision = call.groups[3], call.groups[4] or ""
+    state = await run_in_threadpool(_token_access, call, repo_type, repo_id, kind, revision)
     scope = "write" if call.groups[3] == "write" else "read"
     token, exp = issue_token(call, state, scope)
     cas = f"{call.base_url}{CAS_PREFIX}"
@@ -67,6 +69,18 @@ async def xet_token(call: Call):
         "X-Xet-Token-Expiration": str(exp),
     }
     return json_response({"casUrl": cas, "accessToken": token, "exp": exp}, headers=headers)
+
+
+def _token_access(call: Call, repo_type: str, repo_id: str, kind: str, revision: str) -> dict:
+    if kind == "read":
+        return readable_repo(call, repo_type, repo_id)
+    pr = pr_number(revision)
+    if not call.query_flag("create_pr") and pr is None:
+        return writable_repo(call, repo_type, repo_id)
+    state = contributable_repo(call, repo_type, repo_id)
+    if pr is not None:
+        call.store.discussions.check_push(state, pr, call.user, can_write(call.user, state))
+    return state
 
 
 def _token_repo(call: Call, need: str) -> dict:
