@@ -74,7 +74,7 @@ def test_boom():
 
 
 def test_update():
-    merged = NS(published=None, tag=None, out=Path("/w/merged"))
+    merged = NS(published=None, tag=None, pr_url=None, out=Path("/w/merged"))
     result = NS(
         current=f"exp/m@{SHA}",
         update="/w/update",
@@ -93,11 +93,23 @@ def test_update():
     )
     published = {**data, "published": f"exp/m@{SHA}", "tag": "v2"}
     assert update_text(published).endswith(f"merged: exp/m@{SHA} (tag v2)")
+    proposed = {**data, "published": f"exp/m@{SHA}", "pr": "http://h/exp/m/discussions/3"}
+    assert update_text(proposed).endswith(
+        f"merged: exp/m@{SHA} (pull request http://h/exp/m/discussions/3)"
+    )
 
 
 def test_merge():
     report = NS(seconds=1.23456, peak_rss_bytes=10, files={"model.safetensors": "h"})
-    outcome = NS(out=Path("/w/out"), published=None, tag=None, report=report, plan={}, search=None)
+    outcome = NS(
+        out=Path("/w/out"),
+        published=None,
+        tag=None,
+        pr_url=None,
+        report=report,
+        plan={},
+        search=None,
+    )
     data = merge_data(outcome)
     assert data["seconds"] == 1.235 and merge_text(data) == "/w/out"
     search = {
@@ -110,6 +122,10 @@ def test_merge():
     assert text == (
         f"/w/out\npublished o/m@{SHA} (tag v1)\n"
         "search (grid): 2 candidates, best weight=[0.8] (dev score 0.5679)"
+    )
+    pr = {**data, "published": f"o/m@{SHA}", "pr": "http://h/o/m/discussions/1"}
+    assert (
+        merge_text(pr) == f"/w/out\nproposed o/m@{SHA} as pull request http://h/o/m/discussions/1"
     )
 
 

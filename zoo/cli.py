@@ -186,6 +186,12 @@ def _add_merge(sub: Any) -> None:
         "--out", type=Path, default=None, help="output folder (default merged/<name>)"
     )
     merge.add_argument("--publish", action="store_true", help="publish to zoo.publish.repo_id")
+    merge.add_argument(
+        "--pr",
+        action="store_true",
+        help="with --publish: open a pull request on zoo.publish.repo_id (scores before/after) "
+        "instead of pushing to main; merging it publishes the model",
+    )
     merge.add_argument("--lock", type=Path, default=None, help="re-run a lock file byte for byte")
     merge.add_argument(
         "--dry-run",
@@ -222,6 +228,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     options = MergeOptions(
         out=args.out,
         publish=args.publish,
+        pr=args.pr,
         dry_run=args.dry_run,
         search=args.search,
         push_inputs=args.push_inputs,

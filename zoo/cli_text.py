@@ -42,6 +42,7 @@ def merge_data(outcome: Any) -> dict:
         "out": str(outcome.out),
         "published": outcome.published,
         "tag": outcome.tag,
+        "pr": outcome.pr_url,
         "seconds": round(outcome.report.seconds, 3),
         "peak_rss_bytes": outcome.report.peak_rss_bytes,
         "files": dict(outcome.report.files),
@@ -53,7 +54,9 @@ def merge_data(outcome: Any) -> dict:
 def merge_text(data: dict) -> str:
     """The output folder, where it was published, and the search's best candidate."""
     text = data["out"]
-    if data["published"]:
+    if data["pr"]:
+        text += f"\nproposed {data['published']} as pull request {data['pr']}"
+    elif data["published"]:
         text += f"\npublished {data['published']} (tag {data['tag']})"
     if search := data["search"]:
         best = search["trials"][search["best"]]
@@ -202,6 +205,7 @@ def update_data(result: Any) -> dict:
         "replay_rows": result.replay_rows,
         "published": result.merged.published,
         "tag": result.merged.tag,
+        "pr": result.merged.pr_url,
         "out": str(result.merged.out),
     }
 
@@ -215,6 +219,7 @@ def update_text(data: dict) -> str:
             f"{data['replay_rows']} replayed)",
             f"recipe: {data['recipe']} (weights {weights[0]}, {weights[1]})",
             f"merged: {data['published'] or data['out']}"
-            + (f" (tag {data['tag']})" if data["tag"] else ""),
+            + (f" (tag {data['tag']})" if data["tag"] else "")
+            + (f" (pull request {data['pr']})" if data["pr"] else ""),
         ]
     )

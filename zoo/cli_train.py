@@ -297,6 +297,13 @@ def _update_merging(up: argparse.ArgumentParser) -> None:
         action="store_true",
         help="publish the merged model as CURRENT's repo's next revision (tag vN)",
     )
+    up.add_argument(
+        "--pr",
+        action="store_true",
+        help="propose the merged model as a pull request on CURRENT's repo instead, its "
+        "description showing per-task scores before and after (forgetting and gain); "
+        "merging it publishes the model",
+    )
 
 
 def _update_sources(up: argparse.ArgumentParser) -> None:
@@ -333,6 +340,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         method=args.method,
         weights=parse_weights(args.weights),
         publish=args.publish,
+        pr=args.pr,
         update_repo=args.update_repo,
         replay_corpus=args.replay_corpus,
         data_root=args.data_root,

@@ -15,9 +15,11 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
+from zoo.hub.server import routes_discussions as D
 from zoo.hub.server import routes_files as F
 from zoo.hub.server import routes_repos as R
 from zoo.hub.server import routes_upload as U
+from zoo.hub.server import routes_xet as XR
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "FOO"]
 LFS_DATA = b"\0lfs" * 300  # the LFS object the fixture uploads to bob/scratch
@@ -186,6 +188,7 @@ class Plan:
     paths: list[str]
     body: st.SearchStrategy[bytes] = GARBAGE_BODIES
     writes: bool = False
+    xet: bool = False  # a CAS route: authorised by a Xet token, not a user token
 
 
 YAML_SCALARS = [
@@ -381,7 +384,8 @@ def plans(ctx) -> dict:
             [repo + "/tag/{rev}"], json_body({"tag": REF_NAMES}, {"message": TEXT}), writes=True
         ),
         R.delete_tag: Plan([repo + "/tag/{name}"], writes=True),
-        R.xet_token: Plan([repo + "/xet-read-token/{rev}", repo + "/xet-write-token/{rev}"]),
+        XR.xet_token: Plan([repo + "/xet-read-token/{rev}", repo + "/xet-write-token/{rev}"]),
+        **xet_plans(ctx),
         U.lfs_batch: Plan(
             [git + "/batch"],
             json_body(
@@ -401,6 +405,57 @@ def plans(ctx) -> dict:
         U.lfs_put: Plan([git + "/{oid}/{size}"], often(st.just(LFS_DATA), GARBAGE_BODIES), True),
         F.resolve: Plan(["/{prefix}{repo}/resolve/{rev}/{path}"]),
         **admin_plans(repo),
+        **discussion_plans(),
+    }
+
+
+def discussion_plans() -> dict:
+    """The discussions API: most requests name a discussion the fixture opened (1 to 3)."""
+    d = "/api/{t}/{repo}/discussions"
+    title = often(st.sampled_from(["A title", " padded ", "x" * 200]), TEXT)
+    status = often(st.sampled_from(["open", "closed"]), st.sampled_from(["merged", "draft", "x"]))
+    return {
+        D.list_discussions: Plan([d]),
+        D.create_discussion: Plan(
+            [d],
+            json_body({"title": title}, {"description": TEXT, "pullRequest": st.booleans()}),
+            writes=True,
+        ),
+        D.discussion_details: Plan([d + "/{num}"]),
+        D.comment: Plan([d + "/{num}/comment"], json_body({"comment": TEXT}), writes=True),
+        D.edit_comment: Plan(
+            [d + "/{num}/comment/{cid}/edit"], json_body({"content": TEXT}), writes=True
+        ),
+        D.hide_comment: Plan([d + "/{num}/comment/{cid}/hide"], writes=True),
+        D.rename: Plan([d + "/{num}/title"], json_body({"title": title}), writes=True),
+        D.change_status: Plan(
+            [d + "/{num}/status"], json_body({"status": status}, {"comment": TEXT}), writes=True
+        ),
+        D.merge: Plan(
+            [d + "/{num}/merge"],
+            often(st.just(b""), json_body({}, {"comment": TEXT})),
+            writes=True,
+        ),
+    }
+
+
+def mutated(good: bytes) -> st.SearchStrategy[bytes]:
+    """`good` itself, or with one byte flipped, cut short, or junk appended."""
+    at = st.integers(0, max(len(good) - 1, 0))
+    flip = at.map(lambda i: good[:i] + bytes([good[i] ^ 0xFF]) + good[i + 1 :])
+    cut = at.map(lambda i: good[:i])
+    extra = st.binary(min_size=1, max_size=64).map(lambda b: good + b)
+    return often(st.just(good), st.one_of(flip, cut, extra, GARBAGE_BODIES), 2)
+
+
+def xet_plans(ctx) -> dict:
+    cas, x = XR.CAS_PREFIX, ctx.xet
+    return {
+        XR.post_xorb: Plan([cas + "/v1/xorbs/default/{xhash}"], mutated(x["xorb"]), True, True),
+        XR.post_shard: Plan([cas + "/v1/shards"], mutated(x["shard"]), True, True),
+        XR.get_dedup: Plan([cas + "/v1/chunks/default-merkledb/{chunk}"], xet=True),
+        XR.get_reconstruction: Plan([cas + "/v1/reconstructions/{xfile}"], xet=True),
+        XR.get_xorb_range: Plan([cas + "/xorbs/default/{xhash}"], xet=True),
     }
 
 
@@ -443,23 +498,33 @@ def path_values(ctx, writes: bool) -> dict[str, st.SearchStrategy[str]]:
         "qpath": often(files.map(lambda f: quote(f, safe="")), segment()),
         "oid": often(st.just(ctx.lfs["oid"]), st.one_of(HEX64, segment())),
         "size": often(st.just(str(ctx.lfs["size"])), DIGITS.map(pct)),
+        "num": often(st.sampled_from(["1", "2", "3"]), DIGITS.map(pct)),
+        "cid": often(st.sampled_from(ctx.comments), st.one_of(HEX40, segment())),
+        "xhash": often(st.just(ctx.xet["xorb_hash"]), st.one_of(HEX64, segment())),
+        "chunk": often(st.just(ctx.xet["chunk"]), st.one_of(HEX64, segment())),
+        "xfile": often(st.just(ctx.xet["file"]), st.one_of(HEX64, segment())),
     }
 
 
-FLAG_KEYS = ["recursive", "expand", "blobs", "full", "cardData", "create_pr", "include_prs"]
+FLAG_KEYS = ["recursive", "expand", "blobs", "full", "cardData", "create_pr", "include_prs", "diff"]
 QUERY_KEYS = ["filter", "author", "search", "sort", "sig", "expand[]", "pipeline_tag", "revision"]
+QUERY_KEYS += ["type", "status"]
 WORDS = ["lastModified", "createdAt", "downloads", "x", "fuzz", "license:mit", "alice", "formatted"]
+WORDS += ["all", "open", "closed", "merged", "pull_request", "discussion", "bob"]
 
 
-def query(ctx, writes: bool) -> st.SearchStrategy[str]:
-    numbers = st.tuples(st.sampled_from(["cursor", "limit", "exp"]), DIGITS)
+def query(ctx, writes: bool, xet: bool = False) -> st.SearchStrategy[str]:
+    numbers = st.tuples(st.sampled_from(["cursor", "limit", "exp", "p"]), DIGITS)
     flags = st.tuples(st.sampled_from(FLAG_KEYS), st.sampled_from(["1", "true", "True", "0", ""]))
     words = st.tuples(st.sampled_from(QUERY_KEYS), st.one_of(TEXT, st.sampled_from(WORDS)))
     pair = st.one_of(numbers, numbers, flags, words).map(lambda kv: f"{pct(kv[0])}={pct(kv[1])}")
     fuzzed = st.lists(often(pair, RAW_SEGMENTS), min_size=1, max_size=4).map("&".join)
-    sig = ctx.lfs["query"].split("&sig=")[1]
+    signed = ctx.xet["query"] if xet else ctx.lfs["query"]
+    sig = signed.split("&sig=")[1]
     forged = DIGITS.map(lambda d: f"exp={pct(d)}&sig={sig}")
-    mixed = st.builds(lambda f: f"{ctx.lfs['query']}&{f}", fuzzed)
+    mixed = st.builds(lambda f: f"{signed}&{f}", fuzzed)
+    if xet:  # the signed query of a xorb range URL
+        return often(st.just(signed), st.one_of(st.just(""), fuzzed, mixed, forged), 2)
     if writes:  # the signed query of an LFS upload, for the PUT
         return often(st.just(ctx.lfs["query"]), st.one_of(st.just(""), fuzzed, mixed, forged), 2)
     return often(fuzzed, st.one_of(st.just(""), mixed), 2)
@@ -498,9 +563,12 @@ def maybe(value: st.SearchStrategy, n: int = 1) -> st.SearchStrategy:
     return often(st.none(), value, n)
 
 
-def headers(ctx, writes: bool) -> st.SearchStrategy[list[tuple[str, str]]]:
+def headers(ctx, writes: bool, xet: bool = False) -> st.SearchStrategy[list[tuple[str, str]]]:
     t = ctx.tokens
     tokens = [f"Bearer {t['bob']}"] * (6 if writes else 2) + [f"Bearer {t['reader']}"]
+    if xet:  # bob's write token for bob/scratch, a read token, and a user token (wrong kind)
+        x = ctx.xet
+        tokens = [f"Bearer {x['write']}"] * 6 + [f"Bearer {x['read']}", f"Bearer {t['bob']}"]
     auth = often(
         st.sampled_from(tokens),
         st.one_of(
@@ -566,7 +634,8 @@ def draw_request(data, ctx, route) -> tuple[str, bytes, list, list[bytes]]:
     )
     path = data.draw(often(st.just(targeted), generic, 8), label="path")
     q = data.draw(
-        cached(ctx, ("query", plan.writes), lambda: query(ctx, plan.writes)), label="query"
+        cached(ctx, ("query", plan.writes, plan.xet), lambda: query(ctx, plan.writes, plan.xet)),
+        label="query",
     )
     target = (path + ("?" + q if q else "")).encode("ascii")
     method = data.draw(often(st.sampled_from(methods), st.sampled_from(METHODS), 8))
@@ -575,7 +644,10 @@ def draw_request(data, ctx, route) -> tuple[str, bytes, list, list[bytes]]:
         state = ctx.app.state.store.repos.load("model", "bob/scratch") or {"branches": {"main": ""}}
         body = body.replace(HEAD.encode(), state["branches"]["main"].encode())
     hdrs = data.draw(
-        cached(ctx, ("headers", plan.writes), lambda: headers(ctx, plan.writes)), label="headers"
+        cached(
+            ctx, ("headers", plan.writes, plan.xet), lambda: headers(ctx, plan.writes, plan.xet)
+        ),
+        label="headers",
     )
     return method, target, hdrs, data.draw(chunked(body))
 

@@ -25,6 +25,7 @@ from huggingface_hub import CommitOperationAdd, HfApi
 
 from zoo.hub.server import HubStore
 from zoo.hub.server import commits as C
+from zoo.hub.server import xet_format as X
 from zoo.hub.server.fsutil import git_blob_sha1
 
 FILES_PER_COMMIT, FILE_BYTES = 6, 300_000
@@ -271,3 +272,64 @@ def test_sigkill_at_each_step_of_a_commit(tmp_path, point, lands):
         state["uid"],
     )
     assert "r.txt" in audit(root)["crash/points"]["tree"]
+
+
+XET_CRASH_AT = """
+import os, signal, sys
+from pathlib import Path
+from tests.hub import xet_build as B
+from zoo.hub.server import HubStore, objects, xet_store
+
+point, root = sys.argv[2], Path(sys.argv[1])
+real_publish, real_create = objects.BlobWriter.publish, xet_store.create_exclusive
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def publish(self):
+    if point == "object-written":  # every byte rebuilt into the staging file, not published
+        die()
+    real_publish(self)
+
+def create_exclusive(path, data, mode=0o644):
+    if point == "object-published" and "sha256" in path.parts:  # before the sha256 -> file map
+        die()
+    return real_create(path, data, mode)
+
+objects.BlobWriter.publish = publish
+xet_store.create_exclusive = create_exclusive
+store = HubStore(root)
+state = store.repos.load("model", "crash/xet")
+repo = (state["type"], state["id"], state["uid"])
+x = B.xorb([bytes([i]) * 50_000 + os.urandom(10_000) for i in range(8)])
+store.xet.put_xorb(x.hash, x.data, repo)
+(root / "xorb.bin").write_bytes(x.data)
+(root / "shard.bin").write_bytes(B.shard([{"terms": [B.Term(x, 0, 8)]}], [x]))
+store.xet.put_shard((root / "shard.bin").read_bytes(), repo)
+"""
+
+
+@pytest.mark.parametrize("point", ["object-written", "object-published"])
+def test_sigkill_while_a_xet_shard_is_rebuilt(tmp_path, point):
+    """Killed while the server rebuilds a file from its xorbs: the file is not usable in any
+    commit (not linked), the repo is unchanged, and the client's retry of the shard succeeds."""
+    root = tmp_path / "hub"
+    store = HubStore(root)
+    store.repos.create("model", "crash/xet", "admin", False, "admin")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", XET_CRASH_AT, str(root), point], env=env, capture_output=True
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    shard = X.parse_shard((root / "shard.bin").read_bytes())
+    file = shard.files[0]
+    store = HubStore(root)
+    state = store.repos.load("model", "crash/xet")
+    assert file.sha256 not in state["lfs"]
+    assert store.xet.xet_hash_of(file.sha256) is None
+    assert audit(root)["crash/xet"]["id"] == state["branches"]["main"]
+    repo = (state["type"], state["id"], state["uid"])
+    store.xet.put_shard((root / "shard.bin").read_bytes(), repo)  # the client's retry
+    assert file.sha256 in store.repos.load("model", "crash/xet")["lfs"]
+    assert store.objects.hash_file(file.sha256) == file.sha256
+    assert store.xet.xet_hash_of(file.sha256) == X.hash_hex(file.hash)

@@ -75,3 +75,26 @@ def test_an_upload_that_fills_the_disk_is_refused_cleanly(small_disk_hub, tmp_pa
     assert sorted(api.list_repo_files("zoo/full")) == [".gitattributes", "fits.bin"]
     r = httpx2.get(f"{url}/zoo/full/resolve/main/fits.bin", timeout=10)
     assert r.status_code == 200 and r.content == b"a" * (512 << 10)
+
+
+def test_a_xet_upload_that_fills_the_disk_is_refused_cleanly(small_disk_hub, tmp_path):
+    """Over Xet the client (hf_xet) retries every 5xx, 507 included, for minutes by default;
+    a user bounds that with HF_XET_CLIENT_RETRY_MAX_ATTEMPTS. The outcome is as over git-lfs."""
+    url, token = small_disk_hub
+    api = HfApi(endpoint=url, token=token)
+    api.create_repo("zoo/full-xet")
+    before = api.model_info("zoo/full-xet").sha
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "big.bin").write_bytes(os.urandom(4 << 20))
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_XET"}
+    env |= {"PYTHONPATH": str(REPO), "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS": "1"}
+    argv = ["push", str(folder), "zoo/full-xet", "--hub", url, "--token", token]
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", *argv], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 1, proc.stderr
+    err = proc.stderr
+    assert err.count("\n") == 1 and "is out of storage" in err and "Xet storage is full" in err, err
+    assert api.model_info("zoo/full-xet").sha == before
+    assert api.list_repo_files("zoo/full-xet") == [".gitattributes"]

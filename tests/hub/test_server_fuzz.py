@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
 
+from tests.hub import xet_build
 from tests.hub.fuzz_strategies import (
     GARBAGE_BODIES,
     HEAD,
@@ -50,6 +51,7 @@ from tests.hub.fuzz_strategies import (
     yaml_cards,
 )
 from zoo.hub.server import HubStore
+from zoo.hub.server import xet_format as X
 from zoo.hub.server.app import ROUTES, create_app
 
 EXAMPLES = int(os.environ.get("ZOO_FUZZ_EXAMPLES", "80"))
@@ -140,6 +142,8 @@ class Ctx:
         self.repos: dict[str, str] = {}
         self.shas: list[str] = []
         self.lfs: dict = {}
+        self.comments: list[str] = []  # ids of the opening comments of the fixture's discussions
+        self.xet: dict = {}
         self.cache: dict = {}  # strategies built once per module
 
     def __repr__(self) -> str:  # Hypothesis prints the fixture with every failing example
@@ -183,6 +187,52 @@ def _seed(ctx: Ctx) -> None:
     ctx.ok("POST", "/api/models/alice/pub/branch/dev", alice, {})
     ctx.ok("POST", f"/api/models/alice/pub/tag/{ctx.shas[0]}", alice, {"tag": "v1"})
     ctx.lfs = _upload_lfs(ctx, "bob/scratch", bob, LFS_DATA)
+    _seed_discussions(ctx)
+
+
+def _seed_discussions(ctx: Ctx) -> None:
+    """#1 a PR on bob/scratch (by commit), #2 a discussion, #3 an empty PR; one on alice/pub."""
+    bob, alice = ctx.tokens["bob"], ctx.tokens["alice"]
+    body = commit_body("pr", add_file("dir/pr.txt", b"pr"))
+    ctx.ok("POST", "/api/models/bob/scratch/commit/main?create_pr=1", bob, body)
+    for repo_id, token, pr in (("bob/scratch", bob, False), ("bob/scratch", bob, True)):
+        payload = {"title": "t", "description": "d", "pullRequest": pr}
+        ctx.ok("POST", f"/api/models/{repo_id}/discussions", token, payload)
+    ctx.ok("POST", "/api/models/alice/pub/discussions", alice, {"title": "t"})
+    for repo_id in ("bob/scratch", "alice/pub"):
+        r = ctx.ok("GET", f"/api/models/{repo_id}/discussions/1", bob)
+        ctx.comments.append(r.json()["events"][0]["id"])
+    ctx.xet = _upload_xet(ctx, "bob/scratch", bob)
+
+
+def _xet_token(ctx: Ctx, repo_id: str, token: str, kind: str) -> str:
+    return ctx.ok("GET", f"/api/models/{repo_id}/xet-{kind}-token/main", token).json()[
+        "accessToken"
+    ]
+
+
+def _upload_xet(ctx: Ctx, repo_id: str, token: str) -> dict:
+    """A xorb and a shard uploaded through the CAS routes, and what the fuzz needs to reach them."""
+    write, read = (_xet_token(ctx, repo_id, token, k) for k in ("write", "read"))
+    x = xet_build.xorb([b"\0xet" * 500, bytes(range(256)) * 9])
+    ctx.ok("POST", f"/xet-cas/v1/xorbs/default/{x.hash}", write, x.data)
+    terms = [xet_build.Term(x, 0, 2)]
+    shard = xet_build.shard([{"terms": terms}], [x])
+    ctx.ok("POST", "/xet-cas/v1/shards", write, shard)
+    name, _ = xet_build.file_of(terms)
+    plan = ctx.ok("GET", f"/xet-cas/v1/reconstructions/{name}", read).json()
+    url = plan["fetch_info"][x.hash][0]["url"]
+    chunk = X.hash_hex(x.hashes[0])
+    return {
+        "write": write,
+        "read": read,
+        "xorb": x.data,
+        "xorb_hash": x.hash,
+        "shard": shard,
+        "file": name,
+        "chunk": chunk,
+        "query": url.split("?", 1)[1],
+    }
 
 
 def _upload_lfs(ctx: Ctx, repo_id: str, token: str, data: bytes) -> dict:
@@ -257,6 +307,11 @@ def test_every_route_has_a_strategy(ctx):
         "qpath": "dir",
         "oid": ctx.lfs["oid"],
         "size": str(ctx.lfs["size"]),
+        "num": "1",
+        "cid": ctx.comments[0],
+        "xhash": ctx.xet["xorb_hash"],
+        "chunk": ctx.xet["chunk"],
+        "xfile": ctx.xet["file"],
     }
     for _methods, pattern, handler in ROUTES:
         assert handler in table, f"no fuzz strategy for {handler.__name__} ({pattern.pattern})"

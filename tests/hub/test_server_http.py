@@ -91,17 +91,16 @@ def test_internal_errors_carry_error_headers(tmp_path):
     assert "internal server error" in r.json()["error"]
 
 
-def test_xet_is_never_advertised(hub, files):
+def test_git_lfs_uploads_are_served_without_xet_headers(hub, files):
+    """Files that came through git-lfs have no Xet form here: /resolve and /tree say nothing of
+    Xet, so even a client with hf_xet installed downloads them over plain HTTP."""
     repo_id = files[0]
-    for kind in ("read", "write"):
-        r = httpx2.get(
-            f"{hub.url}/api/models/{repo_id}/xet-{kind}-token/main",
-            headers={"authorization": f"Bearer {hub.admin_token}"},
-        )
-        assert r.status_code == 404 and r.headers["x-error-code"] == "XetNotSupported"
-        assert "HF_HUB_DISABLE_XET" in r.json()["error"]
     tree = httpx2.get(f"{hub.url}/api/models/{repo_id}/tree/main?recursive=true").json()
     assert tree and all("xetHash" not in e for e in tree)
+    lfs = [e["path"] for e in tree if "lfs" in e]
+    assert lfs
+    r = httpx2.head(f"{hub.url}/{repo_id}/resolve/main/{lfs[0]}")
+    assert r.status_code == 200 and "x-xet-hash" not in r.headers and "link" not in r.headers
 
 
 def test_tree_pages_and_commit_in_other_repo_is_unknown(tmp_path, hub, files):

@@ -282,3 +282,55 @@ def test_community_model_updates_with_an_explicit_replay_corpus(
     )
     assert got["published"] is None and got["weights"] == [0.5, 0.5]
     assert got["replay_rows"] > 0 and got["new_rows"] > 0
+
+
+def _main_scores(api, repo, revision):
+    return json.loads(open(api.hf_hub_download(repo, "zoo.json", revision=revision)).read())[
+        "scores"
+    ]
+
+
+def _row(task, before, after):
+    cell = lambda v: "—" if v is None else f"{100 * v:.2f}"  # noqa: E731
+    delta = "—" if None in (before, after) else f"{100 * (after - before):+.2f}"
+    return f"| {task} | {cell(before)} | {cell(after)} | {delta} |"
+
+
+def test_update_as_a_pull_request_shows_forgetting_and_gain(
+    hub, tiny_suite, boom_model, tmp_path, capsys
+):
+    api, repo = hub.api(), "exp/upd-boom"
+    corpus = new_corpus(tiny_suite, tmp_path, 1)
+    spec = yaml.safe_load(corpus.read_text())
+    spec["datasets"][0]["name"] = f"{NEW[1]}-pr"  # new to the lineage, whatever ran before
+    corpus.write_text(yaml.safe_dump(spec))
+    main_sha, tags = api.model_info(repo).sha, api.list_repo_refs(repo).tags
+    old_task, new_task = "ManPageRetrieval", NEW[1]
+    got = update(
+        hub,
+        capsys,
+        repo,
+        corpus,
+        tmp_path / "pr",
+        "--pr",
+        "--data-root",
+        str(tiny_suite),
+        "--eval-task-dir",
+        str(tiny_suite / "in-domain" / old_task),
+        "--eval-task-dir",
+        str(tiny_suite / "new-domain" / new_task),
+    )
+    num = int(got["pr"].rsplit("/", 1)[1])
+    assert got["tag"] is None and got["pr"] == f"{hub.url}/{repo}/discussions/{num}"
+    assert api.model_info(repo).sha == main_sha and api.list_repo_refs(repo).tags == tags
+    pr = api.get_discussion_details(repo, num)
+    text = pr.events[0].content
+    before, after = _main_scores(api, repo, main_sha), _main_scores(api, repo, f"refs/pr/{num}")
+    assert set(after) == {old_task, new_task}
+    for task in sorted(before.keys() | after.keys()):
+        assert _row(task, before.get(task), after.get(task)) in text, text
+    assert "**Forgetting** (largest drop)" in text or "no delta to show" in text
+    api.merge_pull_request(repo, num)
+    assert api.model_info(repo).sha == got["published"].split("@")[1]
+    merged = json.loads(open(api.hf_hub_download(repo, "zoo.json")).read())
+    assert merged["kind"] == "merged" and merged["parents"] == [got["current"], got["update"]]

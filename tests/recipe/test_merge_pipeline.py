@@ -319,3 +319,53 @@ def test_a_default_output_that_zoo_did_not_write_is_refused(
     assert main(["merge", str(recipe), "--quiet"]) == 2
     assert "not a zoo merge output" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "mine"
+
+
+PR_RECIPE = """\
+merge_method: linear
+models:
+  - model: {a}
+    parameters: {{weight: {wa}}}
+  - model: {b}
+    parameters: {{weight: 1.0}}
+zoo:
+  publish: {{repo_id: zoo/tiny-pr-{unique}}}
+  eval: {{task_dirs: [{dev}]}}
+"""
+
+
+def _scores_at(api, repo_id, revision):
+    path = api.hf_hub_download(repo_id, "zoo.json", revision=revision)
+    return json.loads(open(path).read())["scores"]
+
+
+def test_publish_as_a_pull_request_then_merge_it(hub, published, tmp_path, capsys):
+    from tests.eval import helpers
+
+    dev = helpers.sts_task(tmp_path / "dev" / "HandSTS")
+    a, b = sorted(f"{r}@{s}" for r, s in published["bags"].items() if "exp-a" in r)[:2]
+    unique = os.urandom(4).hex()
+    repo_id, api = f"zoo/tiny-pr-{unique}", hub.api()
+    argv = ["--json", "--quiet", "--hub", hub.url, "--token", hub.admin_token]
+    first = write(tmp_path, PR_RECIPE.format(a=a, b=b, wa=1.0, unique=unique, dev=dev), "1.yaml")
+    assert main(["merge", str(first), "--pr", *argv]) == 2  # --pr needs --publish
+    assert "needs --publish" in capsys.readouterr().err
+    assert main(["merge", str(first), "--publish", "--out", str(tmp_path / "1"), *argv]) == 0
+    main_sha = json.loads(capsys.readouterr().out)["published"].split("@")[1]
+    second = write(tmp_path, PR_RECIPE.format(a=a, b=b, wa=3.0, unique=unique, dev=dev), "2.yaml")
+    assert (
+        main(["merge", str(second), "--publish", "--pr", "--out", str(tmp_path / "2"), *argv]) == 0
+    )
+    got = json.loads(capsys.readouterr().out)
+    assert got["tag"] is None and got["pr"] == f"{hub.url}/{repo_id}/discussions/1"
+    assert api.model_info(repo_id).sha == main_sha  # main is untouched until the merge
+    pr = api.get_discussion_details(repo_id, 1)
+    assert pr.is_pull_request and pr.status == "open"
+    before = _scores_at(api, repo_id, main_sha)["HandSTS"]
+    after = _scores_at(api, repo_id, "refs/pr/1")["HandSTS"]
+    row = f"| HandSTS | {100 * before:.2f} | {100 * after:.2f} | {100 * (after - before):+.2f} |"
+    assert row in pr.events[0].content, pr.events[0].content
+    assert "**Forgetting** (largest drop)" in pr.events[0].content
+    api.merge_pull_request(repo_id, 1)
+    assert api.model_info(repo_id).sha == got["published"].split("@")[1]
+    assert _scores_at(api, repo_id, "main") == {"HandSTS": after}

@@ -104,20 +104,56 @@ def push_member(
     Files present at the head but absent from folder are deleted in the same commit, so the repo
     mirrors the folder. The commit names its parent: a concurrent push makes this one fail cleanly.
     """
-    files = local_files(folder)
     with hub_errors(hub, f"push {repo_id}"):
-        hub.api.create_repo(repo_id, private=private, exist_ok=True)
-        head = hub.api.model_info(repo_id)
-        ops = _member_operations(files, meta, card, {s.rfilename for s in head.siblings or []})
-        info = hub.api.create_commit(
-            repo_id,
-            ops,
-            commit_message=message or f"zoo: publish {meta.kind}",
-            parent_commit=head.sha,
-        )
+        info = _commit_member(hub, folder, repo_id, meta, card, private, message, None)
         if tag:
             hub.api.create_tag(repo_id, tag=tag, revision=info.oid)
     return info.oid
+
+
+def open_member_pr(
+    hub: Hub,
+    folder: Path,
+    repo_id: str,
+    meta: ZooMetadata,
+    card: str,
+    *,
+    description: str,
+    private: bool = False,
+    message: str | None = None,
+) -> tuple[str, str]:
+    """Propose folder + card + zoo.json to repo_id as a pull request; (its commit, its URL).
+
+    The same commit push_member would make, on refs/pr/N instead of main: main moves only when
+    the pull request is merged. The repo is created first if missing (its main stays empty).
+    """
+    with hub_errors(hub, f"open a pull request on {repo_id}"):
+        info = _commit_member(hub, folder, repo_id, meta, card, private, message, description)
+    return info.oid, info.pr_url
+
+
+def _commit_member(
+    hub: Hub,
+    folder: Path,
+    repo_id: str,
+    meta: ZooMetadata,
+    card: str,
+    private: bool,
+    message: str | None,
+    pr_description: str | None,
+) -> Any:
+    files = local_files(folder)
+    hub.api.create_repo(repo_id, private=private, exist_ok=True)
+    head = hub.api.model_info(repo_id)
+    ops = _member_operations(files, meta, card, {s.rfilename for s in head.siblings or []})
+    return hub.api.create_commit(
+        repo_id,
+        ops,
+        commit_message=message or f"zoo: publish {meta.kind}",
+        commit_description=pr_description,
+        parent_commit=head.sha,
+        create_pr=pr_description is not None,
+    )
 
 
 def _member_operations(
@@ -177,6 +213,37 @@ def read_metadata(hub: Hub, repo_id: str, sha: str) -> ZooMetadata | None:
     return parse_metadata(
         Path(path).read_text(encoding="utf-8"), where=f"{repo_id}@{sha[:8]}/zoo.json"
     )
+
+
+def main_scores(hub: Hub, repo_id: str) -> dict[str, float]:
+    """Main scores by task of the model on repo_id's main: its zoo.json scores, else its
+    `.eval_results/*.yaml`; {} when the repo does not exist or records none."""
+    with hub_errors(hub, f"read the scores of {repo_id}"):
+        if not hub.api.repo_exists(repo_id):
+            return {}
+        info = hub.api.model_info(repo_id)
+        meta = read_metadata(hub, repo_id, info.sha)
+        if meta is not None and meta.scores:
+            return dict(meta.scores)
+        names = [
+            s.rfilename for s in info.siblings or [] if s.rfilename.startswith(".eval_results/")
+        ]
+        return _eval_results_scores(hub, repo_id, info.sha, names)
+
+
+def _eval_results_scores(hub: Hub, repo_id: str, sha: str, names: list[str]) -> dict[str, float]:
+    scores = {}
+    for name in sorted(names):
+        path = hf_hub_download(repo_id, name, revision=sha, endpoint=hub.endpoint, token=hub.token)
+        try:
+            entries = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+        except yaml.YAMLError:
+            continue
+        for e in entries if isinstance(entries, list) else []:
+            task = e.get("dataset", {}).get("task_id") if isinstance(e, dict) else None
+            if isinstance(task, str) and isinstance(e.get("value"), (int, float)):
+                scores[task] = float(e["value"])
+    return scores
 
 
 def pull_member(hub: Hub, ref: ModelRef, to: Path | None = None) -> Pulled:

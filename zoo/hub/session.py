@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import TypeVar
 
 import httpx2
 import huggingface_hub
-from huggingface_hub import HfApi, constants
+from huggingface_hub import HfApi
 from huggingface_hub import errors as hf_errors
 
 from zoo.errors import HubUnreachable, UserError, ZooError
@@ -97,9 +98,6 @@ def open_hub_if(
 
 
 def _connect(endpoint: str, token: str | None, label: str) -> Hub:
-    if not _is_hf(endpoint):
-        # huggingface_hub 2.x uploads through Xet without fallback; only huggingface.co speaks it.
-        constants.HF_HUB_DISABLE_XET = True
     token = (
         token
         or os.environ.get("HF_TOKEN")
@@ -142,9 +140,11 @@ def hub_errors(hub: Hub, what: str) -> Iterator[None]:
     except hf_errors.HfHubHTTPError as exc:
         raise _http_error(hub, what, exc) from None
     except RuntimeError as exc:  # an upload's HTTP error, wrapped by the client
-        if not isinstance(exc.__cause__, hf_errors.HfHubHTTPError):
-            raise
-        raise _http_error(hub, what, exc.__cause__) from None
+        if isinstance(exc.__cause__, hf_errors.HfHubHTTPError):
+            raise _http_error(hub, what, exc.__cause__) from None
+        _raise_xet_error(hub, what, exc)
+    except ConnectionError as exc:  # hf_xet reports the CAS's HTTP errors this way
+        _raise_xet_error(hub, what, exc)
     except ValueError as exc:
         if not str(exc).startswith("LFS batch API returned errors"):
             raise
@@ -175,6 +175,29 @@ def _http_error(hub: Hub, what: str, exc: hf_errors.HfHubHTTPError) -> ZooError:
         return UserError(f"{what}: the branch moved while you were pushing; run the command again")
     if status is not None and 400 <= status < 500:
         return UserError(f"{what}: refused by {hub.label} ({status}: {_short(exc)})")
+    return ZooError(f"{what}: {hub.label} failed ({status}: {_short(exc)})")
+
+
+_XET_STATUS = re.compile(r"HTTP status (?:client|server) error \((\d{3})[^)]*\)")
+
+
+def _raise_xet_error(hub: Hub, what: str, exc: Exception) -> None:
+    """Raise the zoo error for an hf_xet failure that names an HTTP status, else `exc` itself."""
+    match = _XET_STATUS.search(str(exc))
+    if match is None:
+        raise exc
+    raise _xet_status_error(hub, what, exc, int(match.group(1))) from None
+
+
+def _xet_status_error(hub: Hub, what: str, exc: Exception, status: int) -> ZooError:
+    if status == 507:
+        return ZooError(
+            f"{what}: {hub.label} is out of storage (Xet storage is full); free space and retry"
+        )
+    if status in (401, 403):
+        return UserError(f"{what}: {hub.label} refused the Xet upload ({status}): check the token")
+    if 400 <= status < 500:
+        return UserError(f"{what}: Xet upload refused by {hub.label} ({status}: {_short(exc)})")
     return ZooError(f"{what}: {hub.label} failed ({status}: {_short(exc)})")
 
 

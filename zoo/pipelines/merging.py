@@ -38,6 +38,7 @@ class MergeOutcome:
     report: engine.MergeReport | None = None
     published: str | None = None
     tag: str | None = None
+    pr_url: str | None = None  # with pr: the pull request that proposes the published commit
     results: dict[str, Any] | None = None
     search: dict[str, Any] | None = None
 
@@ -48,6 +49,7 @@ class MergeOptions:
 
     out: Path | None = None  # None: merged/<name>, replaced by a later run of the same recipe
     publish: bool = False
+    pr: bool = False  # with publish: open a pull request on the target repo, not a push to main
     dry_run: bool = False
     search: bool = False  # run the recipe's zoo.search and merge its best candidate
     push_inputs: bool = False  # push local inputs to the Hub first, pinned, for the lineage
@@ -146,7 +148,8 @@ def _merge_into(
         lock, _plan_dict(spec, lock), target, report, results=results, search=searched
     )
     if opts.publish:
-        outcome.published, outcome.tag = publish_record(hub, target, record, recipe.zoo.publish)
+        done = publish_record(hub, target, record, recipe.zoo.publish, pr=opts.pr)
+        outcome.published, outcome.tag, outcome.pr_url = done.ref, done.tag, done.pr_url
     return outcome
 
 
@@ -165,6 +168,8 @@ def _check(recipe: Recipe, lock: Lock | None, opts: MergeOptions) -> None:
             "--search runs a recipe's zoo.search block (task_dirs and grid or greedy); "
             + ("a lock already records the chosen weights" if lock else f"{recipe.source} has none")
         )
+    if opts.pr and not opts.publish:
+        raise UserError("--pr opens a pull request with the published model: it needs --publish")
     if opts.publish and recipe.zoo.publish is None:
         raise UserError(f"{recipe.source}: --publish needs zoo.publish.repo_id in the recipe")
     if opts.push_inputs and recipe.zoo.publish is None:

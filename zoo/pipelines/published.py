@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.cards.merged import merged_card
+from zoo.cards.pull_request import pr_description
 from zoo.hub import client
 from zoo.hub.metadata import ZooMetadata
 from zoo.hub.session import Hub
@@ -87,12 +88,53 @@ def _common_base(parents: dict[str, ZooMetadata | None]) -> str:
     return max(sorted(counts), key=counts.__getitem__)
 
 
-def publish_record(h: Hub, folder: Path, record: MergedRecord, pub: Publish) -> tuple[str, str]:
-    """Push folder with the record's metadata and card as pub.repo_id in one commit, tagged."""
+@dataclass(frozen=True)
+class Published:
+    """Where a merged model went: repo@sha, and its tag (on main) or its pull request."""
+
+    ref: str
+    tag: str | None = None
+    pr_url: str | None = None
+
+
+def publish_record(
+    h: Hub, folder: Path, record: MergedRecord, pub: Publish, *, pr: bool = False
+) -> Published:
+    """Push folder with the record's metadata and card as pub.repo_id in one commit, tagged.
+
+    With pr, the commit opens a pull request on pub.repo_id instead (no tag: main is untouched
+    until the pull request is merged); its description holds the per-task scores of the model on
+    main (before) and of this one (after).
+    """
     if record.meta is None:
         raise AssertionError("a record without lineage is never published (checked before merging)")
+    card = _card(h, record, pub)
+    method, n = record.meta.labels.get("merge_method"), len(record.meta.parents)
+    message = f"zoo merge: {method} of {n} models"
+    if pr:
+        before = client.main_scores(h, pub.repo_id)
+        summary = f"**{message}**, proposed by zoo: {', '.join(record.meta.parents)}."
+        text = pr_description(summary, pub.repo_id, before, dict(record.meta.scores))
+        sha, url = client.open_member_pr(
+            h,
+            folder,
+            pub.repo_id,
+            record.meta,
+            card,
+            description=text,
+            private=pub.private,
+            message=message,
+        )
+        return Published(f"{pub.repo_id}@{sha}", pr_url=url)
     tag = pub.tag or client.next_version_tag(h, pub.repo_id)
-    card = merged_card(
+    sha = client.push_member(
+        h, folder, pub.repo_id, record.meta, card, private=pub.private, tag=tag, message=message
+    )
+    return Published(f"{pub.repo_id}@{sha}", tag=tag)
+
+
+def _card(h: Hub, record: MergedRecord, pub: Publish) -> str:
+    return merged_card(
         pub.repo_id,
         record.meta.model_dump(mode="json"),
         record.recipe_text,
@@ -103,15 +145,3 @@ def publish_record(h: Hub, folder: Path, record: MergedRecord, pub: Publish) -> 
         plot=record.results is not None,
         search=record.search,
     )
-    method, n = record.meta.labels.get("merge_method"), len(record.meta.parents)
-    sha = client.push_member(
-        h,
-        folder,
-        pub.repo_id,
-        record.meta,
-        card,
-        private=pub.private,
-        tag=tag,
-        message=f"zoo merge: {method} of {n} models",
-    )
-    return f"{pub.repo_id}@{sha}", tag

@@ -71,6 +71,7 @@ class UpdateOptions:
     method: str = "multislerp"
     weights: str | Sequence[float] = "auto"  # of CURRENT and the update model
     publish: bool = True  # the merged model as CURRENT's repo's next revision
+    pr: bool = False  # ... proposed as a pull request on CURRENT's repo instead (implies publish)
     update_repo: str | None = None  # None: CURRENT's repo + '-updates'
     replay_corpus: Path | None = None  # the data of a model without zoo lineage
     data_root: Path | None = None  # None: the new corpus's folder
@@ -127,7 +128,7 @@ def update(hub: Hub, current: str, corpus: Path, o: UpdateOptions) -> UpdateOutc
     target = out / "merged"
     if target.exists():
         shutil.rmtree(target)
-    options = MergeOptions(out=target, publish=o.publish, progress=o.progress)
+    options = MergeOptions(out=target, publish=o.publish or o.pr, pr=o.pr, progress=o.progress)
     merged = merge(hub, prepare_merge(recipe, options=options))
     rows = (sum(len(d) for d in data.new.datasets), sum(len(r) for r in data.replayed.values()))
     return UpdateOutcome(cur.pinned, update_ref, Path(recipe.source), merged, *rows, pair, result)

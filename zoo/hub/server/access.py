@@ -5,6 +5,8 @@
   exist (404 RepoNotFound, never 403, so their names do not leak).
 - Writes need a token (401 without one), write scope, and ownership (403 otherwise): the owner of
   a repo is the owner of its namespace; the admin may write everywhere.
+- Contributions (discussions, comments, pull requests and their LFS uploads) need read access and a
+  write-scoped token; who may push to, rename, close or merge what is decided in discussions.py.
 """
 
 from __future__ import annotations
@@ -83,6 +85,22 @@ def writable_repo(call: Call, repo_type: str, repo_id: str) -> dict:
         raise forbidden(
             f"{call.user.name} has no write access to {repo_id} "
             f"({'read-only token' if not call.user.write else 'owned by ' + state['owner']})"
+        )
+    return state
+
+
+def contributable_repo(call: Call, repo_type: str, repo_id: str) -> dict:
+    """Return the repo's state if the caller may open a discussion or pull request on it.
+
+    As on the Hub, reading a repo is enough to contribute to it, with a token that may write
+    (401 anonymous, 404 unseen, 403 for a read-only token).
+    """
+    if call.user is None:
+        raise unauthorized()
+    state = readable_repo(call, repo_type, repo_id)
+    if not call.user.write:
+        raise forbidden(
+            f"the token of {call.user.name} is read-only; this action needs write scope"
         )
     return state
 

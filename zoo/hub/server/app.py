@@ -23,9 +23,11 @@ from starlette.routing import Route
 
 from zoo.errors import is_disk_full
 from zoo.hub.server import routes_admin as A
+from zoo.hub.server import routes_discussions as D
 from zoo.hub.server import routes_files as F
 from zoo.hub.server import routes_repos as R
 from zoo.hub.server import routes_upload as U
+from zoo.hub.server import routes_xet as XR
 from zoo.hub.server.errors import HubError, storage_full
 from zoo.hub.server.http import Call, Limits, authenticate
 from zoo.hub.server.request_id import RequestIdMiddleware, new_request_id
@@ -37,6 +39,7 @@ _S = r"([^/]+)"
 _T = r"(models|datasets|spaces)"
 _REPO = rf"/api/{_T}/{_S}/{_S}"
 _GIT = rf"/(?:(datasets)/)?{_S}/([^/]+?)\.git/info/lfs/objects"
+_CAS = XR.CAS_PREFIX
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
 # What follows a repo id in /api/{t}/{id}/...: a namespace-less id followed by one of these is
 # answered 404 RepoNotFound (routes_admin.no_namespace) rather than "no such endpoint".
@@ -65,11 +68,25 @@ ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
         (("DELETE",), rf"{_REPO}/branch/(.+)", R.delete_branch),
         (("POST",), rf"{_REPO}/tag/(.+)", R.create_tag),
         (("DELETE",), rf"{_REPO}/tag/(.+)", R.delete_tag),
-        (("GET", "HEAD"), rf"{_REPO}/xet-(?:read|write)-token(?:/.*)?", R.xet_token),
+        (("GET",), rf"{_REPO}/discussions", D.list_discussions),
+        (("POST",), rf"{_REPO}/discussions", D.create_discussion),
+        (("GET",), rf"{_REPO}/discussions/{_S}", D.discussion_details),
+        (("POST",), rf"{_REPO}/discussions/{_S}/comment", D.comment),
+        (("POST",), rf"{_REPO}/discussions/{_S}/comment/{_S}/edit", D.edit_comment),
+        (("POST",), rf"{_REPO}/discussions/{_S}/comment/{_S}/hide", D.hide_comment),
+        (("POST",), rf"{_REPO}/discussions/{_S}/title", D.rename),
+        (("POST",), rf"{_REPO}/discussions/{_S}/status", D.change_status),
+        (("POST",), rf"{_REPO}/discussions/{_S}/merge", D.merge),
+        (("GET", "HEAD"), rf"{_REPO}/xet-(read|write)-token(?:/(.*))?", XR.xet_token),
         (("POST",), rf"{_GIT}/batch", U.lfs_batch),
         (("POST",), rf"{_GIT}/verify", U.lfs_verify),
         (("PUT",), rf"{_GIT}/([0-9a-f]{{64}})/(\d{{1,19}})", U.lfs_put),
         (("GET", "HEAD"), rf"/(?:(datasets)/)?{_S}/{_S}/resolve/{_S}/(.+)", F.resolve),
+        (("POST",), rf"{_CAS}/v1/xorbs/default/{_S}", XR.post_xorb),
+        (("POST",), rf"{_CAS}/v1/shards", XR.post_shard),
+        (("GET",), rf"{_CAS}/v1/chunks/default(?:-merkledb)?/{_S}", XR.get_dedup),
+        (("GET",), rf"{_CAS}/v1/reconstructions/{_S}", XR.get_reconstruction),
+        (("GET",), rf"{_CAS}/xorbs/default/{_S}", XR.get_xorb_range),
         (("PUT",), rf"{_REPO}/settings", A.update_settings),
         (("POST",), r"/api/repos/move", A.move_repo),
         (("GET",), rf"{_REPO}/auth-check(?:/write)?", A.auth_check),
@@ -103,6 +120,8 @@ def error_response(err: HubError) -> JSONResponse:
 # Handlers that stream a request body of unbounded length enforce their own idle timeout
 # instead of the per-request deadline.
 _STREAMING = {U.lfs_put}
+# CAS routes carry a Xet access token, not a user token, and check it themselves.
+_OWN_AUTH = {XR.post_xorb, XR.post_shard, XR.get_dedup, XR.get_reconstruction, XR.get_xorb_range}
 
 
 def _route(method: str, raw_path: str):
@@ -153,7 +172,8 @@ def create_app(root: Path, **limits) -> Starlette:
         raw_path = raw.decode("latin-1") if raw else request.url.path
         method = request.method.upper()
         handler, groups = _route(method, raw_path)
-        call = Call(request, store, lim, groups, authenticate(request, store))
+        user = None if handler in _OWN_AUTH else authenticate(request, store)
+        call = Call(request, store, lim, groups, user)
         if handler in _STREAMING:
             return await handler(call)
         try:

@@ -19,6 +19,7 @@ MAX_SEGMENT_BYTES = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _REF_OK = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+_PR_REF = re.compile(r"refs/pr/([1-9][0-9]{0,8})")
 
 
 def repo_type_from_plural(plural: str) -> str:
@@ -54,6 +55,12 @@ def is_valid_repo_id(repo_id: str) -> bool:
     except UserError:
         return False
     return True
+
+
+def pr_number(revision: str) -> int | None:
+    """The N of a pull-request ref `refs/pr/N`, or None when `revision` is not one."""
+    match = _PR_REF.fullmatch(revision)
+    return int(match.group(1)) if match else None
 
 
 def valid_ref_name(name: str, kind: str) -> str:

@@ -32,7 +32,7 @@ from zoo.hub.server.fsutil import (
     read_json,
 )
 from zoo.hub.server.objects import ObjectStore
-from zoo.hub.server.paths import COMMIT_RE
+from zoo.hub.server.paths import COMMIT_RE, pr_number
 
 T = TypeVar("T")
 _HEX_PREFIX = re.compile(r"^[0-9a-f]{5,40}$")
@@ -158,7 +158,10 @@ class RepoStore:
         return commit
 
     def resolve(self, state: dict, revision: str) -> str | None:
-        """Return the commit id a branch, tag or commit id of this repo names, or None."""
+        """Return the commit id a branch, tag, PR (refs/pr/N) or commit id names, or None."""
+        pr = pr_number(revision)
+        if pr is not None:
+            return state.get("prs", {}).get(str(pr))
         for prefix, refs in (("refs/heads/", "branches"), ("refs/tags/", "tags")):
             name = revision.removeprefix(prefix)
             if name in state[refs]:
@@ -228,17 +231,28 @@ class RepoStore:
             if branch not in state["branches"]:
                 raise revision_not_found(repo_id, branch)
             head = state["branches"][branch]
-            _check_parent(header.get("parentCommit"), head)
-            _check_lfs_linked(state, operations, self.objects)
-            tree = C.apply_operations(self.get_commit(head)["tree"], operations)
-            new = C.make_commit(
-                state["uid"], [head], tree, header["summary"], header["description"], author
-            )
-            self.put_commit(new)
+            check_parent(header.get("parentCommit"), head)
+            new = self.build_commit(state, head, operations, header, author)
             state["branches"][branch] = new["id"]
             return new["id"]
 
         return self.update(repo_type, repo_id, change)
+
+    def build_commit(
+        self, state: dict, head: str, operations: list, header: dict[str, Any], author: str
+    ) -> dict:
+        """Store the commit of `operations` applied on commit `head` of this repo; move no ref.
+
+        LFS entries must name objects already linked to this repo (422 otherwise). Call it under
+        the repo's lock, from an update(), so the ref that will point at it moves atomically.
+        """
+        _check_lfs_linked(state, operations, self.objects)
+        tree = C.apply_operations(self.get_commit(head)["tree"], operations)
+        new = C.make_commit(
+            state["uid"], [head], tree, header["summary"], header["description"], author
+        )
+        self.put_commit(new)
+        return new
 
     def link_lfs(self, repo_type: str, repo_id: str, uid: str, oid: str) -> None:
         """Record that this repo proved possession of LFS object `oid` (it uploaded the bytes)."""
@@ -285,7 +299,8 @@ class RepoStore:
         self.update(repo_type, repo_id, change)
 
 
-def _check_parent(parent: str | None, head: str) -> None:
+def check_parent(parent: str | None, head: str) -> None:
+    """412 PreconditionFailed unless `parent` (a full or short commit id) names `head`."""
     if parent is None:
         return
     parent = parent.lower()

@@ -137,16 +137,25 @@ async def resolve(call: Call):
     fd, commit, entry = await run_in_threadpool(locate)
     try:
         span = parse_range(call.request.headers.get("range"), entry["size"])
+        headers = _file_headers(commit, entry, path)
+        if entry["lfs"]:
+            headers.update(await run_in_threadpool(_xet_headers, call, commit, entry))
     except Exception:
         os.close(fd)
         raise
-    return BlobResponse(
-        fd,
-        entry["size"],
-        span,
-        _file_headers(commit, entry, path),
-        call.limits.download_chunk_bytes,
-    )
+    return BlobResponse(fd, entry["size"], span, headers, call.limits.download_chunk_bytes)
+
+
+def _xet_headers(call: Call, commit: dict, entry: dict) -> dict[str, str]:
+    """X-Xet-Hash and the token route, for files that arrived through Xet (the client then
+    downloads them through Xet); none for git-lfs uploads, which stay plain HTTP."""
+    xet = call.store.xet.xet_hash_of(entry["sha256"])
+    if xet is None:
+        return {}
+    repo = f"{call.groups[1]}/{call.groups[2]}"
+    kind = "datasets" if call.groups[0] else "models"
+    route = f"{call.base_url}/api/{kind}/{repo}/xet-read-token/{commit['id']}"
+    return {"X-Xet-Hash": xet, "Link": f'<{route}>; rel="xet-auth"'}
 
 
 def _file_headers(commit: dict, entry: dict, path: str) -> dict[str, str]:

@@ -299,13 +299,3 @@ async def validate_yaml(call: Call):
         raise HubError(400, "InvalidYaml", "; ".join(found), extra=extra)
     warnings = [] if card else [{"message": card_schema.EMPTY_WARNING}]
     return json_response({"errors": [], "warnings": warnings})
-
-
-async def xet_token(call: Call):
-    """GET /api/{t}/{repo}/xet-*-token/{rev}: this Hub has no Xet storage; say so clearly."""
-    raise HubError(
-        404,
-        "XetNotSupported",
-        "This Hub does not implement Xet storage: upload through git-lfs by setting "
-        "HF_HUB_DISABLE_XET=1 (or huggingface_hub.constants.HF_HUB_DISABLE_XET = True)",
-    )

@@ -4,7 +4,9 @@ LFS flow: the batch answers "present" only for objects already linked to *this* 
 possession), otherwise an HMAC-signed, short-lived PUT URL (the client PUTs without auth). The PUT
 streams to a staging file while hashing, refuses a size or sha256 mismatch, fsyncs, renames into
 the content-addressed store, then links the object to the repo. A commit may reference an LFS
-object only once it is linked (422 otherwise).
+object only once it is linked (422 otherwise). Anyone who may contribute to a repo (read access,
+a write-scoped token) may upload objects to it, because a pull request may carry LFS files; the
+commit that references them is checked as any other (main: writers; refs/pr/N: discussions.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from zoo.errors import is_disk_full
 from zoo.hub.server import commits as C
-from zoo.hub.server.access import writable_repo
+from zoo.hub.server.access import can_write, contributable_repo, writable_repo
+from zoo.hub.server.discussion_views import url as discussion_url
 from zoo.hub.server.errors import (
     HubError,
     bad_request,
@@ -35,7 +38,7 @@ from zoo.hub.server.http import (
     stream_chunks,
 )
 from zoo.hub.server.objects import SHA256_RE, ObjectMismatch
-from zoo.hub.server.paths import URL_PREFIX, valid_path
+from zoo.hub.server.paths import URL_PREFIX, pr_number, valid_path
 from zoo.hub.server.routes_repos import repo_of
 
 LFS_JSON = "application/vnd.git-lfs+json"
@@ -57,14 +60,12 @@ class PreuploadBody(Strict):
 async def preupload(call: Call):
     """POST /api/{t}/{repo}/preupload/{rev}: per file 'lfs' or 'regular', plus the current oid."""
     repo_type, repo_id = repo_of(call)
-    if call.query_flag("create_pr"):
-        raise bad_request("pull requests are not supported by this Hub", code="NotSupported")
     body = await read_model(call, PreuploadBody)
     if len(body.files) > _MAX_PREUPLOAD_FILES:
         raise bad_request(f"at most {_MAX_PREUPLOAD_FILES} files per preupload call")
 
     def build() -> dict:
-        state = writable_repo(call, repo_type, repo_id)
+        state = _commit_access(call, repo_type, repo_id)
         commit = call.store.repos.resolve_or_404(state, call.groups[3])
         gitignore = body.gitIgnore if body.gitIgnore is not None else _repo_gitignore(call, commit)
         files = [_preupload_item(commit["tree"], f, gitignore) for f in body.files]
@@ -133,7 +134,7 @@ async def lfs_batch(call: Call):
         raise HubError(
             422, "NotSupported", f"hash_algo {body.hash_algo!r} is not supported (use sha256)"
         )
-    state = await run_in_threadpool(writable_repo, call, repo_type, repo_id)
+    state = await run_in_threadpool(contributable_repo, call, repo_type, repo_id)
     linked = set(state["lfs"])
     objects = [await run_in_threadpool(_batch_item, call, state, o, linked) for o in body.objects]
     return json_response(
@@ -251,7 +252,7 @@ async def lfs_verify(call: Call):
     """POST <verify href> {oid, size}: 200 only if the object is stored and linked to this repo."""
     repo_type, repo_id = _lfs_repo(call)
     body = await read_model(call, VerifyBody)
-    state = await run_in_threadpool(writable_repo, call, repo_type, repo_id)
+    state = await run_in_threadpool(contributable_repo, call, repo_type, repo_id)
     if body.oid not in state["lfs"] or call.store.objects.size(body.oid) != body.size:
         raise HubError(
             404,
@@ -287,8 +288,8 @@ class DeleteOp(Strict):
 async def commit(call: Call):
     """POST /api/{t}/{repo}/commit/{branch}: apply an NDJSON commit atomically (412: stale head)."""
     repo_type, repo_id = repo_of(call)
-    if call.query_flag("create_pr"):
-        raise bad_request("pull requests are not supported by this Hub", code="NotSupported")
+    if call.query_flag("create_pr") or pr_number(call.groups[3]) is not None:
+        return await _commit_pr(call, repo_type, repo_id)
     branch = call.groups[3].removeprefix("refs/heads/")
     state = await run_in_threadpool(writable_repo, call, repo_type, repo_id)
     if branch not in state["branches"]:
@@ -311,6 +312,42 @@ async def commit(call: Call):
     url = f"{call.base_url}/{URL_PREFIX[repo_type]}{state['id']}/commit/{cid}"
     return json_response(
         {"success": True, "commitOid": cid, "commitUrl": url, "pullRequestUrl": None}
+    )
+
+
+def _commit_access(call: Call, repo_type: str, repo_id: str) -> dict:
+    """The repo's state if the caller may commit to the revision in the URL (or open a PR)."""
+    pr = pr_number(call.groups[3])
+    if not call.query_flag("create_pr") and pr is None:
+        return writable_repo(call, repo_type, repo_id)
+    state = contributable_repo(call, repo_type, repo_id)
+    if pr is not None and not call.query_flag("create_pr"):
+        call.store.discussions.check_push(state, pr, call.user, can_write(call.user, state))
+    return state
+
+
+async def _commit_pr(call: Call, repo_type: str, repo_id: str):
+    """A commit that opens a pull request (?create_pr=1) or lands on one (refs/pr/N)."""
+    state = await run_in_threadpool(_commit_access, call, repo_type, repo_id)
+    header, operations = await _read_commit(call)
+    store, user, revision = call.store.discussions, call.user, call.groups[3]
+    if call.query_flag("create_pr"):
+        branch = revision.removeprefix("refs/heads/")
+        num, cid = await run_in_threadpool(
+            store.open_with_commit, state, branch, header, operations, user
+        )
+    else:
+        num = pr_number(revision)
+        may_write = can_write(user, state)
+        cid = await run_in_threadpool(store.push, state, num, header, operations, user, may_write)
+    url = f"{call.base_url}/{URL_PREFIX[repo_type]}{state['id']}/commit/{cid}"
+    return json_response(
+        {
+            "success": True,
+            "commitOid": cid,
+            "commitUrl": url,
+            "pullRequestUrl": discussion_url(call.base_url, state, num),
+        }
     )
 
 

@@ -7,6 +7,8 @@
 <root>/objects/ab/<sha256> file contents, content-addressed and verified (see objects.py)
 <root>/commits/ab/<id>.json immutable commits (see commits.py)
 <root>/repos/<type>/<key>.json repo state: refs, owner, visibility, linked LFS oids (see repos.py)
+<root>/discussions/ab/<uid>.json discussions and pull requests of a repo (see discussions.py)
+<root>/xet/                verified xorbs, shards and per-repo links (see xet_store.py)
 <root>/locks/<key>.lock    per-repo flock files
 <root>/tmp/                uploads in flight (swept after a day)
 ```
@@ -21,10 +23,12 @@ from pathlib import Path
 
 from zoo.hub.server.auth import AuthStore
 from zoo.hub.server.cards import CardError, card_tags, parse_front_matter, plain_card
+from zoo.hub.server.discussions import DiscussionStore
 from zoo.hub.server.fsutil import create_exclusive, dump_json, read_json, sweep_stale_tmp
 from zoo.hub.server.model_meta import config_tags
 from zoo.hub.server.objects import ObjectStore
 from zoo.hub.server.repos import RepoStore
+from zoo.hub.server.xet_store import XetStore
 
 FORMAT = {"format": "zoo-hub", "version": 1}
 _README_MAX = 4 << 20
@@ -43,6 +47,8 @@ class HubStore:
         self.objects = ObjectStore(self.root)
         self.auth = AuthStore(self.root)
         self.repos = RepoStore(self.root, self.objects)
+        self.discussions = DiscussionStore(self.root, self.repos)
+        self.xet = XetStore(self.root, self.objects, self.repos.link_lfs)
         self._cards: OrderedDict[str, tuple[dict, list[str]]] = OrderedDict()
         self._cards_lock = threading.Lock()
 
@@ -51,6 +57,7 @@ class HubStore:
         dirs = [self.root, self.auth.dir, self.auth.dir / "namespaces"]
         dirs += [self.root / "repos" / t for t in ("model", "dataset")]
         dirs += [p for p in (self.root / "commits").iterdir() if p.is_dir()]
+        dirs += [p for p in self.discussions.dir.iterdir() if p.is_dir()]
         return sweep_stale_tmp(dirs) + self.objects.sweep_tmp()
 
     def add_token(self, name: str, write: bool) -> str:

@@ -120,7 +120,7 @@ def _short(commit: dict) -> dict:
 
 
 def refs(state: dict, include_prs: bool) -> dict:
-    """The /refs body: branches and tags with their target commits (no converts, no PRs)."""
+    """The /refs body: branches and tags with their target commits, pull requests if asked."""
     body = {
         "branches": [
             {"name": n, "ref": f"refs/heads/{n}", "targetCommit": c}
@@ -133,7 +133,10 @@ def refs(state: dict, include_prs: bool) -> dict:
         ],
     }
     if include_prs:
-        body["pullRequests"] = []
+        prs = sorted(state.get("prs", {}).items(), key=lambda nc: int(nc[0]))
+        body["pullRequests"] = [
+            {"name": f"refs/pr/{n}", "ref": f"refs/pr/{n}", "targetCommit": c} for n, c in prs
+        ]
     return body
 
 
