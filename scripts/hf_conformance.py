@@ -316,9 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sdist", type=Path, default=None, help="a local sdist instead of pip download")
     p.add_argument("--timeout", type=int, default=120, help="per-test timeout in seconds")
     p.add_argument("--out", type=Path, default=None, help="report path (default under build/)")
+    p.add_argument("--report-only", action="store_true", help="class the last run's results again")
     args = p.parse_args(argv)
     version = importlib.metadata.version("huggingface_hub")
     runs = WORK / ("noxet" if args.no_xet else "xet")
+    if args.report_only:
+        cases = [c for m in args.modules for c in read_cases(m, runs / f"{m}.xml")]
+        return _write_report(cases, args, argv, version, runs)
     shutil.rmtree(runs, ignore_errors=True)
     tests = fetch_sdist(version, args.sdist, runs)
     plugins = install_plugins()
@@ -330,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    return _write_report(cases, args, argv, version, runs)
+
+
+def _write_report(cases: list[Case], args, argv, version: str, runs: Path) -> int:
+    """Class the failures, write the markdown report, print the summary table."""
     for c in cases:
         if c.outcome in ("failed", "error"):
             c.klass, c.reason = classify(c.name, c.text, c.markers)

@@ -1,9 +1,11 @@
 """How scripts/hf_conformance.py classes a failing upstream test: an ordered rule table.
 
-A rule matches when its test-name pattern (if any) matches `Class::test_name` and its error
-pattern (if any) matches the failure text; the first match wins. A failure no rule matches is a
-"zoo gap": the table can only excuse a failure by naming a Hub product zoo does not host or the
-production data a test reads, never by listing one test as passing.
+A rule matches when its test-name pattern (if any) matches `Class::test_name`, its error
+pattern (if any) matches the failure text and its marker (if any) marks the test; the first match
+wins (Hub products first, so a production test of Collections counts under Collections). A
+failure no rule matches is a "zoo gap": the table can only excuse a failure by naming a Hub
+product zoo does not host or the production data a test reads, never by listing one test as
+passing.
 """
 
 from __future__ import annotations
@@ -38,11 +40,6 @@ _PROD_REPOS = (
 _UNREACHABLE = r"Name or service not known|Temporary failure in name resolution"
 
 RULES: list[Rule] = [
-    Rule(PROD, "marked production: runs against huggingface.co", marker="production"),
-    Rule(PROD, "marked production: runs against huggingface.co", name=r"Production"),
-    Rule(
-        PROD, "expects hub-ci's fixture org valid_org_hub", name=r"test_whoami_with_passing_token"
-    ),
     Rule(_scope("Inference Endpoints"), "dedicated inference deployments", name=r"(?i)inference"),
     Rule(_scope("Inference Endpoints"), "custom images of endpoints", name=r"custom_image"),
     Rule(_scope("Inference Endpoints"), "endpoint parallelism", name=r"parallelism"),
@@ -62,6 +59,11 @@ RULES: list[Rule] = [
     Rule(_scope("Agent skills (hf skills)"), "CLI marketplace from GitHub", name=r"(?i)skill"),
     Rule(_scope("CLI extensions (GitHub)"), "installs from GitHub repos", name=r"Extensions"),
     Rule(_scope("Enterprise organizations"), "orgs with private-by-default", error=r"enterprise"),
+    Rule(PROD, "marked production: runs against huggingface.co", marker="production"),
+    Rule(PROD, "marked production: runs against huggingface.co", name=r"Production"),
+    Rule(
+        PROD, "expects hub-ci's fixture org valid_org_hub", name=r"test_whoami_with_passing_token"
+    ),
     Rule(PROD, "reads a repo that exists on huggingface.co", error=_PROD_REPOS),
     Rule(PROD, "needs a host this machine cannot reach", error=_UNREACHABLE),
 ]
