@@ -334,3 +334,18 @@ def test_list_and_permanently_delete_lfs_files(hub, user, unique):
     ]
     with pytest.raises(EntryNotFoundError):  # not even from the commit that held it
         api.hf_hub_download(repo_id, "a.bin", revision=old_head)
+
+
+def test_super_squash_a_pull_request(user, unique):
+    """TestSquashHistory::test_super_squash_history_on_special_ref: squash refs/pr/N."""
+    _name, _token, api = user
+    repo_id = _repo(user, unique)
+    pr = api.create_pull_request(repo_id=repo_id, title="squash me")
+    for data in (b"a", b"b"):
+        api.upload_file(
+            path_or_fileobj=data, path_in_repo="f.txt", repo_id=repo_id, revision=pr.git_reference
+        )
+    api.super_squash_history(repo_id=repo_id, branch=pr.git_reference)
+    assert len(api.list_repo_commits(repo_id, revision=pr.git_reference)) == 1
+    assert api.hf_hub_download(repo_id, "f.txt", revision=pr.git_reference)
+    assert len(api.list_repo_commits(repo_id)) == 1  # main untouched: its one initial commit

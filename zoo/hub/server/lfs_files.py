@@ -71,7 +71,7 @@ def delete(repos: RepoStore, state: dict, shas: list[str], rewrite_history: bool
     state["lfs"] = sorted(set(state["lfs"]) - doomed)
     if rewrite_history and doomed:
         memo: dict[str, str] = {}
-        for refs in (state["branches"], state["tags"]):
+        for refs in (state["branches"], state["tags"], state.get("prs", {})):
             for name, head in list(refs.items()):
                 refs[name] = _rewrite(repos, state["uid"], head, doomed, memo)
     return len(doomed)

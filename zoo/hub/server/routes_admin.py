@@ -19,7 +19,7 @@ from zoo.hub.server.http import (
     page_response,
     read_model,
 )
-from zoo.hub.server.paths import repo_type_from_name, valid_repo_id
+from zoo.hub.server.paths import pr_number, repo_type_from_name, valid_repo_id
 from zoo.hub.server.routes_repos import RESERVED_NAMESPACES, repo_of
 
 
@@ -119,18 +119,27 @@ async def super_squash(call: Call):
     def change(current: dict) -> str:
         if current["uid"] != state["uid"]:
             raise repo_not_found(repo_id)
-        head = current["branches"].get(branch)
+        refs, key = _branch_refs(current, branch)
+        head = refs.get(key)
         if head is None:
             raise revision_not_found(repo_id, branch)
         tree = call.store.repos.get_commit(head)["tree"]
         title, _, description = message.partition("\n")
         squashed = C.make_commit(current["uid"], [], tree, title, description.strip(), author)
         call.store.repos.put_commit(squashed)
-        current["branches"][branch] = squashed["id"]
+        refs[key] = squashed["id"]
         return squashed["id"]
 
     commit = await run_in_threadpool(call.store.repos.update, repo_type, repo_id, change)
     return json_response({"commitId": commit})
+
+
+def _branch_refs(state: dict, branch: str) -> tuple[dict, str]:
+    """The ref table and key a squashable branch lives under: a branch, or a PR (refs/pr/N)."""
+    pr = pr_number(branch)
+    if pr is not None:
+        return state.setdefault("prs", {}), str(pr)
+    return state["branches"], branch.removeprefix("refs/heads/")
 
 
 async def no_namespace(call: Call):
