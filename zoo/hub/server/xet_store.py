@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
+import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 from zoo.hub.server import xet_format as X
-from zoo.hub.server.fsutil import atomic_write, create_exclusive, dump_json, read_json
+from zoo.hub.server.fsutil import atomic_write, create_exclusive, dump_json, fsync_dir, read_json
 from zoo.hub.server.objects import ObjectMismatch, ObjectStore
 
 Repo = tuple[str, str, str]  # (repo type, repo id, repo uid): who uploads, from its Xet token
@@ -62,11 +65,31 @@ class XetStore:
         )
 
     def put_xorb(self, xorb: str, data: bytes, repo: Repo) -> bool:
-        """Verify and store a xorb, link it to repo `uid`; True when it was not stored before."""
+        """Verify and store a xorb, link it to `repo`; True when it was not stored before."""
+        staged = self.stage()
+        try:
+            staged.write_bytes(data)
+            return self.put_staged_xorb(xorb, staged, repo)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def stage(self) -> Path:
+        """A fresh staging path for an upload in flight (swept with the store's tmp files)."""
+        return self.objects.tmp / f"xorb.{secrets.token_hex(8)}.part"
+
+    def put_staged_xorb(self, xorb: str, staged: Path, repo: Repo) -> bool:
+        """Verify the xorb written at `staged` and move it into place; see put_xorb."""
         new = self.xorb_index(xorb) is None
+        if new and staged.stat().st_size == 0:
+            raise X.XetFormatError("xorb holds no chunks")
         if new:
-            index = X.index_xorb(data, X.hash_raw(xorb))
-            atomic_write(self.xorb_path(xorb), data)
+            with open(staged, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                index = X.index_xorb(m, X.hash_raw(xorb))
+                os.fsync(f.fileno())
+            final = self.xorb_path(xorb)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
+            fsync_dir(final.parent)
             record = {"offsets": index.offsets, "lengths": index.lengths}
             record["hashes"] = [h.hex() for h in index.hashes]
             atomic_write(self._at("xorbs", xorb, ".idx"), dump_json(record))
