@@ -22,6 +22,8 @@ import json
 import mmap
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +44,8 @@ class XetStore:
     def __init__(self, root: Path, objects: ObjectStore, link_object: Callable[..., None]):
         self.dir, self.objects, self._link_object = root / "xet", objects, link_object
         self.dir.mkdir(exist_ok=True)
+        self._indexes: OrderedDict[str, X.XorbIndex] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _at(self, kind: str, name: str, suffix: str = "") -> Path:
         return self.dir / kind / name[:2] / f"{name}{suffix}"
@@ -55,14 +59,23 @@ class XetStore:
         return self._at("xorbs", xorb)
 
     def xorb_index(self, xorb: str) -> X.XorbIndex | None:
-        """The verified index of a stored xorb, or None when it is not stored."""
+        """The verified index of a stored xorb, or None when it is not stored (indexes are
+        written once, so the last few hundred read are kept)."""
+        with self._lock:
+            hit = self._indexes.get(xorb)
+        if hit is not None:
+            return hit
         try:
             raw = read_json(self._at("xorbs", xorb, ".idx"))
         except FileNotFoundError:
             return None
-        return X.XorbIndex(
-            raw["offsets"], raw["lengths"], [bytes.fromhex(h) for h in raw["hashes"]]
-        )
+        hashes = [bytes.fromhex(h) for h in raw["hashes"]]
+        index = X.XorbIndex(raw["offsets"], raw["lengths"], hashes)
+        with self._lock:
+            self._indexes[xorb] = index
+            while len(self._indexes) > 256:
+                self._indexes.popitem(last=False)
+        return index
 
     def put_xorb(self, xorb: str, data: bytes, repo: Repo) -> bool:
         """Verify and store a xorb, link it to `repo`; True when it was not stored before."""
