@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _HOME = tempfile.mkdtemp(prefix="zoo-test-hf-")
 os.environ["HF_HOME"] = _HOME
+# Most tests upload over git-lfs (the fault proxies and load drivers speak it); the Xet path is
+# tested through the official client in tests/hub/test_xet.py (the runtime constant turned off,
+# or subprocesses with no such variable), and by make demo, which runs with the user's defaults.
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"

@@ -179,12 +179,7 @@ def _cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_merge(sub: Any) -> None:
-    merge = sub.add_parser("merge", help="merge checkpoints by recipe (mergekit YAML + zoo block)")
-    merge.add_argument("recipe", nargs="?", type=Path, help="recipe YAML (omit with --lock)")
-    merge.add_argument(
-        "--out", type=Path, default=None, help="output folder (default merged/<name>)"
-    )
+def _add_publish_flags(merge: Any) -> None:
     merge.add_argument("--publish", action="store_true", help="publish to zoo.publish.repo_id")
     merge.add_argument(
         "--pr",
@@ -192,6 +187,20 @@ def _add_merge(sub: Any) -> None:
         help="with --publish: open a pull request on zoo.publish.repo_id (scores before/after) "
         "instead of pushing to main; merging it publishes the model",
     )
+    merge.add_argument(
+        "--push-inputs",
+        action="store_true",
+        help="with --publish: first push each local input (NAMESPACE/<folder>, pinned)",
+    )
+
+
+def _add_merge(sub: Any) -> None:
+    merge = sub.add_parser("merge", help="merge checkpoints by recipe (mergekit YAML + zoo block)")
+    merge.add_argument("recipe", nargs="?", type=Path, help="recipe YAML (omit with --lock)")
+    merge.add_argument(
+        "--out", type=Path, default=None, help="output folder (default merged/<name>)"
+    )
+    _add_publish_flags(merge)
     merge.add_argument("--lock", type=Path, default=None, help="re-run a lock file byte for byte")
     merge.add_argument(
         "--dry-run",
@@ -211,11 +220,6 @@ def _add_merge(sub: Any) -> None:
         action="store_true",
         help="run the recipe's zoo.search (grid or greedy soup scored on dev task "
         "folders) and merge the best candidate",
-    )
-    merge.add_argument(
-        "--push-inputs",
-        action="store_true",
-        help="with --publish: first push each local input (NAMESPACE/<folder>, pinned)",
     )
     merge.add_argument("--quiet", action="store_true", help="no progress bar")
     merge.add_argument("--json", action="store_true", help="machine-readable output")

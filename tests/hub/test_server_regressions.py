@@ -216,3 +216,19 @@ def test_what_h11_refuses_and_content_length_lies(tmp_path):
         "Content-Length '²'": [b"400"],
     }
     assert b"x-error-code: RequestTimeout" in statuses["short body"]
+
+
+@pytest.mark.parametrize(
+    "header, status",
+    [
+        ("bytes=0-" + "9" * 5000, 206),
+        ("bytes=-" + "9" * 5000, 206),
+        ("bytes=" + "9" * 5000 + "-", 416),
+    ],
+)
+def test_range_bounds_of_5000_digits(live, header, status):
+    """A Range bound too long for int() was a 500 (found on the Xet reconstruction route)."""
+    url, token, repo_id = live
+    r = httpx2.get(f"{url}/{repo_id}/resolve/main/a.txt", headers={"range": header})
+    assert r.status_code == status, r.text[:300]
+    assert status == 416 or r.content == b"x"

@@ -30,14 +30,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     match = _RANGE.match(header.strip())
     if not match or (not match.group(1) and not match.group(2)):
         return None
-    first, last = match.group(1), match.group(2)
-    if first:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
-        if last and int(last) < start:
+    first, last = _number(match.group(1)), _number(match.group(2))
+    if first is not None:
+        start, end = first, min(last, size - 1) if last is not None else size - 1
+        if last is not None and last < start:
             return None
     else:  # suffix range: the last N bytes
-        start, end = max(size - int(last), 0), size - 1
-        if int(last) == 0:
+        start, end = max(size - last, 0), size - 1
+        if last == 0:
             start = size
     if start >= size or end < start:
         raise HubError(
@@ -47,6 +47,13 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             headers={"Content-Range": f"bytes */{size}"},
         )
     return start, end
+
+
+def _number(digits: str) -> int | None:
+    """A Range bound; more than 18 digits means 'past any file' (int() of 5000 digits raises)."""
+    if not digits:
+        return None
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 class BlobResponse(Response):

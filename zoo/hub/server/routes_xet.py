@@ -23,13 +23,14 @@ from zoo.hub.server import xet_format as X
 from zoo.hub.server.access import can_write, contributable_repo, readable_repo, writable_repo
 from zoo.hub.server.download import BlobResponse, parse_range
 from zoo.hub.server.errors import HubError, bad_request, forbidden, unauthorized
-from zoo.hub.server.http import Call, json_response, read_body
+from zoo.hub.server.http import Call, json_response, read_body, stream_chunks
 from zoo.hub.server.paths import pr_number
 from zoo.hub.server.routes_repos import repo_of
 
 CAS_PREFIX = "/xet-cas"
 MAX_XORB_BYTES = 96 << 20  # xet-core caps a xorb at 64 MiB of chunks, plus headers and footer
 MAX_SHARD_BYTES = 64 << 20
+_WRITE_BATCH = 4 << 20
 
 
 # -- tokens --------------------------------------------------------------------------------------
@@ -122,14 +123,29 @@ def _hash_arg(text: str, what: str) -> str:
 
 
 async def post_xorb(call: Call):
-    """POST /xet-cas/v1/xorbs/default/{hash}: store a xorb whose chunks hash to {hash}."""
+    """POST /xet-cas/v1/xorbs/default/{hash}: store a xorb whose chunks hash to {hash}.
+
+    The body streams to a staging file (never whole in memory: the client sends many at once),
+    then is verified chunk by chunk and moved into place.
+    """
     state = await run_in_threadpool(_token_repo, call, "write")
     xorb = _hash_arg(call.groups[0], "xorb hash")
-    data = await read_body(call, MAX_XORB_BYTES)
+    staged = call.store.xet.stage()
     try:
-        new = await run_in_threadpool(call.store.xet.put_xorb, xorb, data, _repo_key(state))
+        with open(staged, "wb") as out:
+            pending = bytearray()
+            async for chunk in stream_chunks(call, MAX_XORB_BYTES):
+                pending += chunk
+                if len(pending) >= _WRITE_BATCH:  # write off the event loop, in big steps
+                    await run_in_threadpool(out.write, bytes(pending))
+                    pending.clear()
+            await run_in_threadpool(out.write, bytes(pending))
+        put = call.store.xet.put_staged_xorb
+        new = await run_in_threadpool(put, xorb, staged, _repo_key(state))
     except X.XetFormatError as exc:
         raise bad_request(f"xorb refused: {exc}", code="InvalidXorb") from None
+    finally:
+        staged.unlink(missing_ok=True)
     return json_response({"was_inserted": new})
 
 

@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
+import os
+import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 from zoo.hub.server import xet_format as X
-from zoo.hub.server.fsutil import atomic_write, create_exclusive, dump_json, read_json
+from zoo.hub.server.fsutil import atomic_write, create_exclusive, dump_json, fsync_dir, read_json
 from zoo.hub.server.objects import ObjectMismatch, ObjectStore
 
 Repo = tuple[str, str, str]  # (repo type, repo id, repo uid): who uploads, from its Xet token
@@ -39,6 +44,8 @@ class XetStore:
     def __init__(self, root: Path, objects: ObjectStore, link_object: Callable[..., None]):
         self.dir, self.objects, self._link_object = root / "xet", objects, link_object
         self.dir.mkdir(exist_ok=True)
+        self._indexes: OrderedDict[str, X.XorbIndex] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _at(self, kind: str, name: str, suffix: str = "") -> Path:
         return self.dir / kind / name[:2] / f"{name}{suffix}"
@@ -52,21 +59,50 @@ class XetStore:
         return self._at("xorbs", xorb)
 
     def xorb_index(self, xorb: str) -> X.XorbIndex | None:
-        """The verified index of a stored xorb, or None when it is not stored."""
+        """The verified index of a stored xorb, or None when it is not stored (indexes are
+        written once, so the last few hundred read are kept)."""
+        with self._lock:
+            hit = self._indexes.get(xorb)
+        if hit is not None:
+            return hit
         try:
             raw = read_json(self._at("xorbs", xorb, ".idx"))
         except FileNotFoundError:
             return None
-        return X.XorbIndex(
-            raw["offsets"], raw["lengths"], [bytes.fromhex(h) for h in raw["hashes"]]
-        )
+        hashes = [bytes.fromhex(h) for h in raw["hashes"]]
+        index = X.XorbIndex(raw["offsets"], raw["lengths"], hashes)
+        with self._lock:
+            self._indexes[xorb] = index
+            while len(self._indexes) > 256:
+                self._indexes.popitem(last=False)
+        return index
 
     def put_xorb(self, xorb: str, data: bytes, repo: Repo) -> bool:
-        """Verify and store a xorb, link it to repo `uid`; True when it was not stored before."""
+        """Verify and store a xorb, link it to `repo`; True when it was not stored before."""
+        staged = self.stage()
+        try:
+            staged.write_bytes(data)
+            return self.put_staged_xorb(xorb, staged, repo)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def stage(self) -> Path:
+        """A fresh staging path for an upload in flight (swept with the store's tmp files)."""
+        return self.objects.tmp / f"xorb.{secrets.token_hex(8)}.part"
+
+    def put_staged_xorb(self, xorb: str, staged: Path, repo: Repo) -> bool:
+        """Verify the xorb written at `staged` and move it into place; see put_xorb."""
         new = self.xorb_index(xorb) is None
+        if new and staged.stat().st_size == 0:
+            raise X.XetFormatError("xorb holds no chunks")
         if new:
-            index = X.index_xorb(data, X.hash_raw(xorb))
-            atomic_write(self.xorb_path(xorb), data)
+            with open(staged, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                index = X.index_xorb(m, X.hash_raw(xorb))
+                os.fsync(f.fileno())
+            final = self.xorb_path(xorb)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
+            fsync_dir(final.parent)
             record = {"offsets": index.offsets, "lengths": index.lengths}
             record["hashes"] = [h.hex() for h in index.hashes]
             atomic_write(self._at("xorbs", xorb, ".idx"), dump_json(record))
