@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
-from hf_conformance_rules import RULES, ZOO_GAP, classify
+from hf_conformance_rules import DELIBERATE, RULES, ZOO_GAP, classify
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "hf-conformance"
@@ -275,8 +275,11 @@ def one_line(text: str) -> str:
 
 def summary_rows(cases: list[Case], modules: list[str]) -> list[str]:
     """Per module: passed / failed / errors / skipped, and the failures by class."""
-    rows = ["| module | passed | failed | errors | skipped | zoo gap | out of scope | prod data |"]
-    rows.append("|---|---|---|---|---|---|---|---|")
+    rows = [
+        "| module | passed | failed | errors | skipped | zoo gap | out of scope | prod data "
+        "| deliberate |"
+    ]
+    rows.append("|---|---|---|---|---|---|---|---|---|")
     total: Counter = Counter()
     for module in [*modules, "total"]:
         mine = [c for c in cases if c.module == module or module == "total"]
@@ -284,7 +287,7 @@ def summary_rows(cases: list[Case], modules: list[str]) -> list[str]:
         k = Counter(c.klass.split(":")[0] for c in mine if c.outcome in ("failed", "error"))
         total.update(n)
         cols = [n["passed"], n["failed"], n["error"], n["skipped"]]
-        cols += [k[ZOO_GAP], k["out of scope"], k["reads fixed production data"]]
+        cols += [k[ZOO_GAP], k["out of scope"], k["reads fixed production data"], k[DELIBERATE]]
         rows.append(f"| {module} | " + " | ".join(str(c) for c in cols) + " |")
     return rows
 
@@ -297,7 +300,7 @@ def report(cases: list[Case], modules: list[str], meta: dict) -> str:
     scope = Counter(c.klass for c in cases if c.klass.startswith("out of scope"))
     lines += ["## Out of scope, by Hub product", ""]
     lines += [f"- {k.split(': ', 1)[1]}: {v}" for k, v in sorted(scope.items())] + [""]
-    for klass in (ZOO_GAP, "out of scope", "reads fixed production data"):
+    for klass in (ZOO_GAP, "out of scope", "reads fixed production data", DELIBERATE):
         bad = [c for c in cases if c.klass.startswith(klass)]
         lines += [f"## {klass} ({len(bad)})", "", "| test | outcome | class | reason / error |"]
         lines.append("|---|---|---|---|")

@@ -5,7 +5,8 @@ pattern (if any) matches the failure text and its marker (if any) marks the test
 wins (Hub products first, so a production test of Collections counts under Collections). A
 failure no rule matches is a "zoo gap": the table can only excuse a failure by naming a Hub
 product zoo does not host or the production data a test reads, never by listing one test as
-passing.
+passing. One class more: a "deliberate difference", a defence zoo keeps where the Hub is laxer,
+matched by the test and by the refusal it meets, and each listed in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import NamedTuple
 
 ZOO_GAP = "zoo gap"
 PROD = "reads fixed production data"
+DELIBERATE = "deliberate difference"
 
 
 class Rule(NamedTuple):
@@ -59,6 +61,12 @@ RULES: list[Rule] = [
     Rule(_scope("Agent skills (hf skills)"), "CLI marketplace from GitHub", name=r"(?i)skill"),
     Rule(_scope("CLI extensions (GitHub)"), "installs from GitHub repos", name=r"Extensions"),
     Rule(_scope("Enterprise organizations"), "orgs with private-by-default", error=r"enterprise"),
+    Rule(
+        DELIBERATE,
+        "repo paths with a backslash are refused (422), a traversal defence kept on purpose",
+        name=r"TestHfHubDownloadRelativePaths",
+        error=r"422 Unprocessable Entity.*/preupload/",
+    ),
     Rule(PROD, "marked production: runs against huggingface.co", marker="production"),
     Rule(PROD, "marked production: runs against huggingface.co", name=r"Production"),
     Rule(

@@ -76,6 +76,9 @@ def test_upload_folder_of_many_small_files_and_snapshot(hub, unique, tmp_path, x
     assert all(
         _xet_records(hub, hashlib.sha256(files[n]).hexdigest()) for n in files if "part" in n
     )
+    tree = {e.path: e for e in api.list_repo_tree(repo, recursive=True) if hasattr(e, "xet_hash")}
+    assert all(tree[n].xet_hash for n in files if "part" in n)  # the client skips the HEADs
+    assert tree["README.md"].xet_hash is None
     out = Path(snapshot_download(repo, endpoint=hub.url, token=hub.admin_token))
     got = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert {k: v for k, v in got.items() if k != ".gitattributes"} == files

@@ -61,15 +61,18 @@ async def tree(call: Call):
             if expand
             else {}
         )
-        return [_entry(files, k, p, last.get(p)) for k, p in page], offset + size < len(listing)
+        entries = [_entry(call, files, k, p, last.get(p)) for k, p in page]
+        return entries, offset + size < len(listing)
 
     page, more = await run_in_threadpool(build)
     return page_response(call, page, offset + size if more else None)
 
 
-def _entry(files: dict, kind: str, path: str, last: dict | None) -> dict:
+def _entry(call: Call, files: dict, kind: str, path: str, last: dict | None) -> dict:
     if kind == "file":
-        return views.file_entry(path, files[path], last)
+        entry = files[path]
+        xet = call.store.xet.xet_hash_of(entry["sha256"]) if entry["lfs"] else None
+        return views.file_entry(path, entry, last, xet)
     return views.folder_entry(files, path, last)
 
 
@@ -90,7 +93,8 @@ async def paths_info(call: Call):
             if expand
             else {}
         )
-        return [_entry(files, "file" if p in files else "directory", p, last.get(p)) for p in known]
+        kinds = [("file" if p in files else "directory", p) for p in known]
+        return [_entry(call, files, k, p, last.get(p)) for k, p in kinds]
 
     return json_response(await run_in_threadpool(build))
 

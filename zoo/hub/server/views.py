@@ -67,8 +67,9 @@ def _sibling(path: str, entry: dict, blobs: bool) -> dict:
     return item
 
 
-def file_entry(path: str, entry: dict, last: dict | None = None) -> dict:
-    """A /tree or /paths-info file item: git oid, size, and the LFS block for LFS files."""
+def file_entry(path: str, entry: dict, last: dict | None = None, xet: str | None = None) -> dict:
+    """A /tree or /paths-info file item: git oid, size, the LFS block for LFS files, and the
+    Xet hash of files stored through Xet (the client then downloads them through Xet)."""
     item: dict = {"type": "file", "path": path, "size": entry["size"], "oid": entry["oid"]}
     if entry["lfs"]:
         item["lfs"] = {
@@ -76,6 +77,8 @@ def file_entry(path: str, entry: dict, last: dict | None = None) -> dict:
             "size": entry["size"],
             "pointerSize": C.pointer_size(entry),
         }
+    if xet is not None:
+        item["xetHash"] = xet
     if last is not None:
         item["lastCommit"] = last
     return item
