@@ -305,6 +305,11 @@ def test_bad_xorbs_and_bad_tokens_are_refused(hub, secret, mallory):
     _, read = _token(hub, mallory["repo"], "read", mallory["token"])
     assert _cas("POST", f"{cas}/v1/xorbs/default/{x.hash}", read, x.data).status_code == 403
     assert _cas("POST", f"{cas}/v1/shards", token, b"not a shard").status_code == 400
+    parts = token.split(".")
+    for exp in ("\u00b2", "9" * 30):  # '²'.isdigit() is True, int('²') raises: was a 500
+        odd = ".".join([*parts[:5], exp, parts[6]]).encode("latin-1")
+        r = httpx2.post(f"{cas}/v1/shards", headers={"authorization": b"Bearer " + odd})
+        assert r.status_code == 401
 
 
 def test_xorb_urls_are_signed(hub, secret):

@@ -23,7 +23,7 @@ from zoo.hub.server import xet_format as X
 from zoo.hub.server.access import can_write, contributable_repo, readable_repo, writable_repo
 from zoo.hub.server.download import BlobResponse, parse_range
 from zoo.hub.server.errors import HubError, bad_request, forbidden, unauthorized
-from zoo.hub.server.http import Call, json_response, read_body, stream_chunks
+from zoo.hub.server.http import Call, json_response, parse_uint, read_body, stream_chunks
 from zoo.hub.server.paths import pr_number
 from zoo.hub.server.routes_repos import repo_of
 
@@ -96,10 +96,11 @@ def _token_repo(call: Call, need: str) -> dict:
         repo_id = base64.urlsafe_b64decode(repo + "=" * (-len(repo) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError):
         raise unauthorized("malformed Xet access token") from None
-    message = _token_message(repo_type, repo_id, uid, scope, int(exp) if exp.isdigit() else -1)
-    if not call.store.auth.check_signature(message, sig):
+    expires = parse_uint(exp)
+    message = _token_message(repo_type, repo_id, uid, scope, -1 if expires is None else expires)
+    if expires is None or not call.store.auth.check_signature(message, sig):
         raise unauthorized("invalid Xet access token")
-    if int(exp) < time.time():
+    if expires < time.time():
         raise unauthorized("Xet access token expired; ask the Hub for a new one")
     if need == "write" and scope != "write":
         raise forbidden("this Xet token is read-only")
@@ -230,10 +231,10 @@ async def get_xorb_range(call: Call):
     """GET /xet-cas/xorbs/default/{hash}?exp&sig: bytes of a xorb through a signed URL."""
     xorb = _hash_arg(call.groups[0], "xorb hash")
     q = call.request.query_params
-    exp = q.get("exp", "")
-    if not exp.isdigit() or int(exp) < time.time():
+    exp = parse_uint(q.get("exp", ""))
+    if exp is None or exp < time.time():
         raise forbidden("xorb URL expired or malformed; ask for the reconstruction again")
-    if not call.store.auth.check_signature(_xorb_message(xorb, int(exp)), q.get("sig", "")):
+    if not call.store.auth.check_signature(_xorb_message(xorb, exp), q.get("sig", "")):
         raise forbidden("invalid xorb URL signature")
     path = call.store.xet.xorb_path(xorb)
     fd = await run_in_threadpool(os.open, path, os.O_RDONLY)
