@@ -563,22 +563,30 @@ def maybe(value: st.SearchStrategy, n: int = 1) -> st.SearchStrategy:
     return often(st.none(), value, n)
 
 
+def forged_xet_tokens(token: str) -> st.SearchStrategy[str]:
+    parts = token.split(".")
+    field = st.integers(0, len(parts) - 1)
+    value = st.one_of(HEADER_TEXT, st.sampled_from(["\u00b2", "9" * 30, "", "read", "model"]))
+    return st.builds(
+        lambda i, v: "Bearer " + ".".join(parts[:i] + [v] + parts[i + 1 :]), field, value
+    )
+
+
 def headers(ctx, writes: bool, xet: bool = False) -> st.SearchStrategy[list[tuple[str, str]]]:
     t = ctx.tokens
     tokens = [f"Bearer {t['bob']}"] * (6 if writes else 2) + [f"Bearer {t['reader']}"]
     if xet:  # bob's write token for bob/scratch, a read token, and a user token (wrong kind)
         x = ctx.xet
         tokens = [f"Bearer {x['write']}"] * 6 + [f"Bearer {x['read']}", f"Bearer {t['bob']}"]
-    auth = often(
-        st.sampled_from(tokens),
-        st.one_of(
-            st.sampled_from(
-                ["", "Bearer", "Bearer hf_zoo_nope", f"bearer  {t['bob']}", f"Basic {t['bob']}"]
-            ),
-            HEADER_TEXT,
+    bad = st.one_of(
+        st.sampled_from(
+            ["", "Bearer", "Bearer hf_zoo_nope", f"bearer  {t['bob']}", f"Basic {t['bob']}"]
         ),
-        8,
+        HEADER_TEXT,
     )
+    if xet:  # a Xet token with one of its 7 fields replaced (expiry '²', an other repo...)
+        bad = st.one_of(bad, forged_xet_tokens(ctx.xet["write"]))
+    auth = often(st.sampled_from(tokens), bad, 8)
     ctype = st.sampled_from(
         [
             "application/json",
