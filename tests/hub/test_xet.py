@@ -375,3 +375,18 @@ def test_a_pull_request_over_xet_from_a_contributor(hub, unique, xet):
         assert Path(out).read_bytes() == data
     anonymous = httpx2.get(f"{hub.url}/api/models/{repo}/xet-write-token/None?create_pr=1")
     assert anonymous.status_code == 401
+
+
+def test_a_damaged_xet_map_falls_back_to_plain_http(hub, unique, xet):
+    """The sha256 -> Xet hash map is the only thing /resolve reads to offer Xet: if it is
+    damaged on disk, the file is still served, over plain HTTP (never a garbled X-Xet-Hash)."""
+    api, repo = hub.api(), f"admin/xet-map-{unique}"
+    api.create_repo(repo)
+    data = os.urandom(200_000)
+    api.create_commit(repo, [CommitOperationAdd("w.bin", data)], commit_message="w")
+    sha = hashlib.sha256(data).hexdigest()
+    (hub.root / "xet" / "sha256" / sha[:2] / sha).write_text("not a hash")
+    head = httpx2.head(f"{hub.url}/{repo}/resolve/main/w.bin", headers=_auth(hub))
+    assert head.status_code == 200 and "x-xet-hash" not in head.headers
+    out = hf_hub_download(repo, "w.bin", endpoint=hub.url, token=hub.admin_token)
+    assert Path(out).read_bytes() == data

@@ -115,7 +115,7 @@ def _repo_key(state: dict) -> tuple[str, str, str]:
 
 
 def _hash_arg(text: str, what: str) -> str:
-    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+    if not X.is_hash_hex(text):
         raise bad_request(f"{what} must be 64 lowercase hex digits")
     return text
 

@@ -64,6 +64,10 @@ def hash_raw(text: str) -> bytes:
     return b"".join(bytes.fromhex(text[i : i + 16])[::-1] for i in range(0, 64, 16))
 
 
+def is_hash_hex(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 def chunk_hash(data: bytes) -> bytes:
     return blake3.blake3(data, key=DATA_KEY).digest()
 

@@ -178,9 +178,10 @@ class XetStore:
     def xet_hash_of(self, sha: str) -> str | None:
         """The Xet hash of the stored object `sha`, if it arrived through Xet."""
         try:
-            return self._at("sha256", sha).read_text("ascii")
+            name = self._at("sha256", sha).read_text("ascii", "replace")
         except FileNotFoundError:
             return None
+        return name if X.is_hash_hex(name) else None  # a damaged map: serve plain HTTP
 
     # -- rebuilding files ------------------------------------------------------------------------
 
