@@ -305,7 +305,7 @@ x = B.xorb([bytes([i]) * 50_000 + os.urandom(10_000) for i in range(8)])
 store.xet.put_xorb(x.hash, x.data, repo)
 (root / "xorb.bin").write_bytes(x.data)
 (root / "shard.bin").write_bytes(B.shard([{"terms": [B.Term(x, 0, 8)]}], [x]))
-store.xet.put_shard((root / "shard.bin").read_bytes(), repo)
+store.xet.put_shard((root / "shard.bin").read_bytes(), repo, 1 << 40)
 """
 
 
@@ -329,7 +329,7 @@ def test_sigkill_while_a_xet_shard_is_rebuilt(tmp_path, point):
     assert store.xet.xet_hash_of(file.sha256) is None
     assert audit(root)["crash/xet"]["id"] == state["branches"]["main"]
     repo = (state["type"], state["id"], state["uid"])
-    store.xet.put_shard((root / "shard.bin").read_bytes(), repo)  # the client's retry
+    store.xet.put_shard((root / "shard.bin").read_bytes(), repo, 1 << 40)  # the client's retry
     assert file.sha256 in store.repos.load("model", "crash/xet")["lfs"]
     assert store.objects.hash_file(file.sha256) == file.sha256
     assert store.xet.xet_hash_of(file.sha256) == X.hash_hex(file.hash)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import time
 from urllib.parse import urlsplit
@@ -114,6 +115,34 @@ def test_zoo_push_over_the_cap_is_one_line_exit_2(strict_hub, tmp_path, capsys):
     folder.mkdir()
     (folder / "weights.bin").write_bytes(b"z" * (2 << 20))
     assert main(["push", str(folder), "zoo/too-big", "--hub", url, "--token", token]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "upload refused" in err and "larger than this Hub accepts" in err
+    )
+
+
+def test_a_file_over_the_cap_is_refused_over_xet_too(strict_hub, tmp_path, capsys, monkeypatch):
+    """The cap of git-lfs objects holds for files that come through Xet (each xorb is under it:
+    the shard that describes the whole file is refused, 413), for the client and for zoo push."""
+    from huggingface_hub import constants
+
+    from zoo.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    url, token, root = strict_hub
+    api = HfApi(endpoint=url, token=token)
+    api.create_repo("zoo/big-xet")
+    before = api.model_info("zoo/big-xet").sha
+    with pytest.raises(ConnectionError, match="413"):  # hf_xet reports the CAS's status so
+        api.upload_file(
+            path_or_fileobj=os.urandom(2 << 20), path_in_repo="b.bin", repo_id="zoo/big-xet"
+        )
+    assert api.model_info("zoo/big-xet").sha == before
+    assert not list((root / "xet").glob("sha256/*/*")), "no file over the cap was rebuilt"
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(os.urandom(2 << 20))
+    assert main(["push", str(folder), "zoo/too-big-xet", "--hub", url, "--token", token]) == 2
     err = capsys.readouterr().err
     assert (
         err.count("\n") == 1 and "upload refused" in err and "larger than this Hub accepts" in err

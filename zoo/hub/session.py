@@ -196,6 +196,8 @@ def _xet_status_error(hub: Hub, what: str, exc: Exception, status: int) -> ZooEr
         )
     if status in (401, 403):
         return UserError(f"{what}: {hub.label} refused the Xet upload ({status}): check the token")
+    if status == 413:
+        return UserError(f"{what}: upload refused by {hub.label} (larger than this Hub accepts)")
     if 400 <= status < 500:
         return UserError(f"{what}: Xet upload refused by {hub.label} ({status}: {_short(exc)})")
     return ZooError(f"{what}: {hub.label} failed ({status}: {_short(exc)})")

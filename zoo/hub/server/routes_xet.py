@@ -154,8 +154,11 @@ async def post_shard(call: Call):
     """POST /xet-cas/v1/shards: register the files a shard describes (each one verified)."""
     state = await run_in_threadpool(_token_repo, call, "write")
     data = await read_body(call, MAX_SHARD_BYTES)
+    cap = call.limits.max_lfs_bytes
     try:
-        new = await run_in_threadpool(call.store.xet.put_shard, data, _repo_key(state))
+        new = await run_in_threadpool(call.store.xet.put_shard, data, _repo_key(state), cap)
+    except X.XetTooLarge:
+        raise HubError(413, "PayloadTooLarge", "object larger than this Hub accepts") from None
     except X.XetFormatError as exc:
         raise bad_request(f"shard refused: {exc}", code="InvalidShard") from None
     return json_response({"result": 1 if new else 0})

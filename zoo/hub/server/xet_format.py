@@ -49,6 +49,10 @@ class XetFormatError(ValueError):
     """Bytes that are not a well-formed xorb or shard, or whose hashes do not match."""
 
 
+class XetTooLarge(XetFormatError):
+    """A shard describes a file larger than the Hub accepts."""
+
+
 # -- hashes --------------------------------------------------------------------------------------
 
 

@@ -117,8 +117,10 @@ class XetStore:
 
     # -- shards and files ------------------------------------------------------------------------
 
-    def put_shard(self, data: bytes, repo: Repo) -> bool:
+    def put_shard(self, data: bytes, repo: Repo, max_file_bytes: int) -> bool:
         """Verify a shard's files, rebuild and link them to `repo`; True when it was new.
+
+        XetTooLarge when a file is over `max_file_bytes` (the cap git-lfs uploads have too).
 
         XetFormatError (a 400) when a term names a xorb the repo may not use, a range outside
         its xorb, a wrong length, a verification or file hash that does not match, or content
@@ -126,6 +128,8 @@ class XetStore:
         """
         shard, uid = X.parse_shard(data), repo[2]
         for file in shard.files:
+            if file.size > max_file_bytes:
+                raise X.XetTooLarge(f"a file of {file.size} bytes is larger than this Hub accepts")
             self._check_file(file, uid)
         for file in shard.files:
             self._record_file(file, repo)
