@@ -259,13 +259,17 @@ zoo:
 """
 
 
+def _local_recipe(families, tmp_path, monkeypatch, first: int):
+    """Two tiny BERT variants (from `first`) and the LOCAL recipe over them, run from tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    a, b = families("bert")["variants"][first : first + 2]
+    return a, b, write(tmp_path, LOCAL.format(a=a, b=b))
+
+
 def test_publishing_local_inputs_pushes_them_with_push_inputs(
     families, tmp_path, capsys, monkeypatch
 ):
-    tiny_family = families("bert")
-    monkeypatch.chdir(tmp_path)
-    a, b = tiny_family["variants"][:2]
-    recipe = write(tmp_path, LOCAL.format(a=a, b=b))
+    a, b, recipe = _local_recipe(families, tmp_path, monkeypatch, 0)
     new_hub = tmp_path / "new-hub"
     argv = ["merge", str(recipe), "--publish", "--json", "--quiet", "--hub", str(new_hub)]
     assert main(argv) == 2
@@ -289,10 +293,7 @@ def test_publishing_local_inputs_pushes_them_with_push_inputs(
 def test_the_same_publish_runs_again_into_its_default_output(
     families, tmp_path, capsys, monkeypatch
 ):
-    tiny_family = families("bert")
-    monkeypatch.chdir(tmp_path)
-    a, b = tiny_family["variants"][1:3]
-    recipe = write(tmp_path, LOCAL.format(a=a, b=b))
+    a, b, recipe = _local_recipe(families, tmp_path, monkeypatch, 1)
     argv = ["merge", str(recipe), "--publish", "--push-inputs", "--json", "--quiet"]
     argv += ["--hub", str(tmp_path / "hub")]
     tags = []
@@ -309,10 +310,7 @@ def test_the_same_publish_runs_again_into_its_default_output(
 def test_a_default_output_that_zoo_did_not_write_is_refused(
     families, tmp_path, capsys, monkeypatch
 ):
-    tiny_family = families("bert")
-    monkeypatch.chdir(tmp_path)
-    a, b = tiny_family["variants"][:2]
-    recipe = write(tmp_path, LOCAL.format(a=a, b=b))
+    a, b, recipe = _local_recipe(families, tmp_path, monkeypatch, 0)
     mine = tmp_path / "merged" / "local--tiny-linear"
     mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("mine")

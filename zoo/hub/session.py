@@ -162,44 +162,41 @@ def hub_errors(hub: Hub, what: str) -> Iterator[None]:
 
 def _http_error(hub: Hub, what: str, exc: hf_errors.HfHubHTTPError) -> ZooError:
     status = exc.response.status_code if exc.response is not None else None
-    if status == 401:
-        return UserError(f"{what}: the token was refused by {hub.label} (check --token / HF_TOKEN)")
-    if status == 403:
-        return UserError(f"{what}: your token may not write here on {hub.label}")
-    if status == 507:
-        detail = (getattr(exc, "server_message", None) or "507").splitlines()[0]
-        return ZooError(
-            f"{what}: {hub.label} is out of storage ({detail}); free space there and retry"
-        )
-    if status == 412:
-        return UserError(f"{what}: the branch moved while you were pushing; run the command again")
-    if status is not None and 400 <= status < 500:
-        return UserError(f"{what}: refused by {hub.label} ({status}: {_short(exc)})")
-    return ZooError(f"{what}: {hub.label} failed ({status}: {_short(exc)})")
+    detail = (getattr(exc, "server_message", None) or str(status)).splitlines()[0]
+    return _status_error(hub, what, status, detail, exc)
 
 
 _XET_STATUS = re.compile(r"HTTP status (?:client|server) error \((\d{3})[^)]*\)")
 
 
 def _raise_xet_error(hub: Hub, what: str, exc: Exception) -> None:
-    """Raise the zoo error for an hf_xet failure that names an HTTP status, else `exc` itself."""
+    """Raise the zoo error for an hf_xet failure that names an HTTP status, else `exc` itself.
+
+    hf_xet reports the CAS's answers as text only: the status is all there is to map."""
     match = _XET_STATUS.search(str(exc))
     if match is None:
         raise exc
-    raise _xet_status_error(hub, what, exc, int(match.group(1))) from None
+    status = int(match.group(1))
+    detail = "Xet storage is full" if status == 507 else str(status)
+    raise _status_error(hub, what, status, detail, exc) from None
 
 
-def _xet_status_error(hub: Hub, what: str, exc: Exception, status: int) -> ZooError:
+def _status_error(hub: Hub, what: str, status: int | None, detail: str, exc: Exception) -> ZooError:
+    """The one-line zoo error for an HTTP status from the Hub (git-lfs, API or Xet)."""
+    if status == 401:
+        return UserError(f"{what}: the token was refused by {hub.label} (check --token / HF_TOKEN)")
+    if status == 403:
+        return UserError(f"{what}: your token may not write here on {hub.label}")
     if status == 507:
         return ZooError(
-            f"{what}: {hub.label} is out of storage (Xet storage is full); free space and retry"
+            f"{what}: {hub.label} is out of storage ({detail}); free space there and retry"
         )
-    if status in (401, 403):
-        return UserError(f"{what}: {hub.label} refused the Xet upload ({status}): check the token")
     if status == 413:
         return UserError(f"{what}: upload refused by {hub.label} (larger than this Hub accepts)")
-    if 400 <= status < 500:
-        return UserError(f"{what}: Xet upload refused by {hub.label} ({status}: {_short(exc)})")
+    if status == 412:
+        return UserError(f"{what}: the branch moved while you were pushing; run the command again")
+    if status is not None and 400 <= status < 500:
+        return UserError(f"{what}: refused by {hub.label} ({status}: {_short(exc)})")
     return ZooError(f"{what}: {hub.label} failed ({status}: {_short(exc)})")
 
 

@@ -16,9 +16,11 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from zoo.errors import is_disk_full
 from zoo.hub.server.auth import User
 from zoo.hub.server.errors import (
     INVALID_CREDENTIALS,
@@ -157,6 +159,36 @@ async def stream_chunks(call: Call, cap: int) -> AsyncIterator[bytes]:
             raise too_large(f"request body exceeds the limit of {cap} bytes")
         if chunk:
             yield chunk
+
+
+_WRITE_BATCH = 8 << 20
+
+
+async def receive_into(call: Call, writer, cap: int) -> bool:
+    """Stream the body (at most `cap` bytes) into `writer.write`, off the event loop in 8 MiB
+    steps; False when the disk filled (the rest is still read, so the client hears the 507
+    instead of a connection reset)."""
+    pending: list[bytes] = []
+    pending_bytes, full = 0, False
+    async for chunk in stream_chunks(call, cap):
+        if full:
+            continue
+        pending.append(chunk)
+        pending_bytes += len(chunk)
+        if pending_bytes >= _WRITE_BATCH:
+            full = not await _write(writer, b"".join(pending))
+            pending, pending_bytes = [], 0
+    return not full and await _write(writer, b"".join(pending))
+
+
+async def _write(writer, data: bytes) -> bool:
+    try:
+        await run_in_threadpool(writer.write, data)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        return False
+    return True
 
 
 async def read_model(call: Call, model: type[M]) -> M:

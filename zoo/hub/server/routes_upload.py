@@ -16,7 +16,6 @@ import time
 
 from starlette.concurrency import run_in_threadpool
 
-from zoo.errors import is_disk_full
 from zoo.hub.server import commits as C
 from zoo.hub.server.access import can_write, contributable_repo, writable_repo
 from zoo.hub.server.discussion_views import url as discussion_url
@@ -35,6 +34,7 @@ from zoo.hub.server.http import (
     parse_model,
     parse_uint,
     read_model,
+    receive_into,
     stream_chunks,
 )
 from zoo.hub.server.objects import SHA256_RE, ObjectMismatch
@@ -42,7 +42,6 @@ from zoo.hub.server.paths import URL_PREFIX, pr_number, valid_path
 from zoo.hub.server.routes_repos import repo_of
 
 LFS_JSON = "application/vnd.git-lfs+json"
-_WRITE_BATCH = 8 << 20
 _MAX_PREUPLOAD_FILES = 1000
 
 
@@ -176,32 +175,6 @@ def _batch_item(call: Call, state: dict, obj: LfsObject, linked: set[str]) -> di
     }
 
 
-async def _receive(call: Call, writer) -> bool:
-    """Stream the body into writer; False when the disk filled (the rest is still read, so the
-    client hears the 507 instead of a connection reset)."""
-    pending: list[bytes] = []
-    pending_bytes, full = 0, False
-    async for chunk in stream_chunks(call, call.limits.max_lfs_bytes):
-        if full:
-            continue
-        pending.append(chunk)
-        pending_bytes += len(chunk)
-        if pending_bytes >= _WRITE_BATCH:  # hash + write off the event loop, in big steps
-            full = not await _write(writer, b"".join(pending))
-            pending, pending_bytes = [], 0
-    return not full and await _write(writer, b"".join(pending))
-
-
-async def _write(writer, data: bytes) -> bool:
-    try:
-        await run_in_threadpool(writer.write, data)
-    except OSError as exc:
-        if not is_disk_full(exc):
-            raise
-        return False
-    return True
-
-
 async def lfs_put(call: Call):
     """PUT <signed href>: stream, hash and size-check the object, publish it, link it."""
     repo_type, repo_id = _lfs_repo(call)
@@ -214,7 +187,7 @@ async def lfs_put(call: Call):
         )
     writer = await run_in_threadpool(call.store.objects.writer, oid, size)
     try:
-        if not await _receive(call, writer):
+        if not await receive_into(call, writer, call.limits.max_lfs_bytes):
             raise storage_full()
         await run_in_threadpool(writer.publish)
     except ObjectMismatch as exc:

@@ -22,15 +22,14 @@ from starlette.responses import Response
 from zoo.hub.server import xet_format as X
 from zoo.hub.server.access import can_write, contributable_repo, readable_repo, writable_repo
 from zoo.hub.server.download import BlobResponse, parse_range
-from zoo.hub.server.errors import HubError, bad_request, forbidden, unauthorized
-from zoo.hub.server.http import Call, json_response, parse_uint, read_body, stream_chunks
+from zoo.hub.server.errors import HubError, bad_request, forbidden, storage_full, unauthorized
+from zoo.hub.server.http import Call, json_response, parse_uint, read_body, receive_into
 from zoo.hub.server.paths import pr_number
 from zoo.hub.server.routes_repos import repo_of
 
 CAS_PREFIX = "/xet-cas"
 MAX_XORB_BYTES = 96 << 20  # xet-core caps a xorb at 64 MiB of chunks, plus headers and footer
 MAX_SHARD_BYTES = 64 << 20
-_WRITE_BATCH = 4 << 20
 
 
 # -- tokens --------------------------------------------------------------------------------------
@@ -134,13 +133,8 @@ async def post_xorb(call: Call):
     staged = call.store.xet.stage()
     try:
         with open(staged, "wb") as out:
-            pending = bytearray()
-            async for chunk in stream_chunks(call, MAX_XORB_BYTES):
-                pending += chunk
-                if len(pending) >= _WRITE_BATCH:  # write off the event loop, in big steps
-                    await run_in_threadpool(out.write, bytes(pending))
-                    pending.clear()
-            await run_in_threadpool(out.write, bytes(pending))
+            if not await receive_into(call, out, MAX_XORB_BYTES):
+                raise storage_full()
         put = call.store.xet.put_staged_xorb
         new = await run_in_threadpool(put, xorb, staged, _repo_key(state))
     except X.XetFormatError as exc:

@@ -77,21 +77,13 @@ class XetStore:
                 self._indexes.popitem(last=False)
         return index
 
-    def put_xorb(self, xorb: str, data: bytes, repo: Repo) -> bool:
-        """Verify and store a xorb, link it to `repo`; True when it was not stored before."""
-        staged = self.stage()
-        try:
-            staged.write_bytes(data)
-            return self.put_staged_xorb(xorb, staged, repo)
-        finally:
-            staged.unlink(missing_ok=True)
-
     def stage(self) -> Path:
         """A fresh staging path for an upload in flight (swept with the store's tmp files)."""
         return self.objects.tmp / f"xorb.{secrets.token_hex(8)}.part"
 
     def put_staged_xorb(self, xorb: str, staged: Path, repo: Repo) -> bool:
-        """Verify the xorb written at `staged` and move it into place; see put_xorb."""
+        """Verify the xorb written at `staged` and move it into place (its staging file is
+        consumed), link it to `repo`; True when it was not stored before."""
         new = self.xorb_index(xorb) is None
         if new and staged.stat().st_size == 0:
             raise X.XetFormatError("xorb holds no chunks")
