@@ -171,3 +171,8 @@ def _gitignore_match(path: str, pattern: str, anchored: bool, dir_only: bool) ->
     else:
         candidates = parts[:-1] if dir_only else parts
     return any(fnmatch.fnmatchcase(c, pattern) for c in candidates)
+
+
+def changes(old: dict, new: dict) -> dict[str, dict | None]:
+    """Map each path that differs from `old` to `new` to its new entry (None: deleted)."""
+    return {p: new.get(p) for p in sorted(old.keys() | new.keys()) if old.get(p) != new.get(p)}

@@ -16,18 +16,13 @@ _DIFF_MAX_BYTES = 256 << 10  # files larger than this show as "Binary files ... 
 _DIFF_MAX_FILES = 200
 
 
-def changes(old: dict, new: dict) -> dict[str, dict | None]:
-    """Map each path that differs from `old` to `new` to its new entry (None: deleted)."""
-    return {p: new.get(p) for p in sorted(old.keys() | new.keys()) if old.get(p) != new.get(p)}
-
-
 def merge_trees(base: dict, ours: dict, theirs: dict) -> tuple[dict, list[str]]:
     """Apply theirs' changes since `base` onto `ours`; (tree, sorted conflicting paths).
 
     A path both sides changed, to different results, is a conflict; so is a merged tree where a
     path is both a file and a folder (the paths involved are named). Deterministic.
     """
-    mine, theirs_changes = changes(base, ours), changes(base, theirs)
+    mine, theirs_changes = C.changes(base, ours), C.changes(base, theirs)
     conflicts = [p for p, e in theirs_changes.items() if p in mine and mine[p] != e]
     merged = dict(ours)
     for path, entry in theirs_changes.items():
@@ -54,7 +49,7 @@ def diff_text(base: dict, head: dict, read: Callable[[dict], bytes | None]) -> s
     256 KiB or not UTF-8 show as binary; at most 200 files are listed.
     """
     parts = []
-    for path, entry in list(changes(base, head).items())[:_DIFF_MAX_FILES]:
+    for path, entry in list(C.changes(base, head).items())[:_DIFF_MAX_FILES]:
         old = base.get(path)
         parts.append(_file_diff(path, _text(old, read), _text(entry, read), old, entry))
     return "".join(parts)

@@ -102,7 +102,7 @@ def last_commits(history, paths: list[str], limit: int = 1000) -> dict[str, dict
     previous = None
     for n, commit in enumerate(history):
         if previous is not None:
-            changed = _changed(previous["tree"], commit["tree"])
+            changed = set(C.changes(commit["tree"], previous["tree"]))
             for p in paths:
                 if p not in found and any(c == p or c.startswith(p + "/") for c in changed):
                     found[p] = _short(previous)
@@ -112,10 +112,6 @@ def last_commits(history, paths: list[str], limit: int = 1000) -> dict[str, dict
     for p in paths:
         found.setdefault(p, _short(previous))
     return found
-
-
-def _changed(new: dict, old: dict) -> set[str]:
-    return {p for p in new.keys() | old.keys() if new.get(p) != old.get(p)}
 
 
 def _short(commit: dict) -> dict:
