@@ -18,7 +18,15 @@ def output(data: Any, text: str, *, as_json: bool) -> str:
 
 
 def plan_text(plan: dict) -> str:
-    """A merge plan (zoo merge --dry-run): method, inputs, tensor counts, size, peak memory."""
+    """A merge plan (zoo merge --dry-run): method, inputs, tensor counts, size, peak memory; a
+    multi-merge's earlier merges first, each under its name."""
+    if not plan.get("merges"):
+        return _one_plan_text(plan)
+    parts = [f"merge {m['name']!r}:\n{_one_plan_text(m)}" for m in plan["merges"]]
+    return "\n\n".join([*parts, f"final merge:\n{_one_plan_text(plan)}"])
+
+
+def _one_plan_text(plan: dict) -> str:
     params = json.dumps(plan["params"], sort_keys=True)
     lines = [f"method: {plan['method']}  params: {params}  seed: {plan['seed']}"]
     if plan["base"]:

@@ -15,17 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError
-from zoo.hashing import folder_digest
-from zoo.hub import client
 from zoo.hub.session import Hub
 from zoo.merge import engine
-from zoo.merge.planning import MergeInput
-from zoo.pipelines.members import push
+from zoo.pipelines.merge_inputs import (
+    Input,
+    fetch,
+    plan_merge,
+    push_inputs,
+    run_engine,
+    selected,
+)
+from zoo.pipelines.multi_merge import run_steps
 from zoo.pipelines.published import merged_record, publish_record
-from zoo.recipe.lock import LOCK_FILE, Lock, build_lock, check_files, load_lock
-from zoo.recipe.plan import Candidate, MergeSpec, merge_spec, select
-from zoo.recipe.schema import Recipe, load_recipe
-from zoo.types import ModelRef, is_local_ref
+from zoo.recipe.lock import LOCK_FILE, Lock, LockedMerge, build_lock, load_lock
+from zoo.recipe.multi import MultiRecipe, Step, load_multi
+from zoo.recipe.plan import MergeSpec, merge_spec
+from zoo.recipe.schema import Recipe
+from zoo.types import is_local_ref
 
 
 @dataclass
@@ -60,15 +66,23 @@ class MergeOptions:
 
 @dataclass(frozen=True)
 class MergeJob:
-    """A loaded, checked merge: the recipe, its lock (when re-running one), the options."""
+    """A loaded, checked merge: the recipe (a multi-merge's final one, with the whole text), its
+    lock (when re-running one), the options, and a multi-merge's earlier merges and final name."""
 
     recipe: Recipe
     lock: Lock | None
     options: MergeOptions
+    steps: tuple[Step, ...] = ()
+    name: str | None = None
 
     def refs(self) -> list[str]:
-        """The inputs as the lock pins them or the recipe names them (not the selected ones)."""
-        return [i.pinned for i in self.lock.inputs()] if self.lock else _recipe_refs(self.recipe)
+        """The inputs as the lock pins them or the recipe names them (not the selected ones, not
+        the earlier merges of a multi-merge); both parts of a 'model+adapter'."""
+        if self.lock:
+            return [i.pinned for i in self.lock.all_inputs()]
+        names = {s.name for s in self.steps}
+        refs = [r for s in self.steps for r in _recipe_refs(s.recipe)] + _recipe_refs(self.recipe)
+        return [r for r in dict.fromkeys(refs) if r not in names]
 
     @property
     def writes_hub(self) -> bool:
@@ -83,15 +97,6 @@ class MergeJob:
         return self.writes_hub or selects or any(not is_local_ref(r) for r in self.refs())
 
 
-@dataclass(frozen=True)
-class Input:
-    """One merge input, pinned: the ref it is pinned to, its files' sha256, its local folder."""
-
-    pinned: str
-    files: dict[str, str]
-    path: Path
-
-
 def prepare_merge(
     recipe: Path | Recipe | None = None,
     lock_path: Path | None = None,
@@ -99,8 +104,8 @@ def prepare_merge(
 ) -> MergeJob:
     """Load the recipe (or re-run lock_path) and check the options against it; no network."""
     loaded, lock = _load(recipe, lock_path)
-    _check(loaded, lock, options)
-    job = MergeJob(loaded, lock, options)
+    _check(loaded.final, lock, options)
+    job = MergeJob(loaded.final, lock, options, loaded.steps, loaded.name)
     _check_lineage(job)
     return job
 
@@ -115,15 +120,19 @@ def merge(hub: Hub | None, job: MergeJob) -> MergeOutcome:
         raise UserError(f"{job.recipe.source}: this merge needs a hub (--hub)")
     recipe, opts = job.recipe, job.options
     with tempfile.TemporaryDirectory(prefix="zoo-merge-") as tmp:
-        spec = job.lock.spec() if job.lock else merge_spec(recipe, _selected(hub, recipe))
+        built, steps, plans = run_steps(hub, job, Path(tmp))
+        spec = job.lock.spec() if job.lock else merge_spec(recipe, selected(hub, recipe))
         if opts.dry_run:
-            return _dry_run(hub, spec, Path(tmp), opts)
-        inputs = _fetch(hub, spec, job.lock, _push_inputs(hub, spec, recipe, opts))
+            return _dry_run(hub, spec, Path(tmp) / "final", opts, built, plans)
+        pushed = push_inputs(hub, spec, recipe, opts)
+        inputs = fetch(hub, spec, job.lock, pushed, built)
         searched = None
         if opts.search:
             spec, searched = _search(spec, recipe, inputs, opts, Path(tmp))
         pins = {r: (i.pinned, i.files) for r, i in inputs.items()}
-        lock = job.lock or build_lock(spec, recipe.text, recipe.sha256, pins)
+        lock = job.lock or build_lock(
+            spec, recipe.text, recipe.sha256, pins, name=job.name, steps=steps
+        )
         with _output(recipe, opts.out) as target:
             outcome = _merge_into(hub, target, recipe, spec, inputs, lock, searched, opts)
     return outcome
@@ -140,7 +149,7 @@ def _merge_into(
     opts: MergeOptions,
 ) -> MergeOutcome:
     """Merge, evaluate, write the record once, and (with publish) push it."""
-    report = _run_engine(spec, inputs, target, opts)
+    report = run_engine(spec, inputs, target, opts)
     results = _evaluate(recipe, spec, inputs, target, opts) if recipe.zoo.eval else None
     record = merged_record(hub, recipe.text, lock, results, searched)
     record.write(target)
@@ -153,13 +162,16 @@ def _merge_into(
     return outcome
 
 
-def _load(recipe: Path | Recipe | None, lock_path: Path | None) -> tuple[Recipe, Lock | None]:
+def _load(recipe: Path | Recipe | None, lock_path: Path | None) -> tuple[MultiRecipe, Lock | None]:
     if lock_path is not None:
         lock = load_lock(lock_path)
-        return load_recipe(lock.recipe), lock
+        loaded = load_multi(lock.recipe)
+        if [s.name for s in lock.steps] != list(loaded.names) or lock.name != loaded.name:
+            raise UserError(f"{lock_path}: invalid lock (its merges are not its recipe's)")
+        return loaded, lock
     if recipe is None:
         raise UserError("give a recipe file or --lock FILE")
-    return (recipe if isinstance(recipe, Recipe) else load_recipe(recipe)), None
+    return (MultiRecipe(recipe) if isinstance(recipe, Recipe) else load_multi(recipe)), None
 
 
 def _check(recipe: Recipe, lock: Lock | None, opts: MergeOptions) -> None:
@@ -191,25 +203,6 @@ def _check_lineage(job: MergeJob) -> None:
         )
 
 
-def _push_inputs(
-    h: Hub | None, spec: MergeSpec, recipe: Recipe, opts: MergeOptions
-) -> dict[str, str]:
-    """With push_inputs, push each local input as NAMESPACE/<folder name>; {ref: repo@sha}.
-
-    NAMESPACE is zoo.publish.repo_id's; the kind is the folder's zoo.json's, else base.
-    """
-    if not opts.push_inputs:
-        return {}
-    namespace = recipe.zoo.publish.repo_id.split("/")[0]
-    pushed = {}
-    for ref in spec.refs():
-        if is_local_ref(ref):
-            folder = Path(ref).expanduser().resolve()
-            sha, _ = push(h, folder, f"{namespace}/{folder.name}")
-            pushed[ref] = f"{namespace}/{folder.name}@{sha}"
-    return pushed
-
-
 @contextlib.contextmanager
 def _output(recipe: Recipe, out: Path | None) -> Iterator[Path]:
     """out as given; else merged/<name>, where an earlier merge's output (it holds a lock) is
@@ -236,61 +229,8 @@ def _output(recipe: Recipe, out: Path | None) -> Iterator[Path]:
 
 def _recipe_refs(recipe: Recipe) -> list[str]:
     refs = [str(m["model"]) for m in recipe.merge.get("models") or []]
-    return refs + ([str(recipe.merge["base_model"])] if recipe.merge.get("base_model") else [])
-
-
-def _selected(h: Hub | None, recipe: Recipe) -> list[str] | None:
-    sel = recipe.zoo.select
-    if sel is None:
-        return None
-    query = dict(sel.meta)
-    if sel.experiment:
-        query["experiment"] = sel.experiment
-    members = client.find_members(h, kind=sel.kind, tags=sel.tags, query=query)
-    if sel.base_model:
-        members = [m for m in members if (m.meta.base_model or "").split("@")[0] == sel.base_model]
-    return select(sel, [Candidate(m.ref, m.repo_id, m.meta.flat()) for m in members])
-
-
-def _fetch(
-    h: Hub | None, spec: MergeSpec, lock: Lock | None, pushed: dict[str, str]
-) -> dict[str, Input]:
-    """Pull every input at its pinned commit (a pushed local input: at its new commit)."""
-    locked = {i.pinned: i for i in lock.inputs()} if lock else {}
-    out = {}
-    for ref in spec.refs():
-        source = pushed.get(ref, ref)
-        if is_local_ref(source):
-            path = Path(source).expanduser().resolve()
-            pinned = str(path)
-        else:
-            pulled = client.pull_member(h, ModelRef.parse(source))
-            path, pinned = pulled.path, f"{pulled.repo_id}@{pulled.sha}"
-        files = folder_digest(path)
-        if ref in locked:
-            check_files(locked[ref], files)
-        out[ref] = Input(pinned, files, path)
-    return out
-
-
-def _run_engine(
-    spec: MergeSpec, inputs: dict[str, Input], target: Path, opts: MergeOptions
-) -> engine.MergeReport:
-    base = inputs[spec.base].path if spec.base else None
-    return engine.merge_folders(
-        [MergeInput(inputs[m.ref].path, m.params) for m in spec.models],
-        base,
-        spec.method,
-        spec.params,
-        target,
-        dtype=spec.dtype,
-        out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
-        device=opts.device,
-        allow_pickle=opts.allow_pickle,
-        progress=opts.progress,
-        seed=spec.seed,
-    )
+    refs += [str(recipe.merge["base_model"])] if recipe.merge.get("base_model") else []
+    return [part for r in refs for part in ([r] if is_local_ref(r) else r.split("+"))]
 
 
 def _search(
@@ -304,7 +244,7 @@ def _search(
     quiet = replace(opts, progress=False)
 
     def merge_to(candidate: MergeSpec, out: Path) -> None:
-        _run_engine(candidate, inputs, out, quiet)
+        run_engine(candidate, inputs, out, quiet)
 
     def score(path: Path) -> dict[str, float]:
         return {t.name: t.score for t in evaluate(path, task_dirs=dirs, progress=False).tasks}
@@ -314,49 +254,32 @@ def _search(
     return chosen, result.to_json()
 
 
-def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> MergeOutcome:
+def _dry_run(
+    h: Hub | None,
+    spec: MergeSpec,
+    tmp: Path,
+    opts: MergeOptions,
+    built: dict[str, Input],
+    merges: list[dict[str, Any]],
+) -> MergeOutcome:
     """Resolve and plan without downloading a weight byte (safetensors headers only)."""
-    paths, pinned = {}, {}
-    for i, ref in enumerate(spec.refs()):
-        if is_local_ref(ref):
-            paths[ref], pinned[ref] = Path(ref).expanduser().resolve(), ref
-        else:
-            sha, _ = client.pull_skeleton(h, ModelRef.parse(ref), tmp / str(i))
-            paths[ref], pinned[ref] = tmp / str(i), f"{ModelRef.parse(ref).repo_id}@{sha}"
-    plan = engine.plan(
-        [MergeInput(paths[m.ref], m.params) for m in spec.models],
-        paths[spec.base] if spec.base else None,
-        spec.method,
-        spec.params,
-        dtype=spec.dtype,
-        out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
-        device=opts.device,
-        allow_pickle=opts.allow_pickle,
-    )
-    data = {
-        "method": spec.method,
-        "params": spec.params,
-        "seed": spec.seed,
-        "base": pinned.get(spec.base) if spec.base else None,
-        "models": [{"ref": pinned[m.ref], "params": m.params} for m in spec.models],
-        "tensors_to_merge": plan.tensors_to_merge,
-        "tensors": len(plan.tasks),
-        "out_files": list(plan.out_files),
-        "out_bytes": plan.out_bytes,
-        "estimated_peak_bytes": plan.peak_bytes,
-        "device": plan.device,
-    }
+    _, data = plan_merge(h, spec, tmp, opts, built)
+    data.pop("paths")
+    if merges:
+        data["merges"] = [{k: v for k, v in m.items() if k != "paths"} for m in merges]
     return MergeOutcome(lock=None, plan=data)
 
 
-def _plan_dict(spec: MergeSpec, lock: Lock) -> dict[str, Any]:
+def _plan_dict(spec: MergeSpec, lock: LockedMerge) -> dict[str, Any]:
+    steps = lock.merges()[:-1]  # a multi-merge's earlier merges
     return {
+        **({"name": lock.name} if lock.name else {}),
         "method": spec.method,
         "params": spec.params,
         "seed": spec.seed,
         "base": lock.base.pinned if lock.base else None,
-        "models": [{"ref": m.pinned, "params": m.params} for m in lock.models],
+        "models": [{"ref": m.ref, "params": m.params} for m in lock.models],
+        **({"merges": [_plan_dict(s.spec(), s) for s in steps]} if steps else {}),
     }
 
 
@@ -379,7 +302,7 @@ def _evaluate(
     entrants += [
         entrant(ev.label_of(inputs[m.ref].pinned), inputs[m.ref])
         for m in spec.models
-        if m.ref != spec.base
+        if m.ref != spec.base and not m.adapter
     ]
     entrants.append(ev.Entrant(ev.MERGED, str(target), target))
     tasks = recipe.zoo.eval

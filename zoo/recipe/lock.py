@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_serializer
 
 from zoo import __version__
 from zoo.errors import UserError
@@ -18,23 +18,40 @@ from zoo.recipe.plan import MergeSpec, Source
 from zoo.schema import Frozen
 
 LOCK_FILE = "zoo.lock.json"
+MERGE_PREFIX = "merge:"  # the pinned ref of an earlier merge's output
 
 
 class LockedInput(Frozen):
     """One input: as the recipe named it, pinned, and the files it used with their sha256."""
 
     requested: str = Field(description="the reference as written or selected")
-    pinned: str = Field(description="'org/name@<40-hex>' for Hub inputs, the path for local ones")
+    pinned: str = Field(
+        description="'org/name@<40-hex>' for Hub inputs, the path for local ones, "
+        "'merge:<name>' for an earlier merge of the same recipe"
+    )
     files: dict[str, str] = Field(description="path in repo -> sha256")
     params: dict[str, Any] = Field(default_factory=dict)
+    adapter: LockedInput | None = Field(
+        default=None, description="the peft LoRA adapter folded into this model (model+adapter)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_adapter(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("adapter") is None:
+            data.pop("adapter", None)
+        return data
+
+    @property
+    def ref(self) -> str:
+        """The pinned input as one reference ('pinned' or 'pinned+adapter-pinned')."""
+        return f"{self.pinned}+{self.adapter.pinned}" if self.adapter else self.pinned
 
 
-class Lock(Frozen):
-    """A fully pinned merge."""
+class LockedMerge(Frozen):
+    """One merge, every input pinned."""
 
-    lock_version: Literal[1] = 1
-    recipe: str = Field(description="the recipe exactly as written")
-    recipe_sha256: str
+    name: str | None = Field(default=None, description="the merge's name in a multi-merge")
     method: str
     params: dict[str, Any] = Field(default_factory=dict)
     base: LockedInput | None = None
@@ -43,17 +60,15 @@ class Lock(Frozen):
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
-    zoo_version: str = __version__
-
-    def to_json(self) -> str:
-        """Deterministic serialisation (sorted keys, trailing newline)."""
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
     def spec(self) -> MergeSpec:
         """The merge spec with every input pinned."""
         return MergeSpec(
             method=self.method,
-            models=tuple(Source(m.pinned, dict(m.params)) for m in self.models),
+            models=tuple(
+                Source(m.pinned, dict(m.params), m.adapter.pinned if m.adapter else None)
+                for m in self.models
+            ),
             base=self.base.pinned if self.base else None,
             params=dict(self.params),
             dtype=self.dtype,
@@ -62,39 +77,107 @@ class Lock(Frozen):
             seed=self.seed,
         )
 
+    def merges(self) -> list[LockedMerge]:
+        """Every merge in the order it runs (a Lock: its steps, then itself)."""
+        return [self]
+
     def inputs(self) -> list[LockedInput]:
-        """Every distinct locked input, base first."""
+        """Every distinct locked input (adapters too), base first."""
         seen: dict[str, LockedInput] = {}
         for item in ([self.base] if self.base else []) + list(self.models):
             seen.setdefault(item.pinned, item)
+        for item in self.models:
+            if item.adapter is not None:
+                seen.setdefault(item.adapter.pinned, item.adapter)
         return list(seen.values())
+
+
+class LockedStep(LockedMerge):
+    """A merge before the final one in a multi-merge, and the files it wrote."""
+
+    name: str
+    outputs: dict[str, str] = Field(description="file of its output -> sha256")
+
+
+class Lock(LockedMerge):
+    """A fully pinned merge; for a multi-merge, the final one, after the merges it uses."""
+
+    lock_version: Literal[1] = 1
+    recipe: str = Field(description="the recipe exactly as written")
+    recipe_sha256: str
+    steps: tuple[LockedStep, ...] = Field(
+        default=(), description="a multi-merge's earlier merges, in the order they run"
+    )
+    zoo_version: str = __version__
+
+    def to_json(self) -> str:
+        """Deterministic serialisation (sorted keys, trailing newline); a merge of one document
+        has no name or steps keys."""
+        data = self.model_dump(mode="json")
+        for key in ("name", "steps"):
+            if not data[key]:
+                data.pop(key)
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def merges(self) -> list[LockedMerge]:
+        """Every merge in the order it runs, this (the final) one last."""
+        return [*self.steps, self]
+
+    def all_inputs(self) -> list[LockedInput]:
+        """Every distinct input of every merge that is not an earlier merge's output."""
+        seen: dict[str, LockedInput] = {}
+        for merge in self.merges():
+            for item in merge.inputs():
+                if not item.pinned.startswith(MERGE_PREFIX):
+                    seen.setdefault(item.pinned, item)
+        return list(seen.values())
+
+
+Pins = dict[str, tuple[str, dict[str, str]]]
+
+
+def locked_merge(spec: MergeSpec, pinned: Pins, name: str | None = None) -> dict[str, Any]:
+    """The fields of a LockedMerge for spec: pinned maps each requested ref (adapters too) to
+    (pinned ref, {file: sha256})."""
+
+    def locked(ref: str, params: dict, adapter: str | None = None) -> LockedInput:
+        target, files = pinned[ref]
+        return LockedInput(
+            requested=ref,
+            pinned=target,
+            files=dict(sorted(files.items())),
+            params=params,
+            adapter=locked(adapter, {}) if adapter else None,
+        )
+
+    return dict(
+        name=name,
+        method=spec.method,
+        params=spec.params,
+        base=locked(spec.base, {}) if spec.base else None,
+        models=tuple(locked(m.ref, m.params, m.adapter) for m in spec.models),
+        dtype=spec.dtype,
+        out_dtype=spec.out_dtype,
+        tokenizer_source=spec.tokenizer_source,
+        seed=spec.seed,
+    )
 
 
 def build_lock(
     spec: MergeSpec,
     recipe_text: str,
     recipe_sha256: str,
-    pinned: dict[str, tuple[str, dict[str, str]]],
+    pinned: Pins,
+    *,
+    name: str | None = None,
+    steps: tuple[LockedStep, ...] = (),
 ) -> Lock:
-    """Pin spec: pinned maps each requested ref to (pinned ref, {file: sha256})."""
-
-    def locked(ref: str, params: dict) -> LockedInput:
-        target, files = pinned[ref]
-        return LockedInput(
-            requested=ref, pinned=target, files=dict(sorted(files.items())), params=params
-        )
-
+    """Pin spec (the final merge); steps: the earlier merges of a multi-merge, already locked."""
     return Lock(
         recipe=recipe_text,
         recipe_sha256=recipe_sha256,
-        method=spec.method,
-        params=spec.params,
-        base=locked(spec.base, {}) if spec.base else None,
-        models=tuple(locked(m.ref, m.params) for m in spec.models),
-        dtype=spec.dtype,
-        out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
-        seed=spec.seed,
+        steps=steps,
+        **locked_merge(spec, pinned, name),
     )
 
 

@@ -14,14 +14,32 @@ from zoo.errors import UserError
 from zoo.merge.params import check_params
 from zoo.merge.registry import get_method
 from zoo.recipe.schema import Recipe, Select
+from zoo.types import is_local_ref
 
 
 @dataclass(frozen=True)
 class Source:
-    """One merge input as the recipe names it: 'org/name[@rev]' or a local path."""
+    """One merge input as the recipe names it: 'org/name[@rev]' or a local path; with adapter,
+    a peft LoRA adapter (same forms) folded into that model (mergekit's 'model+adapter')."""
 
     ref: str
     params: dict[str, Any] = field(default_factory=dict)
+    adapter: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The input as one string: 'ref' or 'ref+adapter'."""
+        return f"{self.ref}+{self.adapter}" if self.adapter else self.ref
+
+
+def parse_source(text: str, params: dict[str, Any] | None = None, where: str = "model") -> Source:
+    """'MODEL' or mergekit's 'MODEL+ADAPTER'; a local folder whose name holds '+' is a MODEL."""
+    if "+" not in text or is_local_ref(text):
+        return Source(text, dict(params or {}))
+    parts = text.split("+")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise UserError(f"{where}: {text!r}: expected MODEL or MODEL+LORA_ADAPTER (one '+')")
+    return Source(parts[0], dict(params or {}), adapter=parts[1])
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,7 @@ class MergeSpec:
     def refs(self) -> list[str]:
         """Every distinct input reference, base first, in a stable order."""
         refs = ([self.base] if self.base else []) + [m.ref for m in self.models]
+        refs += [m.adapter for m in self.models if m.adapter]
         return list(dict.fromkeys(refs))
 
 
@@ -94,12 +113,13 @@ def merge_spec(recipe: Recipe, selected: Sequence[str] | None = None) -> MergeSp
         models = tuple(Source(ref, dict(recipe.zoo.select.parameters)) for ref in selected)
     else:
         models = tuple(
-            Source(str(m["model"]), dict(m.get("parameters") or {})) for m in data["models"]
+            parse_source(str(m["model"]), m.get("parameters"), f"models[{i}].model")
+            for i, m in enumerate(data["models"])
         )
     spec = MergeSpec(
         method=data["merge_method"],
         models=models,
-        base=str(data["base_model"]) if data.get("base_model") else None,
+        base=_base(data),
         params=dict(data.get("parameters") or {}),
         dtype=data.get("dtype"),
         out_dtype=data.get("out_dtype"),
@@ -108,6 +128,18 @@ def merge_spec(recipe: Recipe, selected: Sequence[str] | None = None) -> MergeSp
     )
     check_spec(spec)
     return spec
+
+
+def _base(data: dict) -> str | None:
+    if not data.get("base_model"):
+        return None
+    base = parse_source(str(data["base_model"]), where="base_model")
+    if base.adapter:
+        raise UserError(
+            f"base_model: {data['base_model']!r}: a base with a LoRA adapter is not supported; "
+            "fold it in a merge of its own first (a multi-merge: name it, use the name)"
+        )
+    return base.ref
 
 
 def _tokenizer_source(data: dict) -> str | None:
@@ -122,7 +154,7 @@ def _tokenizer_source(data: dict) -> str | None:
 def check_spec(spec: MergeSpec) -> None:
     """Raise UserError if the method's parameters or input count do not fit the inputs."""
     method = get_method(spec.method)
-    refs = [m.ref for m in spec.models]
+    refs = [m.key for m in spec.models]
     per_model = [m.params for m in spec.models]
     base_index = refs.index(spec.base) if spec.base in refs else None
     if spec.base and base_index is None:

@@ -134,8 +134,26 @@ def load_recipe(path_or_text: str | Path) -> Recipe:
     except YAML_ERRORS as exc:
         detail = _first_line(str(exc) or type(exc).__name__)
         raise UserError(f"{source}: not valid YAML ({detail})") from None
+    return recipe_from_data(data, text, source)
+
+
+def load_documents(path_or_text: str | Path) -> tuple[str, str, list[Any]]:
+    """Read a recipe file (or YAML text) that may hold several YAML documents (mergekit-multi);
+    return (text, source name, the documents, empty ones left out)."""
+    text, source = _read(path_or_text)
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except YAML_ERRORS as exc:
+        detail = _first_line(str(exc) or type(exc).__name__)
+        raise UserError(f"{source}: not valid YAML ({detail})") from None
+    return text, source, docs
+
+
+def recipe_from_data(data: Any, text: str, source: str) -> Recipe:
+    """Validate one parsed recipe document (data is not changed); raise one UserError."""
     if not isinstance(data, dict):
         raise UserError(f"{source}: a recipe is a YAML mapping with merge_method and models")
+    data = dict(data)
     problems: list[str] = []
     raw_zoo = data.pop("zoo", None)
     zoo = _zoo_block({} if raw_zoo is None else raw_zoo, problems)
