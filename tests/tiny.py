@@ -347,14 +347,28 @@ def read_json(path: Path):
     return json.loads(Path(path).read_text())
 
 
-def lora_adapter(base, folder, seed, **lora):
-    """Save a peft LoRA adapter over base with random (non-zero) B matrices into folder."""
+def causal_lm(folder: Path, arch: str = "qwen3", seed: int = 0) -> Path:
+    """Write a tiny random *ForCausalLM folder (plain Hugging Face, untied lm_head) for arch."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = hf_tokenizer(arch)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config(arch, tokenizer, tie_word_embeddings=False))
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return Path(folder)
+
+
+def lora_adapter(base, folder, seed, *, causal: bool = False, **lora):
+    """Save a peft LoRA adapter over base with random (non-zero) B matrices into folder
+    (over AutoModelForCausalLM with causal, else AutoModel)."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoModelForCausalLM
 
     torch.manual_seed(seed)
+    auto = AutoModelForCausalLM if causal else AutoModel
     model = get_peft_model(
-        AutoModel.from_pretrained(str(base)),
+        auto.from_pretrained(str(base)),
         LoraConfig(init_lora_weights=False, **({"r": 4, "lora_alpha": 8} | lora)),
     )
     with torch.no_grad():  # random B (peft would start it at zero); "trained" saved modules

@@ -13,8 +13,7 @@ from typing import Any
 from zoo.errors import UserError
 from zoo.merge.params import check_params
 from zoo.merge.registry import get_method
-from zoo.recipe.schema import Recipe, Select
-from zoo.types import is_local_ref
+from zoo.recipe.schema import Recipe, Select, split_model_ref
 
 
 @dataclass(frozen=True)
@@ -34,12 +33,11 @@ class Source:
 
 def parse_source(text: str, params: dict[str, Any] | None = None, where: str = "model") -> Source:
     """'MODEL' or mergekit's 'MODEL+ADAPTER'; a local folder whose name holds '+' is a MODEL."""
-    if "+" not in text or is_local_ref(text):
-        return Source(text, dict(params or {}))
-    parts = text.split("+")
-    if len(parts) != 2 or not all(p.strip() for p in parts):
-        raise UserError(f"{where}: {text!r}: expected MODEL or MODEL+LORA_ADAPTER (one '+')")
-    return Source(parts[0], dict(params or {}), adapter=parts[1])
+    try:
+        ref, adapter = split_model_ref(text)
+    except ValueError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    return Source(ref, dict(params or {}), adapter)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from zoo.errors import UserError
 from zoo.merge.registry import list_methods
 from zoo.schema import KINDS, YAML_ERRORS, Frozen
 from zoo.suggest import unknown_name
+from zoo.types import is_local_ref
 
 
 class Select(Frozen):
@@ -250,6 +251,10 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
             for k in entry
             if k not in _MODEL_KEYS
         ]
+        try:
+            split_model_ref(str(entry["model"]))
+        except ValueError as exc:
+            problems.append(f"models[{i}].model: {exc}")
     for i, sl in enumerate(_entries(data.get("slices"), "slices", problems)):
         problems += _slice_problems(i, sl)
     has_inputs = bool(data.get("models") or data.get("slices") or data.get("modules"))
@@ -258,6 +263,17 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
     if data.get("models") and zoo.select is not None:
         problems.append("give either models: or zoo.select:, not both")
     return problems
+
+
+def split_model_ref(text: str) -> tuple[str, str | None]:
+    """(model, adapter or None) of 'MODEL' or mergekit's 'MODEL+ADAPTER'; a local folder whose
+    name holds '+' is a MODEL. Raise ValueError on any other use of '+'."""
+    if "+" not in text or is_local_ref(text):
+        return text, None
+    parts = text.split("+")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise ValueError(f"{text!r}: expected MODEL or MODEL+LORA_ADAPTER (one '+')")
+    return parts[0], parts[1]
 
 
 def _slice_problems(i: int, sl: Any) -> list[str]:
