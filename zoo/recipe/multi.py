@@ -169,8 +169,8 @@ def _final(recipes: Mapping[str | None, Recipe], source: str) -> str | None:
 def dependency_order(needs: Mapping[K, Sequence[K]], final: K, source: str = "<recipe>") -> list[K]:
     """The merges `final` uses, each after the merges it uses, final last.
 
-    Among merges free to go in any order, document (mapping) order. Raise UserError naming the
-    merge on a cycle, on a merge that uses the final one, or on a merge the final one never uses.
+    Among merges free to go in any order, the order they are first used in. Raise UserError
+    naming the merge on a cycle, on a merge that uses the final one, or on one never used.
     """
     order: list[K] = []
 
