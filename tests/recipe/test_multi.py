@@ -288,3 +288,48 @@ def test_an_earlier_merge_as_the_base_of_an_adapter(bert, tmp_path):
     assert all((ours[k] - want[k]).abs().max() <= 1e-6 for k in ours)
     lock = load_lock(tmp_path / "out" / "zoo.lock.json")
     assert lock.models[0].pinned == "merge:a" and lock.models[0].adapter.pinned == str(adapter)
+
+
+def test_publish_names_every_hub_input_and_draws_the_merges(hub, published, tmp_path):
+    """Hub bags merged in two steps, published: the lineage names the bags, the card's graph the
+    earlier merge; a dry run reads only headers (skeletons) of Hub inputs and earlier merges."""
+    from huggingface_hub import HfApi
+
+    from zoo.hub.session import open_hub_if
+    from zoo.pipelines.merging import MergeOptions, merge, prepare_merge
+
+    bags = sorted(f"{r}@{s}" for r, s in published["bags"].items() if "exp-a" in r)
+    text = (
+        f"name: pair\nmerge_method: linear\nmodels:\n  - model: {bags[0]}\n"
+        f"    parameters: {{weight: 1.0}}\n  - model: {bags[1]}\n    parameters: {{weight: 1.0}}\n"
+        f"---\nname: top\nmerge_method: ties\nbase_model: {published['base']}\n"
+        f"parameters: {{density: 0.5}}\nmodels:\n  - model: pair\n    parameters: {{weight: 0.5}}\n"
+        f"  - model: {bags[2]}\n    parameters: {{weight: 0.5}}\n"
+        "zoo: {publish: {repo_id: zoo/tiny-two-step}}\n"
+    )
+    (tmp_path / "multi.yaml").write_text(text)
+
+    def run(**options):
+        job = prepare_merge(tmp_path / "multi.yaml", None, MergeOptions(progress=False, **options))
+        with open_hub_if(job.needs_hub, hub.url, hub.admin_token, create=job.writes_hub) as h:
+            return merge(h, job)
+
+    dry = run(dry_run=True)
+    assert [m["name"] for m in dry.plan["merges"]] == ["pair"] and dry.plan["method"] == "ties"
+    assert dry.plan["models"][0]["ref"] == "merge:pair"
+    outcome = run(out=tmp_path / "out", publish=True)
+    assert outcome.tag == "v1" and outcome.lock.name == "top"
+    api = HfApi(endpoint=hub.url, token=hub.admin_token)
+    meta = json.loads(open(api.hf_hub_download("zoo/tiny-two-step", "zoo.json")).read())
+    assert meta["parents"] == bags  # in the order the merges use them: pair's two, then top's
+    assert meta["base_model"] == published["base"]
+    readme = open(api.hf_hub_download("zoo/tiny-two-step", "README.md")).read()
+    graph = readme[readme.index("graph BT") :].split("```")[0]
+    assert "merge:pair<br/>merged" in graph, graph
+    edges = {line.strip() for line in graph.splitlines() if "-->" in line}
+    # n0 the published model, n1 merge:pair, n2/n3 its bags, n4 the base, n5 the third bag
+    assert {"n0 -->|merged from| n1", "n1 -->|merged from| n2", "n1 -->|merged from| n3"} <= edges
+    assert {"n0 -->|base| n4", "n0 -->|merged from| n5", "n2 -->|base| n4"} <= edges
+    assert "n0 -->|merged from| n2" not in edges  # the bag is drawn under the merge that used it
+    lock = load_lock(api.hf_hub_download("zoo/tiny-two-step", "zoo.lock.json"))
+    assert [s.name for s in lock.steps] == ["pair"] and lock.recipe == text

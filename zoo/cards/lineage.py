@@ -5,7 +5,7 @@ Nodes are named 'repo@short-sha'.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _SHAPES = {"base": ('(["', '"])'), "merged": ('{{"', '"}}'), None: ('["', '"]')}
@@ -40,3 +40,25 @@ def mermaid(root: str, edges: Sequence[dict[str, Any]], root_kind: str = "merged
             label = "base" if e["relation"] == "base" else "merged from"
             lines.append(f"  {ids[e['child']]} -->|{label}| {ids[e['parent']]}")
     return "\n".join(lines)
+
+
+def multi_merge_edges(
+    root: str, merges: Sequence[Mapping[str, Any]], kinds: Mapping[str, str | None]
+) -> list[dict[str, Any]]:
+    """The edges of a multi-merge's own graph: root (the published model) -> the final merge's
+    inputs, each earlier merge ('merge:NAME', a merged node) -> its inputs.
+
+    merges: the lock's merges as JSON data, in the order they ran, the final one last; kinds:
+    the known kind of each Hub input. Adapters ('model+adapter') are parents of their merge.
+    """
+    edges = []
+    for i, merge in enumerate(merges):
+        child = root if i == len(merges) - 1 else f"merge:{merge['name']}"
+        items = [("base", merge["base"])] if merge.get("base") else []
+        items += [("parent", m) for m in merge["models"]]
+        items += [("parent", m["adapter"]) for m in merge["models"] if m.get("adapter")]
+        for relation, item in items:
+            parent = item["pinned"]
+            kind = "merged" if parent.startswith("merge:") else kinds.get(parent)
+            edges.append({"child": child, "parent": parent, "relation": relation, "kind": kind})
+    return edges

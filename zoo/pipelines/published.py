@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.cards.lineage import multi_merge_edges
 from zoo.cards.merged import merged_card
 from zoo.cards.pull_request import pr_description
 from zoo.hub import client
 from zoo.hub.metadata import ZooMetadata
 from zoo.hub.session import Hub
 from zoo.pipelines.search import SEARCH_FILE
-from zoo.recipe.lock import LOCK_FILE, Lock
+from zoo.recipe.lock import LOCK_FILE, MERGE_PREFIX, Lock
 from zoo.recipe.schema import Publish
 from zoo.types import is_local_ref
 
@@ -54,13 +55,14 @@ def merged_record(
     search: dict[str, Any] | None = None,
 ) -> MergedRecord:
     """The record of a merge; reads each parent's metadata once (when every input is pinned)."""
-    if h is None or any(is_local_ref(i.pinned) for i in lock.inputs()):
+    if h is None or any(is_local_ref(i.pinned) for i in lock.all_inputs()):
         return MergedRecord(recipe_text, lock, None, {}, results, search)
-    parents = read_parents(h, [m.pinned for m in lock.models])
+    parents = read_parents(h, lock.parents())
+    hub_base = lock.base and not lock.base.pinned.startswith(MERGE_PREFIX)
     meta = ZooMetadata(
         kind="merged",
-        base_model=lock.base.pinned if lock.base else _common_base(parents),
-        parents=tuple(m.pinned for m in lock.models),
+        base_model=lock.base.pinned if hub_base else _common_base(parents),
+        parents=tuple(parents),
         labels={"merge_method": lock.method, "recipe_sha256": lock.recipe_sha256},
         scores=dict(results["scores"]["merged"]) if results else {},
     )
@@ -139,9 +141,21 @@ def _card(h: Hub, record: MergedRecord, pub: Publish) -> str:
         record.meta.model_dump(mode="json"),
         record.recipe_text,
         record.lock.to_json(),
-        edges=client.lineage(h, pub.repo_id, record.meta),
+        edges=_lineage(h, pub.repo_id, record),
         parents_meta=card_parents(record.parents),
         results=record.results,
         plot=record.results is not None,
         search=record.search,
     )
+
+
+def _lineage(h: Hub, repo_id: str, record: MergedRecord) -> list[dict]:
+    """The card's lineage edges; a multi-merge's own graph (its earlier merges as nodes) replaces
+    the published model's direct edges to every parent."""
+    edges = client.lineage(h, repo_id, record.meta)
+    if not record.lock.steps:
+        return edges
+    kinds = {e["parent"]: e["kind"] for e in edges}
+    merges = [m.model_dump(mode="json") for m in record.lock.merges()]
+    own = multi_merge_edges(repo_id, merges, kinds)
+    return own + [e for e in edges if e["child"] != repo_id]

@@ -123,6 +123,17 @@ class Lock(LockedMerge):
         """Every merge in the order it runs, this (the final) one last."""
         return [*self.steps, self]
 
+    def parents(self) -> list[str]:
+        """The pinned models (adapters too) of every merge that are not an earlier merge's
+        output: what a published merge names as its parents, in the order the merges use them."""
+        refs = [
+            ref
+            for merge in self.merges()
+            for m in merge.models
+            for ref in (m.pinned, *([m.adapter.pinned] if m.adapter else []))
+        ]
+        return [r for r in dict.fromkeys(refs) if not r.startswith(MERGE_PREFIX)]
+
     def all_inputs(self) -> list[LockedInput]:
         """Every distinct input of every merge that is not an earlier merge's output."""
         seen: dict[str, LockedInput] = {}
