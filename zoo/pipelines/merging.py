@@ -93,7 +93,8 @@ class MergeJob:
     @property
     def needs_hub(self) -> bool:
         """True when the merge talks to a Hub: it writes, selects, or has a Hub input."""
-        selects = self.recipe.zoo.select is not None and self.lock is None
+        recipes = [self.recipe, *(s.recipe for s in self.steps)]
+        selects = any(r.zoo.select is not None for r in recipes) and self.lock is None
         return self.writes_hub or selects or any(not is_local_ref(r) for r in self.refs())
 
 

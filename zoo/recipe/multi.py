@@ -11,6 +11,7 @@ merge may use it. Pure: no weights, no network.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from zoo.types import is_local_ref
 
 _REF_KEYS = ("model", "base_model", "tokenizer_source", "source")
 _CHECKED = ("model", "base_model")  # refs that must be a merge, a folder or a hub repo
-_BAD_NAME_CHARS = set("/+@: \t\n")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # also a folder name: no '/', no '..'
 _FINAL_ONLY = ("eval", "search")
 K = TypeVar("K")
 
@@ -104,17 +105,16 @@ def _named(docs: list[Any], source: str) -> list[tuple[str | None, dict]]:
             raise UserError(f"{where}: a merge is a YAML mapping with name and merge_method")
         doc = dict(doc)
         name = doc.pop("name", None)
-        if name is not None and (not isinstance(name, str) or not _good_name(name)):
-            raise UserError(f"{where}: name: {name!r} is not a merge name (letters, digits, . _ -)")
+        if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
+            raise UserError(
+                f"{where}: name: {name!r} is not a merge name "
+                "(letters, digits, '.', '_', '-'; a letter or digit first)"
+            )
         if name in [n for n, _ in out]:
-            what = "two merges are named" if name else "only one merge may be unnamed:"
-            raise UserError(f"{where}: {what} {label(name)}")
+            what = f"two merges are named {name!r}" if name else "only one merge may be unnamed"
+            raise UserError(f"{where}: {what}")
         out.append((name, doc))
     return out
-
-
-def _good_name(name: str) -> bool:
-    return bool(name) and not (set(name) & _BAD_NAME_CHARS) and name.isprintable()
 
 
 def model_refs(data: Any) -> list[tuple[str, str]]:
