@@ -333,3 +333,32 @@ def test_publish_names_every_hub_input_and_draws_the_merges(hub, published, tmp_
     assert "n0 -->|merged from| n2" not in edges  # the bag is drawn under the merge that used it
     lock = load_lock(api.hf_hub_download("zoo/tiny-two-step", "zoo.lock.json"))
     assert [s.name for s in lock.steps] == ["pair"] and lock.recipe == text
+
+
+def test_equals_mergekit_multi_on_a_causal_lm(tmp_path):
+    """The same multi-document file through mergekit-multi and zoo merge: the same tensors."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    q = [tm.causal_lm(tmp_path / f"q{i}", seed=i) for i in range(3)]
+    text = (
+        f"name: a\nmerge_method: linear\ndtype: float32\nmodels:\n"
+        f"  - model: {q[1]}\n    parameters: {{weight: 0.7}}\n"
+        f"  - model: {q[2]}\n    parameters: {{weight: 0.3}}\n"
+        f"---\nmerge_method: slerp\ndtype: float32\nbase_model: {q[0]}\n"
+        f"models:\n  - model: {q[0]}\n  - model: a\nparameters: {{t: [0.1, 0.6, 0.9]}}\n"
+    )
+    (tmp_path / "multi.yaml").write_text(text)
+    tool = Path(sys.executable).with_name("mergekit-multi")
+    argv = [str(tool), "multi.yaml", "--intermediate-dir", str(tmp_path / "mk-steps")]
+    argv += ["--out-path", str(tmp_path / "mk"), "--no-lazy", "--no-copy-tokenizer"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    argv = ["merge", str(tmp_path / "multi.yaml"), "--out", str(tmp_path / "zoo"), "--quiet"]
+    assert main(argv) == 0
+    ours, theirs = tm.load_all(tmp_path / "zoo"), tm.load_all(tmp_path / "mk")
+    assert sorted(ours) == sorted(theirs) and "lm_head.weight" in ours
+    assert max(float((ours[k] - theirs[k]).abs().max()) for k in ours) <= 1e-6
