@@ -37,8 +37,10 @@ from zoo.merge.kernels.chunked import Shape
 from zoo.merge.params import check_params, resolve_params
 from zoo.merge.planning import (
     MergeInput,
+    OutputSlice,
     Sources,
     TensorTask,
+    check_config,
     check_structure,
     estimate_peak,
     parse_dtype,
@@ -48,7 +50,8 @@ from zoo.merge.planning import (
 from zoo.merge.prefetch import Prefetch
 from zoo.merge.registry import get_method
 from zoo.merge.resources import PeakRss, resolve_device, reuse_freed_buffers
-from zoo.merge.vocab import permute_rows
+from zoo.merge.slices import LayerSlice, check_slice, sliced_config
+from zoo.merge.vocab import VocabPlan, permute_rows
 from zoo.merge.writer import (
     DEFAULT_SHARD_BYTES,
     Entry,
@@ -57,7 +60,15 @@ from zoo.merge.writer import (
     planned_files,
 )
 
-__all__ = ["MergeInput", "MergeOptions", "MergePlan", "MergeReport", "merge_folders", "plan"]
+__all__ = [
+    "MergeInput",
+    "MergeOptions",
+    "MergePlan",
+    "MergeReport",
+    "OutputSlice",
+    "merge_folders",
+    "plan",
+]
 _SCRATCH = ".zoo-scratch"
 
 
@@ -103,10 +114,20 @@ class MergePlan:
     vocab_rows: int | None
     device: str
     chunked: tuple[str, ...] = ()  # tensors merged in row chunks (see zoo.merge.chunking)
+    slices: tuple[SlicePlan, ...] = ()  # for `slices:` merges, what each output slice takes
 
     @property
     def tensors_to_merge(self) -> int:
         return sum(t.kind == "merge" for t in self.tasks)
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """One output slice of a plan: its output layers and, per source, the layers it gives."""
+
+    layers: tuple[int, int]
+    sources: tuple[tuple[str, int, int], ...]  # (label, start, stop)
+    base: str | None
 
 
 @dataclass(frozen=True)
@@ -128,42 +149,145 @@ class MergeReport:
     device: str
 
 
+@dataclass
+class _Part:
+    """One group of output tensors merged from the same sources: the whole models, or one
+    output slice (its sources seen through their layer ranges)."""
+
+    sources: Sources
+    scopes: tuple[Mapping[str, Any], ...]  # parameter settings, highest precedence first
+    layers: LayerSlice | None = None
+    where: str = ""  # how errors name this part ("slices[2]: ")
+    vocab: VocabPlan | None = None
+
+
 class _Prepared:
     """Everything resolved before any tensor is read; owns the open sources."""
 
-    def __init__(self, inputs, base, method, params, options: MergeOptions):
+    def __init__(self, inputs, base, method, params, options: MergeOptions, slices=None):
         self.method = get_method(method)
-        self.params = dict(params or {})
+        # parameter scopes, highest precedence first: (module's, recipe's) or just the recipe's
+        self.scopes = (
+            tuple(map(dict, params)) if isinstance(params, (tuple, list)) else (dict(params or {}),)
+        )
         self.dtype = parse_dtype(options.dtype, "dtype")
         self.out_dtype = parse_dtype(options.out_dtype, "out_dtype")
         self.device = resolve_device(options.device)
         self.max_shard_bytes = options.max_shard_bytes
-        inputs = [i if isinstance(i, MergeInput) else MergeInput(Path(i)) for i in inputs]
-        self.sources = Sources(
-            inputs, Path(base) if base is not None else None, self.method, options.allow_pickle
-        )
+        self.sliced = slices is not None
+        self.parts: list[_Part] = []
+        self._cache: dict = {}
         try:
+            self._open_parts(inputs, base, slices, options.allow_pickle)
             self._check()
-            self.vocab = plan_vocabulary(self.sources, options.tokenizer_source)
-            self.tasks, self.skipped = plan_tensors(
-                self.sources, self.vocab, self.dtype, self.out_dtype
-            )
-            self.chunks = plan_chunks(
-                self.tasks, self.sources, self.method, self.compute_dtype, options.chunk_bytes
-            )
+            self.vocab = self._plan_vocab(options.tokenizer_source)
+            self.tasks, self.skipped = self._plan_tasks()
+            self.chunks = self._plan_chunks(options.chunk_bytes)
         except BaseException:
-            self.sources.close()
+            self.close()
             raise
 
+    def _open_parts(self, inputs, base, slices, allow_pickle: bool) -> None:
+        if slices is None:
+            inputs = [i if isinstance(i, MergeInput) else MergeInput(Path(i)) for i in inputs]
+            base = Path(base) if base is not None else None
+            sources = Sources(inputs, base, self.method, allow_pickle, cache=self._cache)
+            self.parts.append(_Part(sources, self.scopes))
+            return
+        if not slices:
+            raise UserError("slices: give at least one output slice")
+        if self.method.delta_scale is not None:
+            raise UserError(f"merge method {self.method.name!r} merges whole models, not slices")
+        offset = 0
+        for i, sl in enumerate(slices):
+            views = _views(sl, offset, first=i == 0, last=i == len(slices) - 1)
+            slice_base = sl.base if sl.base is not None else base
+            where = f"slices[{i}]: "
+            if slice_base is not None and not _among(slice_base, sl.sources):
+                raise UserError(
+                    f"{where}the base model {slice_base} is not one of the slice's sources; "
+                    "add it with a layer_range"
+                )
+            sources = _with_where(
+                where,
+                lambda: Sources(
+                    sl.sources,
+                    slice_base,
+                    self.method,
+                    allow_pickle,
+                    layers=views,
+                    cache=self._cache,
+                ),
+            )
+            self.parts.append(_Part(sources, (dict(sl.params), *self.scopes), views[0], where))
+            offset += views[0].length
+
     def _check(self) -> None:
-        s = self.sources
+        first = self.parts[0].sources
+        for part in self.parts:
+            s = part.sources
+            _with_where(part.where, lambda: self._check_part(part))
+            check_config(first.items[first.donor], s.items[s.donor], self.sliced)
+
+    def _check_part(self, part: _Part) -> None:
+        s = part.sources
         self.method.check_inputs(len(s.items), s.base_pos is not None)
-        check_params(self.method, self.params, s.params, s.kernel_base)
-        check_structure(s)
+        check_params(self.method, part.scopes, s.params, s.kernel_base)
+        check_structure(s, self.sliced)
+        if self.sliced:
+            check_slice(s)
+
+    def _plan_vocab(self, tokenizer_source) -> VocabPlan | None:
+        for part in self.parts:
+            part.vocab = plan_vocabulary(part.sources, tokenizer_source)
+        plans = [p.vocab for p in self.parts if p.vocab is not None]
+        if any(p.vocab != plans[0].vocab for p in plans[1:]):
+            raise UserError(
+                "the first and the last slice give different output vocabularies; "
+                "use the same models (or tokenizer_source: a model both share)"
+            )
+        return plans[0] if plans else None
+
+    def _plan_tasks(self) -> tuple[list[TensorTask], list[str]]:
+        tasks, skipped = [], []
+        for i, part in enumerate(self.parts):
+            more, missing = plan_tensors(
+                part.sources, part.vocab, self.dtype, self.out_dtype, part=i, layers=part.layers
+            )
+            tasks += more
+            skipped += missing
+        return sorted(tasks, key=lambda t: t.key), sorted(set(skipped))
+
+    def _plan_chunks(self, budget: int | None) -> dict[str, int]:
+        chunks: dict[str, int] = {}
+        for i, part in enumerate(self.parts):
+            mine = [t for t in self.tasks if t.part == i]
+            chunks |= plan_chunks(mine, part.sources, self.method, self.compute_dtype, budget)
+        return chunks
+
+    @property
+    def sources(self) -> Sources:
+        """The first part's sources: they donate the folder layout and the config."""
+        return self.parts[0].sources
+
+    def sources_of(self, task: TensorTask) -> Sources:
+        return self.parts[task.part].sources
+
+    @property
+    def labels(self) -> list[str]:
+        """Every source's label, in part order, each once."""
+        return list(dict.fromkeys(label for p in self.parts for label in p.sources.labels))
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.sources.close()
+        for checkpoint in self._cache.values():
+            checkpoint.close()
 
     def compute_dtype(self, task: TensorTask) -> torch.dtype:
         """Return the dtype task is merged in: dtype, else its inputs' (at least float32)."""
-        stored = [src.tensors[k].dtype for src, k in zip(self.sources.items, task.keys)]
+        items = self.sources_of(task).items
+        stored = [src.tensors[k].dtype for src, k in zip(items, task.keys)]
         return self.dtype or torch.promote_types(_promoted_dtypes(stored), torch.float32)
 
     @property
@@ -175,7 +299,7 @@ class _Prepared:
         s = self.sources
         return MergePlan(
             method=self.method.name,
-            sources=tuple(s.labels),
+            sources=tuple(self.labels),
             base=self.base_label,
             donor=s.labels[s.donor],
             tasks=tuple(self.tasks),
@@ -184,7 +308,7 @@ class _Prepared:
             out_bytes=sum(t.entry.nbytes for t in self.tasks),
             peak_bytes=estimate_peak(
                 self.tasks,
-                len(s.items),
+                max(len(p.sources.items) for p in self.parts),
                 self.dtype,
                 self.method.scratch,
                 self.chunks,
@@ -194,6 +318,7 @@ class _Prepared:
             vocab_rows=self.vocab.rows if self.vocab else None,
             device=str(self.device),
             chunked=tuple(sorted(k for k, rows in self.chunks.items() if rows < self._rows(k))),
+            slices=tuple(_slice_plan(p) for p in self.parts) if self.sliced else (),
         )
 
     def report(self, out: Path, counts: Counter, files, rss: int, started: float, seed: int):
@@ -201,7 +326,7 @@ class _Prepared:
         return MergeReport(
             out=out,
             method=self.method.name,
-            sources=tuple(self.sources.labels),
+            sources=tuple(self.labels),
             base=self.base_label,
             tensors_merged=counts["merged"],
             tensors_passed_through=counts["passed"],
@@ -229,16 +354,18 @@ def plan(
     base: Path | None,
     method: str,
     params: Mapping[str, Any] | None = None,
+    *,
+    slices: Sequence[OutputSlice] | None = None,
     **options: Any,
 ) -> MergePlan:
     """Check a merge and describe it (tensors, output files, memory estimate) without reading
     any weights. options: the fields of MergeOptions. Raises the same UserErrors merge_folders
     would raise before merging."""
-    prepared = _Prepared(inputs, base, method, params, MergeOptions(**options))
+    prepared = _Prepared(inputs, base, method, params, MergeOptions(**options), slices)
     try:
         return prepared.plan()
     finally:
-        prepared.sources.close()
+        prepared.close()
 
 
 def merge_folders(
@@ -250,6 +377,7 @@ def merge_folders(
     *,
     progress: bool = True,
     seed: int = 0,
+    slices: Sequence[OutputSlice] | None = None,
     **options: Any,
 ) -> MergeReport:
     """Merge local model folders into a new folder `out` and return a MergeReport.
@@ -259,12 +387,14 @@ def merge_folders(
     a base it joins the inputs, as in mergekit). params: global method parameters (mergekit
     settings: scalars, gradients, filters); MergeInput.params override them per model.
     options: the fields of MergeOptions (dtypes, device, shard size, chunk budget).
+    slices: mergekit's `slices:` (zoo.merge.slices); inputs must then be empty, and base is
+    the default base of every slice.
     Deterministic: the same inputs, parameters and seed give byte-identical files on the same
     device type. Raises UserError (one line) on bad input and then leaves nothing at `out`.
     Never modifies inputs.
     """
     started = time.perf_counter()
-    prepared = _Prepared(inputs, base, method, params, MergeOptions(**options))
+    prepared = _Prepared(inputs, base, method, params, MergeOptions(**options), slices)
     rss = PeakRss()
     try:
         with package.building(Path(out)) as tmp, reuse_freed_buffers():
@@ -272,7 +402,7 @@ def merge_folders(
             _package(prepared, tmp)
             files = package.finish(tmp, Path(out), known=hashes)
     finally:
-        prepared.sources.close()
+        prepared.close()
     return prepared.report(Path(out), counts, files, rss.sample(), started, seed)
 
 
@@ -319,7 +449,7 @@ class _Run:
         if key[0] == "whole":
             return self._load(task)
         _, _, a, b, which = key
-        s, dtype = self.p.sources, self.p.compute_dtype(task)
+        s, dtype = self.p.sources_of(task), self.p.compute_dtype(task)
         picked = range(len(s.items)) if which is None else which
         return [s.items[i].read_rows(task.keys[i], a, b, dtype).to(self.p.device) for i in picked]
 
@@ -345,20 +475,21 @@ class _Run:
     def _load(self, task: TensorTask) -> list[torch.Tensor]:
         """Return a copy task's source tensor, or a merge task's inputs on the device in the
         compute dtype (rows permuted onto the output vocabulary when needed)."""
-        s = self.p.sources
+        s = self.p.sources_of(task)
         if task.kind == "copy":
             return [s.items[task.copy_from].read(task.keys[task.copy_from])]
         dtype = self.p.compute_dtype(task)
         tensors = [src.read(k, dtype) for src, k in zip(s.items, task.keys)]
         if task.vocab:
-            tensors = permute_rows(tensors, self.p.vocab.index, s.base_pos)
+            tensors = permute_rows(tensors, self.p.parts[task.part].vocab.index, s.base_pos)
         return [t.to(self.p.device) for t in tensors]
 
     def _params(self, task: TensorTask) -> dict[str, Any]:
-        s = self.p.sources
+        part = self.p.parts[task.part]
+        s = part.sources
         return resolve_params(
             self.p.method,
-            self.p.params,
+            part.scopes,
             s.params,
             base_index=s.kernel_base,
             name=task.key,
@@ -366,7 +497,7 @@ class _Run:
         )
 
     def _merge(self, task: TensorTask, tensors: list[torch.Tensor], params: dict) -> torch.Tensor:
-        method, base = self.p.method, self.p.sources.kernel_base
+        method, base = self.p.method, self.p.sources_of(task).kernel_base
         if all(torch.equal(tensors[0], t) for t in tensors[1:]) and (
             not torch.any(tensors[0]) or method.identity_on_equal(params, base is not None)
         ):
@@ -394,7 +525,7 @@ class _Run:
     ) -> None:
         """Merge task i (a large tensor) in row chunks, writing each chunk's rows as they come;
         every chunk's read announces the next one (then `following`, the next task's read)."""
-        s, method = self.p.sources, self.p.method
+        s, method = self.p.sources_of(task), self.p.method
         params = self._params(task)
         shape = Shape(
             len(s.items), math.prod(task.shape), self.p.compute_dtype(task), self.p.device
@@ -495,4 +626,44 @@ def _package(p: _Prepared, tmp: Path) -> None:
     """Copy the donor's non-weight files (tokenizer from the tokenizer source) into tmp."""
     floats = {t.dtype for t in p.tasks if t.kind == "merge"}
     changed = (p.out_dtype or p.dtype) if len(floats) == 1 else None
-    package.assemble(tmp, p.sources.items[p.sources.donor], p.vocab, changed)
+    donor = p.sources.items[p.sources.donor]
+    package.assemble(tmp, getattr(donor, "inner", donor), p.vocab, changed)
+    if p.sliced:
+        picks = [
+            (view.inner.config, view.layers.start + k)
+            for view in (part.sources.items[0] for part in p.parts)
+            for k in range(view.layers.length)
+        ]
+        package.rewrite_config(tmp, lambda config: sliced_config(config, picks))
+
+
+def _views(sl: OutputSlice, offset: int, *, first: bool, last: bool) -> list[LayerSlice]:
+    """Return how each source of output slice sl is seen (its layers at offset onwards)."""
+    lengths = [stop - start for start, stop in sl.ranges]
+    if len(set(lengths)) > 1:
+        raise UserError(
+            "every source of a slice gives the same number of layers; got "
+            + ", ".join(f"{a}-{b}" for a, b in sl.ranges)
+        )
+    return [LayerSlice(a, b, offset, pre=first, post=last) for a, b in sl.ranges]
+
+
+def _among(path: Path, inputs: Sequence[MergeInput]) -> bool:
+    return Path(path).resolve() in [Path(i.path).resolve() for i in inputs]
+
+
+def _with_where(where: str, run: Callable[[], Any]) -> Any:
+    """Run `run`; prefix its one-line UserError with where (e.g. "slices[2]: ")."""
+    try:
+        return run()
+    except UserError as err:
+        if not where:
+            raise
+        raise UserError(where + str(err)) from None
+
+
+def _slice_plan(part: _Part) -> SlicePlan:
+    s, layers = part.sources, part.layers
+    sources = tuple((view.inner.label, view.layers.start, view.layers.stop) for view in s.items)
+    base = s.items[s.base_pos].inner.label if s.base_pos is not None else None
+    return SlicePlan((layers.offset, layers.offset + layers.length), sources, base)
