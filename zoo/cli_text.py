@@ -23,9 +23,12 @@ def plan_text(plan: dict) -> str:
     lines = [f"method: {plan['method']}  params: {params}  seed: {plan['seed']}"]
     if plan["base"]:
         lines.append(f"base: {plan['base']}")
-    lines += [
-        f"model: {m['ref']}  {json.dumps(m['params'], sort_keys=True)}" for m in plan["models"]
-    ]
+    if plan.get("slices"):
+        lines += [_slice_line(i, sl) for i, sl in enumerate(plan["slices"])]
+    else:
+        lines += [
+            f"model: {m['ref']}  {json.dumps(m['params'], sort_keys=True)}" for m in plan["models"]
+        ]
     lines.append(
         f"tensors: {plan['tensors']} ({plan['tensors_to_merge']} merged)  "
         f"output: {plan['out_bytes'] / 2**20:.1f} MiB in {', '.join(plan['out_files'])}"
@@ -34,6 +37,18 @@ def plan_text(plan: dict) -> str:
         f"estimated peak memory: {plan['estimated_peak_bytes'] / 2**20:.1f} MiB on {plan['device']}"
     )
     return "\n".join(lines)
+
+
+def _slice_line(i: int, sl: dict) -> str:
+    """One output slice of a plan: 'slice 0: layers 0-23 <- ref [0, 24], ...'."""
+    start, stop = sl["layers"]
+    sources = ", ".join(
+        f"{s['ref']} [{s['layer_range'][0]}, {s['layer_range'][1]}]"
+        + (f" {json.dumps(s['params'], sort_keys=True)}" if s["params"] else "")
+        for s in sl["sources"]
+    )
+    extra = f"  params: {json.dumps(sl['params'], sort_keys=True)}" if sl["params"] else ""
+    return f"slice {i}: output layers {start}-{stop - 1} <- {sources}{extra}"
 
 
 def merge_data(outcome: Any) -> dict:

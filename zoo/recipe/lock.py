@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError
 
 from zoo import __version__
 from zoo.errors import UserError
-from zoo.recipe.plan import MergeSpec, Source
+from zoo.recipe.plan import MergeSpec, SliceSource, SliceSpec, Source
 from zoo.schema import Frozen
 
 LOCK_FILE = "zoo.lock.json"
@@ -27,6 +27,29 @@ class LockedInput(Frozen):
     pinned: str = Field(description="'org/name@<40-hex>' for Hub inputs, the path for local ones")
     files: dict[str, str] = Field(description="path in repo -> sha256")
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LockedSliceSource(Frozen):
+    """One source of an output slice: its pinned reference and the layers it gives."""
+
+    model: str = Field(description="the pinned reference (as in models)")
+    layer_range: tuple[int, int]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LockedSlice(Frozen):
+    """One output slice, every model pinned."""
+
+    sources: tuple[LockedSliceSource, ...]
+    base: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def spec(self) -> SliceSpec:
+        return SliceSpec(
+            tuple(SliceSource(s.model, s.layer_range, dict(s.params)) for s in self.sources),
+            self.base,
+            dict(self.params),
+        )
 
 
 class Lock(Frozen):
@@ -43,6 +66,8 @@ class Lock(Frozen):
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
+    slices: tuple[LockedSlice, ...] = ()
+    module_params: dict[str, Any] = Field(default_factory=dict)
     zoo_version: str = __version__
 
     def to_json(self) -> str:
@@ -60,6 +85,8 @@ class Lock(Frozen):
             out_dtype=self.out_dtype,
             tokenizer_source=self.tokenizer_source,
             seed=self.seed,
+            slices=tuple(sl.spec() for sl in self.slices),
+            module_params=dict(self.module_params),
         )
 
     def inputs(self) -> list[LockedInput]:
@@ -95,7 +122,18 @@ def build_lock(
         out_dtype=spec.out_dtype,
         tokenizer_source=spec.tokenizer_source,
         seed=spec.seed,
+        slices=tuple(_locked_slice(sl, pinned) for sl in spec.slices),
+        module_params=spec.module_params,
     )
+
+
+def _locked_slice(sl: SliceSpec, pinned: dict[str, tuple[str, dict[str, str]]]) -> LockedSlice:
+    sources = tuple(
+        LockedSliceSource(model=pinned[s.ref][0], layer_range=s.layer_range, params=s.params)
+        for s in sl.sources
+    )
+    base = pinned[sl.base][0] if sl.base else None
+    return LockedSlice(sources=sources, base=base, params=sl.params)
 
 
 def load_lock(path: Path) -> Lock:
