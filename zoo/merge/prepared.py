@@ -170,7 +170,6 @@ class Prepared:
             raise UserError(f"merge method {self.method.name!r} merges whole models, not slices")
         offset = 0
         for i, sl in enumerate(slices):
-            views = _views(sl, offset, first=i == 0, last=i == len(slices) - 1)
             slice_base = sl.base if sl.base is not None else base
             where = f"slices[{i}]: "
             if slice_base is not None and not _among(slice_base, sl.sources):
@@ -179,6 +178,7 @@ class Prepared:
                     "add it with a layer_range"
                 )
             with naming(where):
+                views = _views(sl, offset, first=i == 0, last=i == len(slices) - 1)
                 sources = Sources(
                     sl.sources,
                     slice_base,
