@@ -80,13 +80,14 @@ BAD = [
     ),
     (
         "two sources in a passthrough slice",
-        "merge_method: passthrough\nslices:\n  - sources:\n      - {model: a/b, layer_range: [0, 2]}\n"
-        "      - {model: c/d, layer_range: [0, 2]}\n",
+        "merge_method: passthrough\nslices:\n  - sources:\n"
+        "      - {model: a/b, layer_range: [0, 2]}\n      - {model: c/d, layer_range: [0, 2]}\n",
         "slices[0]: merge method 'passthrough' takes",
     ),
     (
         "a misspelt slice source key",
-        "merge_method: passthrough\nslices:\n  - sources:\n      - {model: a/b, layer_rang: [0, 2]}\n",
+        "merge_method: passthrough\nslices:\n  - sources:\n"
+        "      - {model: a/b, layer_rang: [0, 2]}\n",
         "did you mean 'layer_range'",
     ),
     (
@@ -97,8 +98,8 @@ BAD = [
     ),
     (
         "select with slices",
-        "merge_method: passthrough\nslices:\n  - sources:\n      - {model: a/b, layer_range: [0, 2]}\n"
-        "zoo:\n  select: {kind: bag}\n",
+        "merge_method: passthrough\nslices:\n  - sources:\n"
+        "      - {model: a/b, layer_range: [0, 2]}\nzoo:\n  select: {kind: bag}\n",
         "zoo.select expands into models:",
     ),
     ("tokenizer block", COMMUNITY + "tokenizer: {source: union}\n", "tokenizer"),
