@@ -36,6 +36,8 @@ def table(rows: list[dict]) -> str:
     lines = ["| recipe | features | result | detail |", "| --- | --- | --- | --- |"]
     for r in rows:
         detail = str(r.get("detail", "")).replace("|", "\\|")
+        if "mergekit" in r:  # zoo refused: did mergekit run it?
+            detail += f" (mergekit: {r['mergekit']})"
         lines.append(f"| {r['recipe']} | {', '.join(r['features'])} | {r['result']} | {detail} |")
     counts: dict[str, int] = {}
     for r in rows:
