@@ -317,6 +317,8 @@ def test_encoder_slices_keep_the_sentence_transformers_modules(encoders, tmp_pat
     )
     emb = "embeddings.word_embeddings.weight"
     assert torch.allclose(ours[emb], 0.5 * A[emb] + 0.5 * B[emb], atol=1e-6)
+    pooler = "pooler.dense.weight"  # after the layers: the last slice's (mergekit's bert.json)
+    assert torch.allclose(ours[pooler], 0.25 * A[pooler] + 0.75 * B[pooler], atol=1e-6)
     dense = "2_Dense/linear.weight"
     assert torch.allclose(ours[dense], 0.25 * A[dense] + 0.75 * B[dense], atol=1e-6)  # last slice
     assert not any(".layer.3." in k for k in ours)

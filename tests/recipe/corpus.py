@@ -45,6 +45,8 @@ class Front:
     depths: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
     expect: str | None = None  # "refuse:FIELD": an invalid recipe zoo must refuse
+    # tensor-name prefixes where zoo differs from mergekit on purpose (the recipe says why)
+    deliberate: tuple[str, ...] = ()
 
 
 def front(path: Path) -> Front:
@@ -58,6 +60,7 @@ def front(path: Path) -> Front:
         depths={k[7:]: int(v) for k, v in pairs if k.startswith("layers@")},
         tokens={k[7:]: tuple(v.split(",")) for k, v in pairs if k.startswith("tokens@")},
         expect=opts.get("expect"),
+        deliberate=tuple(filter(None, opts.get("deliberate", "").split(","))),
     )
 
 
@@ -409,6 +412,9 @@ def _classify(case: Case, rc: int, err: str, mk_error: str | None, work: Path) -
     if mk_error:
         return _mergekit_failed(case, mk_error, work / "zoo")
     ours, theirs = load_tensors(work / "zoo"), load_tensors(work / "mk")
+    for prefix in case.front.deliberate:
+        ours = {k: v for k, v in ours.items() if not k.startswith(prefix)}
+        theirs = {k: v for k, v in theirs.items() if not k.startswith(prefix)}
     worst, why = max_diff(ours, theirs)
     why = why or tokenizer_difference(work / "zoo", work / "mk")
     if worst <= TOL and why is None:
