@@ -62,9 +62,9 @@ def push_as_lora(
     folder; the adapter is built in a temporary folder and pushed in one commit.
     """
     settings = ExtractSettings(rank=rank)
-    meta = member_metadata(Path(folder), kind, meta_kv or {})
-    if meta.adapter.type == "lora":
+    if (Path(folder) / "adapter_config.json").is_file():
         raise UserError(f"--as-lora: {folder} is already a LoRA adapter")
+    meta = member_metadata(Path(folder), kind, meta_kv or {})
     if not meta.base_model:
         raise UserError(
             "--as-lora: the fine-tune's base model is unknown; give it in zoo.json or "
