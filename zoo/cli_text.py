@@ -238,3 +238,17 @@ def update_text(data: dict) -> str:
             + (f" (pull request {data['pr']})" if data["pr"] else ""),
         ]
     )
+
+
+def extract_text(report: dict, out: Any) -> str:
+    """`zoo extract-lora`: the energy kept per matrix and overall, what was saved whole."""
+    lines = [f"{'matrix':<56} {'rank':>4} {'energy kept':>11}"]
+    for name, m in report["matrices"].items():
+        lines.append(f"{name:<56} {m['rank']:>4} {m['retained_energy']:>11.4%}")
+    lines += [f"saved whole: {name} ({why})" for name, why in report["saved_whole"].items()]
+    lines += [f"dropped: {name} ({why})" for name, why in report["dropped"].items()]
+    lines.append(
+        f"LoRA r={report['rank']} written to {out}: {report['retained_energy']:.4%} of the "
+        f"update's energy kept over {len(report['matrices'])} matrices"
+    )
+    return "\n".join(lines)
