@@ -154,11 +154,9 @@ def test_equals_mergekit_yaml_on_a_causal_lm(tmp_path):
     from mergekit.merge import MergeOptions as MkOptions
     from mergekit.merge import run_merge
 
-    base = tm.causal_lm(tmp_path / "base", seed=0)
-    other = tm.causal_lm(tmp_path / "other", seed=1)
-    adapter = tm.lora_adapter(
-        base, tmp_path / "adapter", seed=5, causal=True, target_modules=["q_proj", "v_proj"]
-    )
+    base = tm.build_decoder(tmp_path / "base", "llama", seed=0)
+    other = tm.build_decoder(tmp_path / "other", "llama", seed=1)
+    adapter = tm.causal_lora_adapter(base, tmp_path / "adapter", seed=5)
     models = [(f"{base}+{adapter}", 0.6), (other, 0.4)]
     recipe = _recipe(tmp_path, models)
     assert main(["merge", str(recipe), "--out", str(tmp_path / "zoo"), "--quiet"]) == 0

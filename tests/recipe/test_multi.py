@@ -342,7 +342,7 @@ def test_equals_mergekit_multi_on_a_causal_lm(tmp_path):
     import sys
     from pathlib import Path
 
-    q = [tm.causal_lm(tmp_path / f"q{i}", seed=i) for i in range(3)]
+    q = [tm.build_decoder(tmp_path / f"q{i}", "llama", seed=i) for i in range(3)]
     text = (
         f"name: a\nmerge_method: linear\ndtype: float32\nmodels:\n"
         f"  - model: {q[1]}\n    parameters: {{weight: 0.7}}\n"

@@ -154,6 +154,14 @@ def update_config(tmp: Path, *, dtype: torch.dtype | None, vocab_rows: int | Non
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def rewrite_config(tmp: Path, change: Any) -> None:
+    """Replace tmp's config.json by change(config) (nothing when there is none)."""
+    path = tmp / "config.json"
+    if path.is_file():
+        config = change(read_json(path))
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def assemble(tmp: Path, donor: Any, vocab: VocabPlan | None, dtype: torch.dtype | None) -> None:
     """Copy the donor's non-weight files into tmp (the tokenizer from vocab's source when the
     vocabularies were aligned) and update config.json's dtype and vocabulary size."""

@@ -91,26 +91,41 @@ def fetch(
     return out
 
 
-def merge_inputs(spec: MergeSpec, paths: dict[str, Path]) -> list[MergeInput]:
-    """The engine's inputs; a 'model+adapter' is the adapter folded into the model."""
-    return [
+def engine_inputs(spec: MergeSpec, paths: dict[str, Path]) -> dict[str, Any]:
+    """The engine's inputs, base, method, parameters and slices, with refs made local paths; a
+    'model+adapter' is the adapter folded into the model."""
+    slices = None
+    if spec.slices:
+        slices = [
+            engine.OutputSlice(
+                tuple(MergeInput(paths[s.ref], s.params) for s in sl.sources),
+                tuple(s.layer_range for s in sl.sources),
+                paths[sl.base] if sl.base else None,
+                sl.params,
+            )
+            for sl in spec.slices
+        ]
+    inputs = [
         MergeInput(paths[m.adapter], m.params, adapter_base=paths[m.ref])
         if m.adapter
         else MergeInput(paths[m.ref], m.params)
         for m in spec.models
     ]
+    return {
+        "inputs": [] if slices else inputs,
+        "base": paths[spec.base] if spec.base else None,
+        "method": spec.method,
+        "params": spec.scopes,
+        "slices": slices,
+    }
 
 
 def run_engine(
     spec: MergeSpec, inputs: dict[str, Input], target: Path, opts: MergeOptions
 ) -> engine.MergeReport:
-    base = inputs[spec.base].path if spec.base else None
     return engine.merge_folders(
-        merge_inputs(spec, {r: i.path for r, i in inputs.items()}),
-        base,
-        spec.method,
-        spec.params,
-        target,
+        **engine_inputs(spec, {ref: i.path for ref, i in inputs.items()}),
+        out=target,
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
         tokenizer_source=spec.tokenizer_source,
@@ -125,20 +140,9 @@ def plan_merge(
     h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions, built: dict[str, Input]
 ) -> tuple[engine.MergePlan, dict[str, Any]]:
     """The engine's plan of spec from headers alone, and its plain data ('paths': the folders)."""
-    paths, pinned = {}, {}
-    for i, ref in enumerate(spec.refs()):
-        if ref in built:
-            paths[ref], pinned[ref] = built[ref].path, built[ref].pinned
-        elif is_local_ref(ref):
-            paths[ref], pinned[ref] = Path(ref).expanduser().resolve(), ref
-        else:
-            sha, _ = client.pull_skeleton(h, ModelRef.parse(ref), tmp / str(i))
-            paths[ref], pinned[ref] = tmp / str(i), f"{ModelRef.parse(ref).repo_id}@{sha}"
+    paths, pinned = _skeletons(h, spec, tmp, built)
     plan = engine.plan(
-        merge_inputs(spec, paths),
-        paths[spec.base] if spec.base else None,
-        spec.method,
-        spec.params,
+        **engine_inputs(spec, paths),
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
         tokenizer_source=spec.tokenizer_source,
@@ -157,9 +161,47 @@ def plan_merge(
         "out_bytes": plan.out_bytes,
         "estimated_peak_bytes": plan.peak_bytes,
         "device": plan.device,
-        "paths": paths,
     }
-    return plan, data
+    if spec.slices:
+        data["slices"] = _slices_plan(spec, plan, pinned)
+    data["tensor_plan"] = [
+        {"name": t.key, "slice": t.part, "action": spec.method if t.kind == "merge" else "copy"}
+        | ({"t": round(t.t, 6)} if t.kind == "merge" else {})
+        for t in plan.tasks
+    ]
+    return plan, data | {"paths": paths}
+
+
+def _skeletons(
+    h: Hub | None, spec: MergeSpec, tmp: Path, built: dict[str, Input]
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Each input's folder (a Hub one: fetched without its weights) and its pinned ref."""
+    paths, pinned = {}, {}
+    for i, ref in enumerate(spec.refs()):
+        if ref in built:
+            paths[ref], pinned[ref] = built[ref].path, built[ref].pinned
+        elif is_local_ref(ref):
+            paths[ref], pinned[ref] = Path(ref).expanduser().resolve(), ref
+        else:
+            sha, _ = client.pull_skeleton(h, ModelRef.parse(ref), tmp / str(i))
+            paths[ref], pinned[ref] = tmp / str(i), f"{ModelRef.parse(ref).repo_id}@{sha}"
+    return paths, pinned
+
+
+def _slices_plan(spec: MergeSpec, plan: engine.MergePlan, pinned: dict[str, str]) -> list[dict]:
+    """Each output slice of a dry run: its output layers, base, parameters and sources."""
+    return [
+        {
+            "layers": list(planned.layers),
+            "base": pinned[sl.base or spec.base] if (sl.base or spec.base) else None,
+            "params": sl.params,
+            "sources": [
+                {"ref": pinned[s.ref], "layer_range": list(s.layer_range), "params": s.params}
+                for s in sl.sources
+            ],
+        }
+        for sl, planned in zip(spec.slices, plan.slices)
+    ]
 
 
 def _plan_model(m: Any, pinned: dict[str, str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError, model_serializer
 
 from zoo import __version__
 from zoo.errors import UserError
-from zoo.recipe.plan import MergeSpec, Source
+from zoo.recipe.plan import MergeSpec, SliceSource, SliceSpec, Source
 from zoo.schema import Frozen
 
 LOCK_FILE = "zoo.lock.json"
@@ -48,6 +48,29 @@ class LockedInput(Frozen):
         return f"{self.pinned}+{self.adapter.pinned}" if self.adapter else self.pinned
 
 
+class LockedSliceSource(Frozen):
+    """One source of an output slice: its pinned reference and the layers it gives."""
+
+    model: str = Field(description="the pinned reference (as in models)")
+    layer_range: tuple[int, int]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LockedSlice(Frozen):
+    """One output slice, every model pinned."""
+
+    sources: tuple[LockedSliceSource, ...]
+    base: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def spec(self) -> SliceSpec:
+        return SliceSpec(
+            tuple(SliceSource(s.model, s.layer_range, dict(s.params)) for s in self.sources),
+            self.base,
+            dict(self.params),
+        )
+
+
 class LockedMerge(Frozen):
     """One merge, every input pinned."""
 
@@ -60,6 +83,8 @@ class LockedMerge(Frozen):
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
+    slices: tuple[LockedSlice, ...] = ()
+    module_params: dict[str, Any] = Field(default_factory=dict)
 
     def spec(self) -> MergeSpec:
         """The merge spec with every input pinned."""
@@ -75,6 +100,8 @@ class LockedMerge(Frozen):
             out_dtype=self.out_dtype,
             tokenizer_source=self.tokenizer_source,
             seed=self.seed,
+            slices=tuple(sl.spec() for sl in self.slices),
+            module_params=dict(self.module_params),
         )
 
     def merges(self) -> list[LockedMerge]:
@@ -171,6 +198,8 @@ def locked_merge(spec: MergeSpec, pinned: Pins, name: str | None = None) -> dict
         out_dtype=spec.out_dtype,
         tokenizer_source=spec.tokenizer_source,
         seed=spec.seed,
+        slices=tuple(_locked_slice(sl, pinned) for sl in spec.slices),
+        module_params=spec.module_params,
     )
 
 
@@ -190,6 +219,15 @@ def build_lock(
         steps=steps,
         **locked_merge(spec, pinned, name),
     )
+
+
+def _locked_slice(sl: SliceSpec, pinned: dict[str, tuple[str, dict[str, str]]]) -> LockedSlice:
+    sources = tuple(
+        LockedSliceSource(model=pinned[s.ref][0], layer_range=s.layer_range, params=s.params)
+        for s in sl.sources
+    )
+    base = pinned[sl.base][0] if sl.base else None
+    return LockedSlice(sources=sources, base=base, params=sl.params)
 
 
 def load_lock(path: Path) -> Lock:
