@@ -335,30 +335,56 @@ def test_publish_names_every_hub_input_and_draws_the_merges(hub, published, tmp_
     assert [s.name for s in lock.steps] == ["pair"] and lock.recipe == text
 
 
-def test_equals_mergekit_multi_on_a_causal_lm(tmp_path):
-    """The same multi-document file through mergekit-multi and zoo merge: the same tensors."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    q = [tm.build_decoder(tmp_path / f"q{i}", "llama", seed=i) for i in range(3)]
-    text = (
+def _linear_then_slerp(q):
+    return (
         f"name: a\nmerge_method: linear\ndtype: float32\nmodels:\n"
         f"  - model: {q[1]}\n    parameters: {{weight: 0.7}}\n"
         f"  - model: {q[2]}\n    parameters: {{weight: 0.3}}\n"
         f"---\nmerge_method: slerp\ndtype: float32\nbase_model: {q[0]}\n"
         f"models:\n  - model: {q[0]}\n  - model: a\nparameters: {{t: [0.1, 0.6, 0.9]}}\n"
     )
-    (tmp_path / "multi.yaml").write_text(text)
+
+
+def _two_stacks_then_linear(q):
+    """Two passthrough self-stacks (4 layers -> 6), then a linear merge of the 6-layer models."""
+    stack = (
+        "name: {name}\nmerge_method: passthrough\ndtype: float32\nslices:\n"
+        "  - sources: [{{model: {m}, layer_range: [0, 4]}}]\n"
+        "  - sources: [{{model: {m}, layer_range: [{lo}, {hi}]}}]\n---\n"
+    )
+    return (
+        stack.format(name="s1", m=q[1], lo=2, hi=4)
+        + stack.format(name="s2", m=q[2], lo=1, hi=3)
+        + "merge_method: linear\ndtype: float32\nmodels:\n"
+        + "  - model: s1\n    parameters: {weight: 0.5}\n"
+        + "  - model: s2\n    parameters: {weight: 0.5}\n"
+    )
+
+
+@pytest.mark.parametrize("make", [_linear_then_slerp, _two_stacks_then_linear])
+def test_equals_mergekit_multi_on_a_causal_lm(tmp_path, capsys, make):
+    """The same multi-document file through mergekit-multi and zoo merge: the same tensors;
+    the dry run plans the later merge on the earlier one's skeleton (6 layers after a stack)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    q = [tm.build_decoder(tmp_path / f"q{i}", "llama", seed=i) for i in range(3)]
+    (tmp_path / "multi.yaml").write_text(make(q))
     tool = Path(sys.executable).with_name("mergekit-multi")
     argv = [str(tool), "multi.yaml", "--intermediate-dir", str(tmp_path / "mk-steps")]
     argv += ["--out-path", str(tmp_path / "mk"), "--no-lazy", "--no-copy-tokenizer"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["merge", str(tmp_path / "multi.yaml"), "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
     argv = ["merge", str(tmp_path / "multi.yaml"), "--out", str(tmp_path / "zoo"), "--quiet"]
     assert main(argv) == 0
     ours, theirs = tm.load_all(tmp_path / "zoo"), tm.load_all(tmp_path / "mk")
     assert sorted(ours) == sorted(theirs) and "lm_head.weight" in ours
     assert max(float((ours[k] - theirs[k]).abs().max()) for k in ours) <= 1e-6
+    assert sorted(t["name"] for t in plan["tensor_plan"]) == sorted(ours)
+    layers = tm.read_json(tmp_path / "zoo" / "config.json")["num_hidden_layers"]
+    assert layers == tm.read_json(tmp_path / "mk" / "config.json")["num_hidden_layers"]

@@ -12,6 +12,7 @@ from zoo.hub import client
 from zoo.hub.session import Hub
 from zoo.merge import engine
 from zoo.merge.planning import MergeInput
+from zoo.merge.skeleton import write_skeleton
 from zoo.pipelines.members import push
 from zoo.recipe.lock import LockedMerge, check_files
 from zoo.recipe.plan import Candidate, MergeSpec, select
@@ -133,6 +134,21 @@ def run_engine(
         allow_pickle=opts.allow_pickle,
         progress=opts.progress,
         seed=spec.seed,
+    )
+
+
+def write_skeleton_of(
+    spec: MergeSpec, paths: dict[str, Path], out: Path, opts: MergeOptions
+) -> None:
+    """Write into out what merging spec would, without a weight byte (zoo.merge.skeleton)."""
+    write_skeleton(
+        out,
+        **engine_inputs(spec, paths),
+        dtype=spec.dtype,
+        out_dtype=spec.out_dtype,
+        tokenizer_source=spec.tokenizer_source,
+        device=opts.device,
+        allow_pickle=opts.allow_pickle,
     )
 
 

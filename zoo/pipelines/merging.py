@@ -267,7 +267,7 @@ def _dry_run(
     _, data = plan_merge(h, spec, tmp, opts, built)
     data.pop("paths")
     if merges:
-        data["merges"] = [{k: v for k, v in m.items() if k != "paths"} for m in merges]
+        data["merges"] = merges
     return MergeOutcome(lock=None, plan=data)
 
 

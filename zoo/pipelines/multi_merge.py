@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from zoo.errors import UserError
 from zoo.hashing import folder_digest
 from zoo.hub.session import Hub
-from zoo.merge.skeleton import write_skeleton
 from zoo.pipelines.merge_inputs import (
     Input,
     fetch,
@@ -21,6 +20,7 @@ from zoo.pipelines.merge_inputs import (
     push_inputs,
     run_engine,
     selected,
+    write_skeleton_of,
 )
 from zoo.recipe.lock import LockedStep, locked_merge
 from zoo.recipe.multi import label, step_ref
@@ -44,8 +44,8 @@ def run_steps(
         spec = was.spec() if was else merge_spec(step.recipe, selected(h, step.recipe))
         out = tmp / "merges" / step.name
         if job.options.dry_run:
-            plan, data = plan_merge(h, spec, tmp / f"step-{i}", job.options, built)
-            write_skeleton(plan, data["paths"][spec.models[0].ref], out)  # its first model's
+            _, data = plan_merge(h, spec, tmp / f"step-{i}", job.options, built)
+            write_skeleton_of(spec, data.pop("paths"), out, job.options)
             built[step.name] = built[step_ref(step.name)] = Input(step_ref(step.name), {}, out)
             plans.append({"name": step.name, **data})
             continue
