@@ -48,6 +48,7 @@ from zoo.merge.planning import (
 from zoo.merge.prefetch import Prefetch
 from zoo.merge.registry import get_method
 from zoo.merge.resources import PeakRss, resolve_device, reuse_freed_buffers
+from zoo.merge.tokenizer_files import chat_template_text
 from zoo.merge.vocab import permute_rows
 from zoo.merge.writer import (
     DEFAULT_SHARD_BYTES,
@@ -67,7 +68,9 @@ class MergeOptions:
 
     dtype: the compute dtype (default: float32, or float64 when an input is). out_dtype: the
     output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16).
-    tokenizer_source: how to align differing vocabularies (zoo.merge.vocab). device: a torch
+    tokenizer_source / tokenizer: mergekit's tokenizer_source or tokenizer: block, models named
+    by their folders (zoo.merge.vocab); chat_template: a template name, "auto" or Jinja text
+    (zoo.merge.tokenizer_files). device: a torch
     device or "auto". allow_pickle: read pickle (.bin) weights too.
     max_shard_bytes: the largest output safetensors file. chunk_bytes: working-set budget;
     methods with a chunked kernel (linear, multislerp, task_arithmetic, ties) run it on every
@@ -80,6 +83,8 @@ class MergeOptions:
     dtype: str | torch.dtype | None = None
     out_dtype: str | torch.dtype | None = None
     tokenizer_source: Any = None
+    tokenizer: Any = None
+    chat_template: str | None = None
     device: str = "cpu"
     allow_pickle: bool = False
     max_shard_bytes: int = DEFAULT_SHARD_BYTES
@@ -144,7 +149,8 @@ class _Prepared:
         )
         try:
             self._check()
-            self.vocab = plan_vocabulary(self.sources, options.tokenizer_source)
+            self.vocab = plan_vocabulary(self.sources, options.tokenizer_source, options.tokenizer)
+            self.chat_template = chat_template_text(options.chat_template, self.sources.dirs())
             self.tasks, self.skipped = plan_tensors(
                 self.sources, self.vocab, self.dtype, self.out_dtype
             )
@@ -351,7 +357,7 @@ class _Run:
         dtype = self.p.compute_dtype(task)
         tensors = [src.read(k, dtype) for src, k in zip(s.items, task.keys)]
         if task.vocab:
-            tensors = permute_rows(tensors, self.p.vocab.index, s.base_pos)
+            tensors = permute_rows(tensors, self.p.vocab, s.base_pos)
         return [t.to(self.p.device) for t in tensors]
 
     def _params(self, task: TensorTask) -> dict[str, Any]:
@@ -495,4 +501,4 @@ def _package(p: _Prepared, tmp: Path) -> None:
     """Copy the donor's non-weight files (tokenizer from the tokenizer source) into tmp."""
     floats = {t.dtype for t in p.tasks if t.kind == "merge"}
     changed = (p.out_dtype or p.dtype) if len(floats) == 1 else None
-    package.assemble(tmp, p.sources.items[p.sources.donor], p.vocab, changed)
+    package.assemble(tmp, p.sources.items[p.sources.donor], p.vocab, changed, p.chat_template)

@@ -23,7 +23,7 @@ from zoo.merge.planning import MergeInput
 from zoo.pipelines.members import push
 from zoo.pipelines.published import merged_record, publish_record
 from zoo.recipe.lock import LOCK_FILE, Lock, build_lock, check_files, load_lock
-from zoo.recipe.plan import Candidate, MergeSpec, merge_spec, select
+from zoo.recipe.plan import Candidate, MergeSpec, merge_spec, select, tokenizer_refs
 from zoo.recipe.schema import Recipe, load_recipe
 from zoo.types import ModelRef, is_local_ref
 
@@ -277,6 +277,7 @@ def _run_engine(
     spec: MergeSpec, inputs: dict[str, Input], target: Path, opts: MergeOptions
 ) -> engine.MergeReport:
     base = inputs[spec.base].path if spec.base else None
+    tokenizer_source, tokenizer = tokenizer_refs(spec, lambda ref: inputs[ref].path)
     return engine.merge_folders(
         [MergeInput(inputs[m.ref].path, m.params) for m in spec.models],
         base,
@@ -285,7 +286,9 @@ def _run_engine(
         target,
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
+        tokenizer_source=tokenizer_source,
+        tokenizer=tokenizer,
+        chat_template=spec.chat_template,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
         progress=opts.progress,
@@ -323,6 +326,7 @@ def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> M
         else:
             sha, _ = client.pull_skeleton(h, ModelRef.parse(ref), tmp / str(i))
             paths[ref], pinned[ref] = tmp / str(i), f"{ModelRef.parse(ref).repo_id}@{sha}"
+    tokenizer_source, tokenizer = tokenizer_refs(spec, paths.__getitem__)
     plan = engine.plan(
         [MergeInput(paths[m.ref], m.params) for m in spec.models],
         paths[spec.base] if spec.base else None,
@@ -330,7 +334,9 @@ def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> M
         spec.params,
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
+        tokenizer_source=tokenizer_source,
+        tokenizer=tokenizer,
+        chat_template=spec.chat_template,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
     )

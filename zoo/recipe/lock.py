@@ -7,6 +7,7 @@ gives byte-identical weights. Same inputs, same lock bytes: keys sorted, no sets
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +15,7 @@ from pydantic import Field, ValidationError
 
 from zoo import __version__
 from zoo.errors import UserError
-from zoo.recipe.plan import MergeSpec, Source
+from zoo.recipe.plan import MergeSpec, Source, tokenizer_refs
 from zoo.schema import Frozen
 
 LOCK_FILE = "zoo.lock.json"
@@ -43,6 +44,8 @@ class Lock(Frozen):
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
+    tokenizer: dict[str, Any] | None = None
+    chat_template: str | None = None
     zoo_version: str = __version__
 
     def to_json(self) -> str:
@@ -50,8 +53,8 @@ class Lock(Frozen):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
     def spec(self) -> MergeSpec:
-        """The merge spec with every input pinned."""
-        return MergeSpec(
+        """The merge spec with every input pinned (the tokenizer settings' models too)."""
+        spec = MergeSpec(
             method=self.method,
             models=tuple(Source(m.pinned, dict(m.params)) for m in self.models),
             base=self.base.pinned if self.base else None,
@@ -60,7 +63,15 @@ class Lock(Frozen):
             out_dtype=self.out_dtype,
             tokenizer_source=self.tokenizer_source,
             seed=self.seed,
+            tokenizer=self.tokenizer,
+            chat_template=self.chat_template,
         )
+        pinned = {
+            m.requested: m.pinned for m in ([self.base] if self.base else []) + list(self.models)
+        }
+        pinned |= {p: p for p in pinned.values()}
+        source, tokenizer = tokenizer_refs(spec, pinned.__getitem__, pinned)
+        return replace(spec, tokenizer_source=source, tokenizer=tokenizer)
 
     def inputs(self) -> list[LockedInput]:
         """Every distinct locked input, base first."""
@@ -95,6 +106,8 @@ def build_lock(
         out_dtype=spec.out_dtype,
         tokenizer_source=spec.tokenizer_source,
         seed=spec.seed,
+        tokenizer=spec.tokenizer,
+        chat_template=spec.chat_template,
     )
 
 
