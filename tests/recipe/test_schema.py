@@ -72,7 +72,11 @@ BAD = [
         "      - {model: c/d, layer_range: [0, 2]}\nparameters: {t: 0.5}\nbase_model: a/b\n",
         "slices",
     ),
-    ("tokenizer block", COMMUNITY + "tokenizer: {source: union}\n", "tokenizer"),
+    (
+        "tokenizer block with an outside model",
+        COMMUNITY + "tokenizer: {source: x/outside}\n",
+        "tokenizer.source: 'x/outside' is not a model of this merge",
+    ),
     ("missing file", "/nonexistent/recipe.yaml", "recipe not found"),
 ]
 
