@@ -21,14 +21,14 @@ from zoo.merge.vocab import read_vocab
 EMB, HEAD = "model.embed_tokens.weight", "lm_head.weight"
 
 
-def _causal(folder, vocab, corpus, seed, added=(), unused=0):
+def _causal(folder, vocab, corpus, seed, added=(), unused=0, vocab_size=None):
     from transformers import AddedToken, AutoModelForCausalLM
 
     tok = tm.hf_tokenizer("qwen3", vocab, corpus)
     tok.add_tokens([AddedToken(a, special=True, normalized=False) for a in added], True)
     size = len(tok)
     tok.add_tokens([f"<UNUSED_{i}>" for i in range(unused)])  # ids past vocab_size
-    cfg = tm.config("qwen3", tok, tie_word_embeddings=False, vocab_size=size)
+    cfg = tm.config("qwen3", tok, tie_word_embeddings=False, vocab_size=vocab_size or size)
     torch.manual_seed(seed)
     AutoModelForCausalLM.from_config(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -42,6 +42,7 @@ def lms(tmp_path_factory):
         "a": _causal(root / "a", 300, "docstrings", 1, unused=3),
         "b": _causal(root / "b", 320, "pydoc", 2, added=["<tool_call>", "</tool_call>"]),
         "c": _causal(root / "c", 300, "docstrings", 3),
+        "padded": _causal(root / "padded", 300, "docstrings", 4, vocab_size=320),
     }
 
 
@@ -120,6 +121,37 @@ def test_tokenizer_source_equals_mergekit(lms, tmp_path, source):
     assert model(ids).logits.shape[-1] == tm.read_json(zoo_dir / "config.json")["vocab_size"]
 
 
+def test_slerp_union_equals_mergekit(lms, tmp_path):
+    data = _recipe(lms, "slerp", tokenizer_source="union", parameters={"t": 0.3})
+    for entry in data["models"]:
+        del entry["parameters"]
+    _assert_same_as_mergekit(*_run_both(data, tmp_path))
+
+
+def test_padded_embeddings_shrink_to_the_tokenizer_as_in_mergekit(lms, tmp_path):
+    """A tokenizer setting rebuilds the rows even when the vocabularies agree: 320 rows for a
+    300-token tokenizer become 300, as mergekit writes them."""
+    data = _recipe(lms, tokenizer_source="base")
+    data["base_model"] = data["models"][0]["model"] = str(lms["padded"])
+    data["models"][1]["model"] = str(lms["c"])
+    zoo_dir, mk_dir = _run_both(data, tmp_path)
+    _assert_same_as_mergekit(zoo_dir, mk_dir)
+    assert tm.read_json(zoo_dir / "config.json")["vocab_size"] == 300
+
+
+def test_lock_reruns_the_tokenizer_block(lms, tmp_path):
+    block = {"source": "union", "tokens": {"<z>": {"source": {"kind": "zero"}}}}
+    data = _recipe(lms, tokenizer=block, chat_template="chatml")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(data))
+    assert main(["merge", str(recipe), "--out", str(tmp_path / "one"), "--quiet"]) == 0
+    lock = tmp_path / "one" / "zoo.lock.json"
+    assert json.loads(lock.read_text())["tokenizer"] == block
+    assert main(["merge", "--lock", str(lock), "--out", str(tmp_path / "two"), "--quiet"]) == 0
+    for name in ("model.safetensors", "tokenizer.json", "chat_template.jinja", "config.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
 def test_union_order_is_fixed(lms, tmp_path):
     """zoo's deliberate difference: the union's new ids in source then id order, not hash order."""
     zoo_dir, _ = _run_both(_recipe(lms, tokenizer_source="union"), tmp_path)
@@ -160,6 +192,11 @@ def test_chat_template_named_and_literal(lms, tmp_path):
     for name, value, needle in [
         ("chatml", "chatml", "<|im_start|>"),
         ("literal", "{{ messages[0]['content'] }}!", "!"),
+        (
+            "long",
+            "{% for m in messages %}{{ m['content'] }}\n{% endfor %}{# " + "x" * 300 + " #}",
+            "x" * 300,
+        ),
     ]:
         zoo_dir, mk_dir = _run_both(
             _recipe(lms, tokenizer_source="base", chat_template=value), tmp_path / name
@@ -223,3 +260,34 @@ def test_bad_tokenizer_settings_are_one_line(lms, tmp_path, capsys, extra, needl
     err = capsys.readouterr().err
     assert code == 2 and needle in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_union_keeps_a_transformers4_added_tokens_decoder_in_step(lms, tmp_path):
+    """tokenizer_config.json's added_tokens_decoder (transformers 4 saves one) lists the new
+    tokens too, so either loader sees the same vocabulary."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from zoo.merge.engine import MergeInput, merge_folders
+
+    base = tmp_path / "a4"
+    shutil.copytree(lms["a"], base)
+    config = tm.read_json(base / "tokenizer_config.json")
+    config["added_tokens_decoder"] = {
+        "0": {"content": "<|endoftext|>", "special": True, "normalized": False},
+        "300": {"content": "<UNUSED_0>", "special": False, "normalized": True},
+    }
+    (base / "tokenizer_config.json").write_text(json.dumps(config))
+    inputs = [MergeInput(base, {"weight": 0.5}), MergeInput(lms["b"], {"weight": 0.5})]
+    merge_folders(
+        inputs, base, "linear", {}, tmp_path / "out", tokenizer_source="union", progress=False
+    )
+    out = read_vocab(tmp_path / "out")
+    decoder = tm.read_json(tmp_path / "out" / "tokenizer_config.json")["added_tokens_decoder"]
+    assert decoder[str(out["<tool_call>"])]["content"] == "<tool_call>"
+    assert decoder[str(out["<tool_call>"])]["special"] is True
+    assert "<UNUSED_0>" not in [e["content"] for e in decoder.values()]  # past vocab_size
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "out"))
+    assert tokenizer("<tool_call>", add_special_tokens=False).input_ids == [out["<tool_call>"]]
+    assert len(tokenizer) == len(out)

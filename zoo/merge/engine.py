@@ -43,12 +43,11 @@ from zoo.merge.planning import (
     estimate_peak,
     parse_dtype,
     plan_tensors,
-    plan_vocabulary,
+    plan_tokenizer,
 )
 from zoo.merge.prefetch import Prefetch
 from zoo.merge.registry import get_method
 from zoo.merge.resources import PeakRss, resolve_device, reuse_freed_buffers
-from zoo.merge.tokenizer_files import chat_template_text
 from zoo.merge.vocab import permute_rows
 from zoo.merge.writer import (
     DEFAULT_SHARD_BYTES,
@@ -68,9 +67,7 @@ class MergeOptions:
 
     dtype: the compute dtype (default: float32, or float64 when an input is). out_dtype: the
     output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16).
-    tokenizer_source / tokenizer: mergekit's tokenizer_source or tokenizer: block, models named
-    by their folders (zoo.merge.vocab); chat_template: a template name, "auto" or Jinja text
-    (zoo.merge.tokenizer_files). device: a torch
+    tokenizer_source, tokenizer, chat_template: mergekit's (zoo.merge.vocab). device: a torch
     device or "auto". allow_pickle: read pickle (.bin) weights too.
     max_shard_bytes: the largest output safetensors file. chunk_bytes: working-set budget;
     methods with a chunked kernel (linear, multislerp, task_arithmetic, ties) run it on every
@@ -149,8 +146,7 @@ class _Prepared:
         )
         try:
             self._check()
-            self.vocab = plan_vocabulary(self.sources, options.tokenizer_source, options.tokenizer)
-            self.chat_template = chat_template_text(options.chat_template, self.sources.dirs())
+            self.vocab, self.chat_template = plan_tokenizer(self.sources, options)
             self.tasks, self.skipped = plan_tensors(
                 self.sources, self.vocab, self.dtype, self.out_dtype
             )

@@ -22,6 +22,7 @@ from zoo.merge.io import Checkpoint, align_names, read_json
 from zoo.merge.lora import ADAPTER_CONFIG, LoraCheckpoint, is_adapter
 from zoo.merge.method import MergeMethod
 from zoo.merge.params import count_layers, layer_position
+from zoo.merge.tokenizer_files import chat_template_text
 from zoo.merge.vocab import VocabPlan, is_vocab_tensor, plan_vocab, read_vocab
 from zoo.merge.writer import Entry
 
@@ -302,6 +303,12 @@ def plan_vocabulary(
         sizes=[_vocab_size(s) for s in sources.items],
         paths=[s.path for s in sources.items],
     )
+
+
+def plan_tokenizer(sources: Sources, options: Any) -> tuple[VocabPlan | None, str | None]:
+    """Return (the output vocabulary, the chat template) for MergeOptions' tokenizer settings."""
+    vocab = plan_vocabulary(sources, options.tokenizer_source, options.tokenizer)
+    return vocab, chat_template_text(options.chat_template, sources.dirs())
 
 
 def _vocab_size(item: Any) -> int | None:
