@@ -163,7 +163,7 @@ def test_union_order_is_fixed(lms, tmp_path):
     assert _added(zoo_dir)["<tool_call>"] == (True, False)
 
 
-def test_tokenizer_block_equals_mergekit(lms, tmp_path):
+def test_tokenizer_block_equals_mergekit(lms, tmp_path, capsys):
     va, vb = read_vocab(lms["a"]), read_vocab(lms["b"])
     shared = sorted(t for t in set(va) & set(vb) if t.startswith("Ġ") and len(t) > 2)
     block = {
@@ -181,6 +181,10 @@ def test_tokenizer_block_equals_mergekit(lms, tmp_path):
     _assert_same_as_mergekit(zoo_dir, mk_dir)
     rows, pad, state = _by_token(zoo_dir)
     assert state[EMB].shape[0] % 64 == 0 and pad.shape[0] > 0
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "recipe.yaml"), "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["vocab_rows"] == state[EMB].shape[0] and plan["tokenizer"] == block
     assert torch.equal(rows[shared[0]][0], torch.zeros_like(rows[shared[0]][0]))
     b = tm.load_all(lms["b"])
     assert torch.allclose(rows["<by_id>"][0], b[EMB][7], atol=1e-6)  # new: every model has b's

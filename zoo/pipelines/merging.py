@@ -352,6 +352,9 @@ def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> M
         "out_bytes": plan.out_bytes,
         "estimated_peak_bytes": plan.peak_bytes,
         "device": plan.device,
+        "tokenizer": spec.tokenizer if spec.tokenizer is not None else spec.tokenizer_source,
+        "vocab_rows": plan.vocab_rows,
+        "chat_template": spec.chat_template,
     }
     return MergeOutcome(lock=None, plan=data)
 
