@@ -295,3 +295,20 @@ def test_union_keeps_a_transformers4_added_tokens_decoder_in_step(lms, tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "out"))
     assert tokenizer("<tool_call>", add_special_tokens=False).input_ids == [out["<tool_call>"]]
     assert len(tokenizer) == len(out)
+
+
+def test_a_model_source_with_unused_ids_is_stripped_where_mergekit_fails(lms, tmp_path):
+    """zoo's deliberate difference: tokenizer_source naming a model whose tokenizer has ids past
+    its vocab_size drops them (as mergekit does for base and union); mergekit 0.1.5 raises."""
+    from transformers import AutoTokenizer
+
+    data = _recipe(lms, tokenizer_source=str(lms["a"]))
+    data["base_model"] = str(lms["b"])
+    with pytest.raises(KeyError):
+        _run_both(data, tmp_path)
+    assert (tmp_path / "zoo" / "model.safetensors").is_file()  # zoo's half ran first
+    assert read_vocab(tmp_path / "zoo") == {
+        t: i for t, i in read_vocab(lms["a"]).items() if i < 300
+    }
+    assert len(AutoTokenizer.from_pretrained(str(tmp_path / "zoo"))) == 300
+    assert tm.load_all(tmp_path / "zoo")[EMB].shape[0] == 300
