@@ -365,3 +365,103 @@ def lora_adapter(base, folder, seed, **lora):
                 p.add_(torch.randn_like(p) * 0.05)
     model.save_pretrained(str(folder))
     return folder
+
+
+# Decoder LLMs as the community's recipes name them: plain transformers CausalLM folders (no ST
+# modules), 4+ layers so slices have something to cut, a byte-level BPE tokenizer of ~400 tokens.
+DECODERS = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3")
+ENCODERS = ("bert", "roberta", "xlm-roberta")
+
+
+def decoder_config(arch: str, vocab_size: int, layers: int = 4, **overrides):
+    """Return a tiny transformers config of a decoder arch: hidden 32, 4 heads (2 kv), head 8."""
+    import transformers as tf
+
+    cls = {
+        "llama": tf.LlamaConfig,
+        "mistral": tf.MistralConfig,
+        "qwen2": tf.Qwen2Config,
+        "qwen3": tf.Qwen3Config,
+        "gemma2": tf.Gemma2Config,
+        "gemma3": tf.Gemma3TextConfig,
+        "phi3": tf.Phi3Config,
+    }[arch]
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+    if arch != "phi3":
+        common["head_dim"] = 8
+    if arch in ("gemma2", "gemma3"):
+        common |= dict(sliding_window=16, query_pre_attn_scalar=8)
+    if arch == "gemma3":
+        common["sliding_window_pattern"] = 2
+    return cls(**(common | overrides))
+
+
+def decoder_tokenizer(vocab_size: int = 400, extra: tuple[str, ...] = ()):
+    """A byte-level BPE fast tokenizer (<s>=0, <pad>=1, </s>=2) plus `extra` added tokens."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer.from_str(_tokenizer_json("bpe", vocab_size, "docstrings"))
+    tok.post_processor = None  # a decoder adds no </s> after each text
+    names = dict(bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **names)
+    fast.add_tokens(list(extra))
+    return fast
+
+
+def build_decoder(
+    folder: Path, arch: str, *, layers: int = 4, seed: int = 0, extra_tokens=(), **overrides
+) -> Path:
+    """Write a tiny random CausalLM folder of arch (config, model.safetensors, tokenizer).
+
+    Deterministic given the arguments. `extra_tokens` are added to the tokenizer (and the
+    embedding rows with them), making a model with a larger vocabulary than its base.
+    """
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = decoder_tokenizer(extra=tuple(extra_tokens))
+    ids = dict(
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    cfg = decoder_config(arch, len(tokenizer), layers, **(ids | overrides))
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(cfg)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder)
+
+
+def causal_lora_adapter(base: Path, folder: Path, seed: int, **lora) -> Path:
+    """Save a peft LoRA adapter (q_proj/v_proj, or Phi-3's qkv_proj) over a CausalLM base."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base))
+    targets = ["qkv_proj"] if model.config.model_type == "phi3" else ["q_proj", "v_proj"]
+    peft = get_peft_model(
+        model,
+        LoraConfig(
+            init_lora_weights=False,
+            **({"r": 4, "lora_alpha": 8, "target_modules": targets} | lora),
+        ),
+    )
+    with torch.no_grad():  # random B (peft would start it at zero)
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    peft.save_pretrained(str(folder))
+    return Path(folder)

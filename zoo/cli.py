@@ -19,6 +19,7 @@ from zoo import __version__
 from zoo.cli_options import GLOBAL_DEFAULTS, Parser, json_option, key_value, open_hub_for
 from zoo.cli_text import (
     card_update_text,
+    extract_text,
     ls_table,
     member_rows,
     merge_data,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ls(sub)
     _add_show_pull(sub)
     _add_merge(sub)
+    _add_extract(sub)
     add_training_commands(sub)
     _add_eval(sub)
     _add_card(sub)
@@ -92,6 +94,20 @@ def _add_push(sub: Any) -> None:
         help=fields["labels"].description + "; base_model=, parents= set those fields",
     )
     push.add_argument("--tag", default=None, help="also tag the new commit")
+    push.add_argument(
+        "--as-lora",
+        type=int,
+        default=None,
+        metavar="R",
+        help="publish a full fine-tune as a rank-R LoRA adapter over its base_model "
+        "(truncated SVD, see `zoo extract-lora`); the card says the energy kept",
+    )
+    push.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="with --as-lora: the base model folder (default: base_model pulled from the Hub)",
+    )
     json_option(push)
     push.set_defaults(func=_cmd_push)
 
@@ -251,6 +267,62 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_extract(sub: Any) -> None:
+    ex = sub.add_parser(
+        "extract-lora",
+        help="a full fine-tune minus its base as a peft LoRA adapter (truncated SVD per matrix; "
+        "what mergekit-extract-lora does)",
+    )
+    ex.add_argument("finetuned", type=Path, help="the fine-tuned model folder (HF or ST)")
+    ex.add_argument("--base", "--base-model", required=True, type=Path, help="base model folder")
+    ex.add_argument("--rank", "--max-rank", required=True, type=int, help="LoRA rank r (max)")
+    ex.add_argument("--out", "--out-path", required=True, type=Path, help="adapter folder (new)")
+    ex.add_argument(
+        "--embed-lora",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="extract embeddings as LoRA too (default: saved whole in modules_to_save)",
+    )
+    ex.add_argument(
+        "--save-module", action="append", default=[], help="save this module whole (repeatable)"
+    )
+    ex.add_argument("-i", "--include-regex", action="append", default=[], help="only these modules")
+    ex.add_argument("-e", "--exclude-regex", action="append", default=[], help="not these modules")
+    ex.add_argument("--sv-epsilon", type=float, default=0.0, help="drop singular values <= this")
+    ex.add_argument(
+        "--distribute-scale",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="split the singular values between A and B (sqrt each; default)",
+    )
+    ex.add_argument(
+        "--skip-undecomposable",
+        action="store_true",
+        help="drop changed non-linear modules (LayerNorm, ...) instead of saving them whole",
+    )
+    json_option(ex)
+    ex.set_defaults(func=_cmd_extract)
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from zoo.merge.extract import ExtractSettings
+    from zoo.pipelines.extract import extract
+
+    settings = ExtractSettings(
+        rank=args.rank,
+        embed_lora=args.embed_lora,
+        save_modules=tuple(args.save_module),
+        include=tuple(args.include_regex),
+        exclude=tuple(args.exclude_regex),
+        sv_epsilon=args.sv_epsilon,
+        distribute_scale=args.distribute_scale,
+        skip_undecomposable=args.skip_undecomposable,
+    )
+    report = extract(args.finetuned, args.base, args.out, settings).to_dict()
+    print(output(report, extract_text(report, args.out), as_json=args.json))
+    return 0
+
+
 def _hub_root(args: argparse.Namespace) -> Path:
     from zoo.hub.session import default_hub, is_url
 
@@ -284,18 +356,26 @@ def _cmd_token_add(args: argparse.Namespace) -> int:
 def _cmd_push(args: argparse.Namespace) -> int:
     from zoo import pipelines
 
+    if args.base is not None and args.as_lora is None:
+        raise UserError("--base: only with --as-lora R")
+    common = dict(kind=args.kind, private=args.private, meta_kv=dict(args.meta), tag=args.tag)
+    extra: dict[str, Any] = {}
     with open_hub_for(args, create=True) as hub:
-        sha, meta = pipelines.push(
-            hub,
-            args.dir,
-            args.repo_id,
-            kind=args.kind,
-            private=args.private,
-            meta_kv=dict(args.meta),
-            tag=args.tag,
-        )
-    data = {"repo_id": args.repo_id, "sha": sha, "kind": meta.kind}
+        if args.as_lora is None:
+            sha, meta = pipelines.push(hub, args.dir, args.repo_id, **common)
+        else:
+            from zoo.pipelines.extract import push_as_lora
+
+            sha, meta, report = push_as_lora(
+                hub, args.dir, args.repo_id, args.as_lora, base=args.base, **common
+            )
+            extra = {"lora_rank": report.rank, "retained_energy": report.retained}
+    data = {"repo_id": args.repo_id, "sha": sha, "kind": meta.kind, **extra}
     print(output(data, pushed_text(data), as_json=args.json))
+    if extra and not args.json:
+        sys.stderr.write(
+            f"LoRA r={extra['lora_rank']}: {extra['retained_energy']:.4%} of the energy kept\n"
+        )
     return 0
 
 

@@ -23,9 +23,12 @@ def plan_text(plan: dict) -> str:
     lines = [f"method: {plan['method']}  params: {params}  seed: {plan['seed']}"]
     if plan["base"]:
         lines.append(f"base: {plan['base']}")
-    lines += [
-        f"model: {m['ref']}  {json.dumps(m['params'], sort_keys=True)}" for m in plan["models"]
-    ]
+    if plan.get("slices"):
+        lines += [_slice_line(i, sl) for i, sl in enumerate(plan["slices"])]
+    else:
+        lines += [
+            f"model: {m['ref']}  {json.dumps(m['params'], sort_keys=True)}" for m in plan["models"]
+        ]
     lines.append(
         f"tensors: {plan['tensors']} ({plan['tensors_to_merge']} merged)  "
         f"output: {plan['out_bytes'] / 2**20:.1f} MiB in {', '.join(plan['out_files'])}"
@@ -41,6 +44,18 @@ def plan_text(plan: dict) -> str:
             f"chat_template: {'set' if plan.get('chat_template') else 'kept'}"
         )
     return "\n".join(lines)
+
+
+def _slice_line(i: int, sl: dict) -> str:
+    """One output slice of a plan: 'slice 0: layers 0-23 <- ref [0, 24], ...'."""
+    start, stop = sl["layers"]
+    sources = ", ".join(
+        f"{s['ref']} [{s['layer_range'][0]}, {s['layer_range'][1]}]"
+        + (f" {json.dumps(s['params'], sort_keys=True)}" if s["params"] else "")
+        for s in sl["sources"]
+    )
+    extra = f"  params: {json.dumps(sl['params'], sort_keys=True)}" if sl["params"] else ""
+    return f"slice {i}: output layers {start}-{stop - 1} <- {sources}{extra}"
 
 
 def merge_data(outcome: Any) -> dict:
@@ -230,3 +245,17 @@ def update_text(data: dict) -> str:
             + (f" (pull request {data['pr']})" if data["pr"] else ""),
         ]
     )
+
+
+def extract_text(report: dict, out: Any) -> str:
+    """`zoo extract-lora`: the energy kept per matrix and overall, what was saved whole."""
+    lines = [f"{'matrix':<56} {'rank':>4} {'energy kept':>11}"]
+    for name, m in report["matrices"].items():
+        lines.append(f"{name:<56} {m['rank']:>4} {m['retained_energy']:>11.4%}")
+    lines += [f"saved whole: {name} ({why})" for name, why in report["saved_whole"].items()]
+    lines += [f"dropped: {name} ({why})" for name, why in report["dropped"].items()]
+    lines.append(
+        f"LoRA r={report['rank']} written to {out}: {report['retained_energy']:.4%} of the "
+        f"update's energy kept over {len(report['matrices'])} matrices"
+    )
+    return "\n".join(lines)

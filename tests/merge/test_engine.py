@@ -439,7 +439,7 @@ def test_decoder_base_saved_as_causal_lm_maps_onto_st_names(families, tmp_path):
 
 
 def test_device_auto_picks_cuda_only_when_torch_sees_one(monkeypatch):
-    from zoo.merge.engine import resolve_device
+    from zoo.merge.resources import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")

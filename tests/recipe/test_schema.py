@@ -67,10 +67,40 @@ BAD = [
     ("not yaml", "merge_method: [linear\n", "not valid YAML"),
     ("not a mapping", "- a\n- b\n", "YAML mapping"),
     (
-        "slices unsupported",
+        "slice base not among its sources",
         "merge_method: slerp\nslices:\n  - sources:\n      - {model: a/b, layer_range: [0, 2]}\n"
-        "      - {model: c/d, layer_range: [0, 2]}\nparameters: {t: 0.5}\nbase_model: a/b\n",
-        "slices",
+        "      - {model: c/d, layer_range: [0, 2]}\nparameters: {t: 0.5}\nbase_model: e/f\n",
+        "slices[0]: the base model e/f is not one of the slice's sources",
+    ),
+    (
+        "slice ranges of different lengths",
+        "merge_method: linear\nslices:\n  - sources:\n      - {model: a/b, layer_range: [0, 2]}\n"
+        "      - {model: c/d, layer_range: [0, 3]}\n",
+        "slices[0]: every source gives the same number of layers",
+    ),
+    (
+        "two sources in a passthrough slice",
+        "merge_method: passthrough\nslices:\n  - sources:\n"
+        "      - {model: a/b, layer_range: [0, 2]}\n      - {model: c/d, layer_range: [0, 2]}\n",
+        "slices[0]: merge method 'passthrough' takes",
+    ),
+    (
+        "a misspelt slice source key",
+        "merge_method: passthrough\nslices:\n  - sources:\n"
+        "      - {model: a/b, layer_rang: [0, 2]}\n",
+        "did you mean 'layer_range'",
+    ),
+    (
+        "two modules",
+        "merge_method: linear\nmodules:\n  text: {models: [{model: a/b}]}\n"
+        "  vision: {models: [{model: a/b}]}\n",
+        "modules: zoo merges models with one module",
+    ),
+    (
+        "select with slices",
+        "merge_method: passthrough\nslices:\n  - sources:\n"
+        "      - {model: a/b, layer_range: [0, 2]}\nzoo:\n  select: {kind: bag}\n",
+        "zoo.select expands into models:",
     ),
     (
         "tokenizer block with an outside model",

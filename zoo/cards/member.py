@@ -62,7 +62,7 @@ def member_card(repo_id: str, meta: dict[str, Any], extra: dict[str, Any] | None
     context = {
         "front_matter": dump_front_matter(front_matter(meta, extra)),
         "repo_id": repo_id,
-        "summary": _SUMMARY[meta["kind"]],
+        "summary": " ".join([_SUMMARY[meta["kind"]], *_extracted(meta)]),
         "lora": meta["adapter"]["type"] == "lora",
         "base_model": meta.get("base_model") or "",
         "provenance": _provenance(meta),
@@ -70,6 +70,20 @@ def member_card(repo_id: str, meta: dict[str, Any], extra: dict[str, Any] | None
         "zoo_version": meta["zoo_version"],
     }
     return render("member", context)
+
+
+def _extracted(meta: dict[str, Any]) -> list[str]:
+    """The sentence of a LoRA adapter extracted from a full fine-tune (zoo push --as-lora)."""
+    labels = meta.get("labels", {})
+    if meta["adapter"]["type"] != "lora" or "lora_rank" not in labels:
+        return []
+    energy = float(labels.get("retained_energy", "nan"))
+    return [
+        f"This LoRA adapter (rank {labels['lora_rank']}) was extracted by truncated SVD from the "
+        f"full fine-tune {labels.get('extracted_from', '?')}; it keeps {energy:.2%} of the "
+        "fine-tune's update energy (sum of kept squared singular values over the squared "
+        "Frobenius norm of the weight deltas)."
+    ]
 
 
 def _provenance(meta: dict[str, Any]) -> list[dict[str, str]]:
@@ -80,6 +94,13 @@ def _provenance(meta: dict[str, Any]) -> list[dict[str, str]]:
         ("created", meta["created_at"]),
     ]
     rows += [("parent", p) for p in meta.get("parents", [])]
+    if _extracted(meta):
+        labels = meta["labels"]
+        rows += [
+            ("extracted from", labels.get("extracted_from", "?")),
+            ("LoRA rank", labels["lora_rank"]),
+            ("energy kept", f"{float(labels.get('retained_energy', 'nan')):.2%}"),
+        ]
     if meta.get("training"):
         t = meta["training"]
         rows += [

@@ -17,7 +17,6 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,205 +24,35 @@ import torch
 
 from zoo.errors import UserError
 from zoo.merge import package
-from zoo.merge.chunking import (
-    DEFAULT_CHUNK_BYTES,
-    RowSchedule,
-    plan_chunks,
-    row_bounds,
-    run_chunked,
-)
+from zoo.merge.chunking import RowSchedule, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
 from zoo.merge.kernels.chunked import Shape
-from zoo.merge.params import check_params, resolve_params
-from zoo.merge.planning import (
-    MergeInput,
-    Sources,
-    TensorTask,
-    check_structure,
-    estimate_peak,
-    parse_dtype,
-    plan_tensors,
-    plan_tokenizer,
-)
+from zoo.merge.params import resolve_params
+from zoo.merge.planning import MergeInput, OutputSlice, TensorTask
 from zoo.merge.prefetch import Prefetch
-from zoo.merge.registry import get_method
-from zoo.merge.resources import PeakRss, resolve_device, reuse_freed_buffers
-from zoo.merge.vocab import permute_rows
-from zoo.merge.writer import (
-    DEFAULT_SHARD_BYTES,
-    Entry,
-    ModuleWriters,
-    StreamWriter,
-    planned_files,
+from zoo.merge.prepared import (
+    MergeOptions,
+    MergePlan,
+    MergeReport,
+    Prepared,
+    SlicePlan,
+    package_output,
 )
+from zoo.merge.resources import PeakRss, reuse_freed_buffers
+from zoo.merge.vocab import permute_rows
+from zoo.merge.writer import Entry, ModuleWriters, StreamWriter
 
-__all__ = ["MergeInput", "MergeOptions", "MergePlan", "MergeReport", "merge_folders", "plan"]
+__all__ = [
+    "MergeInput",
+    "MergeOptions",
+    "MergePlan",
+    "MergeReport",
+    "OutputSlice",
+    "SlicePlan",
+    "merge_folders",
+    "plan",
+]
 _SCRATCH = ".zoo-scratch"
-
-
-@dataclass(frozen=True)
-class MergeOptions:
-    """How plan() and merge_folders() merge (their keyword arguments, defined once).
-
-    dtype: the compute dtype (default: float32, or float64 when an input is). out_dtype: the
-    output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16).
-    tokenizer_source, tokenizer, chat_template: mergekit's (zoo.merge.vocab). device: a torch
-    device or "auto". allow_pickle: read pickle (.bin) weights too.
-    max_shard_bytes: the largest output safetensors file. chunk_bytes: working-set budget;
-    methods with a chunked kernel (linear, multislerp, task_arithmetic, ties) run it on every
-    tensor, in row chunks that fit half the budget (the other half holds the read ahead and
-    queued writes). None: every tensor whole through the method's own (mergekit) kernel. The
-    results agree within float rounding (ties: see zoo.merge.kernels.topk for magnitudes tied
-    at the density threshold).
-    """
-
-    dtype: str | torch.dtype | None = None
-    out_dtype: str | torch.dtype | None = None
-    tokenizer_source: Any = None
-    tokenizer: Any = None
-    chat_template: str | None = None
-    device: str = "cpu"
-    allow_pickle: bool = False
-    max_shard_bytes: int = DEFAULT_SHARD_BYTES
-    chunk_bytes: int | None = DEFAULT_CHUNK_BYTES
-
-
-@dataclass(frozen=True)
-class MergePlan:
-    """What a merge will do, known from file headers alone (for --dry-run)."""
-
-    method: str
-    sources: tuple[str, ...]  # kernel order: inputs, then the base when it is not an input
-    base: str | None
-    donor: str
-    tasks: tuple[TensorTask, ...]
-    skipped: tuple[str, ...]
-    out_files: tuple[str, ...]
-    out_bytes: int
-    peak_bytes: int
-    scratch_disk_bytes: int  # temporary, beside the output (methods with a model-level scale)
-    vocab_rows: int | None
-    device: str
-    chunked: tuple[str, ...] = ()  # tensors merged in row chunks (see zoo.merge.chunking)
-
-    @property
-    def tensors_to_merge(self) -> int:
-        return sum(t.kind == "merge" for t in self.tasks)
-
-
-@dataclass(frozen=True)
-class MergeReport:
-    """What a merge did: counts, resources and the sha256 of every output file."""
-
-    out: Path
-    method: str
-    sources: tuple[str, ...]
-    base: str | None
-    tensors_merged: int
-    tensors_passed_through: int
-    tensors_copied: int
-    skipped: tuple[str, ...]
-    peak_rss_bytes: int
-    seconds: float
-    files: Mapping[str, str]
-    seed: int
-    device: str
-
-
-class _Prepared:
-    """Everything resolved before any tensor is read; owns the open sources."""
-
-    def __init__(self, inputs, base, method, params, options: MergeOptions):
-        self.method = get_method(method)
-        self.params = dict(params or {})
-        self.dtype = parse_dtype(options.dtype, "dtype")
-        self.out_dtype = parse_dtype(options.out_dtype, "out_dtype")
-        self.device = resolve_device(options.device)
-        self.max_shard_bytes = options.max_shard_bytes
-        inputs = [i if isinstance(i, MergeInput) else MergeInput(Path(i)) for i in inputs]
-        self.sources = Sources(
-            inputs, Path(base) if base is not None else None, self.method, options.allow_pickle
-        )
-        try:
-            self._check()
-            self.vocab, self.chat_template = plan_tokenizer(self.sources, options)
-            self.tasks, self.skipped = plan_tensors(
-                self.sources, self.vocab, self.dtype, self.out_dtype
-            )
-            self.chunks = plan_chunks(
-                self.tasks, self.sources, self.method, self.compute_dtype, options.chunk_bytes
-            )
-        except BaseException:
-            self.sources.close()
-            raise
-
-    def _check(self) -> None:
-        s = self.sources
-        self.method.check_inputs(len(s.items), s.base_pos is not None)
-        check_params(self.method, self.params, s.params, s.kernel_base)
-        check_structure(s)
-
-    def compute_dtype(self, task: TensorTask) -> torch.dtype:
-        """Return the dtype task is merged in: dtype, else its inputs' (at least float32)."""
-        stored = [src.tensors[k].dtype for src, k in zip(self.sources.items, task.keys)]
-        return self.dtype or torch.promote_types(_promoted_dtypes(stored), torch.float32)
-
-    @property
-    def base_label(self) -> str | None:
-        s = self.sources
-        return s.labels[s.base_pos] if s.base_pos is not None else None
-
-    def plan(self) -> MergePlan:
-        s = self.sources
-        return MergePlan(
-            method=self.method.name,
-            sources=tuple(s.labels),
-            base=self.base_label,
-            donor=s.labels[s.donor],
-            tasks=tuple(self.tasks),
-            skipped=tuple(self.skipped),
-            out_files=tuple(planned_files(self.tasks, self.max_shard_bytes)),
-            out_bytes=sum(t.entry.nbytes for t in self.tasks),
-            peak_bytes=estimate_peak(
-                self.tasks,
-                len(s.items),
-                self.dtype,
-                self.method.scratch,
-                self.chunks,
-                self.method.chunk_scratch,
-            ),
-            scratch_disk_bytes=self._scratch_bytes(),
-            vocab_rows=self.vocab.rows if self.vocab else None,
-            device=str(self.device),
-            chunked=tuple(sorted(k for k, rows in self.chunks.items() if rows < self._rows(k))),
-        )
-
-    def report(self, out: Path, counts: Counter, files, rss: int, started: float, seed: int):
-        """Return the MergeReport of a finished merge into `out` (started: perf_counter)."""
-        return MergeReport(
-            out=out,
-            method=self.method.name,
-            sources=tuple(self.sources.labels),
-            base=self.base_label,
-            tensors_merged=counts["merged"],
-            tensors_passed_through=counts["passed"],
-            tensors_copied=counts["copied"],
-            skipped=tuple(self.skipped),
-            peak_rss_bytes=rss,
-            seconds=time.perf_counter() - started,
-            files=files,
-            seed=seed,
-            device=str(self.device),
-        )
-
-    def _rows(self, key: str) -> int:
-        return next(t.shape[0] for t in self.tasks if t.key == key)
-
-    def _scratch_bytes(self) -> int:
-        if self.method.delta_scale is None:
-            return 0
-        wide = 8 if self.dtype == torch.float64 else 4
-        return sum(math.prod(t.shape) * wide for t in self.tasks if t.kind == "merge")
 
 
 def plan(
@@ -231,16 +60,18 @@ def plan(
     base: Path | None,
     method: str,
     params: Mapping[str, Any] | None = None,
+    *,
+    slices: Sequence[OutputSlice] | None = None,
     **options: Any,
 ) -> MergePlan:
     """Check a merge and describe it (tensors, output files, memory estimate) without reading
     any weights. options: the fields of MergeOptions. Raises the same UserErrors merge_folders
     would raise before merging."""
-    prepared = _Prepared(inputs, base, method, params, MergeOptions(**options))
+    prepared = Prepared(inputs, base, method, params, MergeOptions(**options), slices)
     try:
         return prepared.plan()
     finally:
-        prepared.sources.close()
+        prepared.close()
 
 
 def merge_folders(
@@ -252,6 +83,7 @@ def merge_folders(
     *,
     progress: bool = True,
     seed: int = 0,
+    slices: Sequence[OutputSlice] | None = None,
     **options: Any,
 ) -> MergeReport:
     """Merge local model folders into a new folder `out` and return a MergeReport.
@@ -261,27 +93,29 @@ def merge_folders(
     a base it joins the inputs, as in mergekit). params: global method parameters (mergekit
     settings: scalars, gradients, filters); MergeInput.params override them per model.
     options: the fields of MergeOptions (dtypes, device, shard size, chunk budget).
+    slices: mergekit's `slices:` (zoo.merge.slices); inputs must then be empty, and base is
+    the default base of every slice.
     Deterministic: the same inputs, parameters and seed give byte-identical files on the same
     device type. Raises UserError (one line) on bad input and then leaves nothing at `out`.
     Never modifies inputs.
     """
     started = time.perf_counter()
-    prepared = _Prepared(inputs, base, method, params, MergeOptions(**options))
+    prepared = Prepared(inputs, base, method, params, MergeOptions(**options), slices)
     rss = PeakRss()
     try:
         with package.building(Path(out)) as tmp, reuse_freed_buffers():
             counts, hashes = _Run(prepared, tmp, rss, seed, progress).execute()
-            _package(prepared, tmp)
+            package_output(prepared, tmp)
             files = package.finish(tmp, Path(out), known=hashes)
     finally:
-        prepared.sources.close()
+        prepared.close()
     return prepared.report(Path(out), counts, files, rss.sample(), started, seed)
 
 
 class _Run:
     """One execution of a prepared merge into a temporary folder."""
 
-    def __init__(self, prepared: _Prepared, tmp: Path, rss: PeakRss, seed: int, progress: bool):
+    def __init__(self, prepared: Prepared, tmp: Path, rss: PeakRss, seed: int, progress: bool):
         self.p = prepared
         self.tmp = tmp
         self.rss = rss
@@ -321,7 +155,7 @@ class _Run:
         if key[0] == "whole":
             return self._load(task)
         _, _, a, b, which = key
-        s, dtype = self.p.sources, self.p.compute_dtype(task)
+        s, dtype = self.p.sources_of(task), self.p.compute_dtype(task)
         picked = range(len(s.items)) if which is None else which
         return [s.items[i].read_rows(task.keys[i], a, b, dtype).to(self.p.device) for i in picked]
 
@@ -347,20 +181,21 @@ class _Run:
     def _load(self, task: TensorTask) -> list[torch.Tensor]:
         """Return a copy task's source tensor, or a merge task's inputs on the device in the
         compute dtype (rows permuted onto the output vocabulary when needed)."""
-        s = self.p.sources
+        s = self.p.sources_of(task)
         if task.kind == "copy":
             return [s.items[task.copy_from].read(task.keys[task.copy_from])]
         dtype = self.p.compute_dtype(task)
         tensors = [src.read(k, dtype) for src, k in zip(s.items, task.keys)]
         if task.vocab:
-            tensors = permute_rows(tensors, self.p.vocab, s.base_pos)
+            tensors = permute_rows(tensors, self.p.parts[task.part].vocab, s.base_pos)
         return [t.to(self.p.device) for t in tensors]
 
     def _params(self, task: TensorTask) -> dict[str, Any]:
-        s = self.p.sources
+        part = self.p.parts[task.part]
+        s = part.sources
         return resolve_params(
             self.p.method,
-            self.p.params,
+            part.scopes,
             s.params,
             base_index=s.kernel_base,
             name=task.key,
@@ -368,7 +203,7 @@ class _Run:
         )
 
     def _merge(self, task: TensorTask, tensors: list[torch.Tensor], params: dict) -> torch.Tensor:
-        method, base = self.p.method, self.p.sources.kernel_base
+        method, base = self.p.method, self.p.sources_of(task).kernel_base
         if all(torch.equal(tensors[0], t) for t in tensors[1:]) and (
             not torch.any(tensors[0]) or method.identity_on_equal(params, base is not None)
         ):
@@ -396,7 +231,7 @@ class _Run:
     ) -> None:
         """Merge task i (a large tensor) in row chunks, writing each chunk's rows as they come;
         every chunk's read announces the next one (then `following`, the next task's read)."""
-        s, method = self.p.sources, self.p.method
+        s, method = self.p.sources_of(task), self.p.method
         params = self._params(task)
         shape = Shape(
             len(s.items), math.prod(task.shape), self.p.compute_dtype(task), self.p.device
@@ -484,17 +319,3 @@ def _finite(task: TensorTask, tensor: torch.Tensor) -> torch.Tensor:
                 "check the inputs, the parameters and out_dtype"
             )
     return tensor.to(task.dtype)
-
-
-def _promoted_dtypes(dtypes: Sequence[torch.dtype]) -> torch.dtype:
-    dtype = dtypes[0]
-    for other in dtypes[1:]:
-        dtype = torch.promote_types(dtype, other)
-    return dtype
-
-
-def _package(p: _Prepared, tmp: Path) -> None:
-    """Copy the donor's non-weight files (tokenizer from the tokenizer source) into tmp."""
-    floats = {t.dtype for t in p.tasks if t.kind == "merge"}
-    changed = (p.out_dtype or p.dtype) if len(floats) == 1 else None
-    package.assemble(tmp, p.sources.items[p.sources.donor], p.vocab, changed, p.chat_template)

@@ -122,7 +122,9 @@ class LoraAdapter:
             if match:
                 updates.setdefault(match["module"], {})[match["part"]] = key
             else:
-                replaced[re.sub(r"\.modules_to_save\.[^.]+\.", ".", inner)] = key
+                # peft saves a LoRA layer's own bias (bias="lora_only"/"all") as base_layer.bias
+                plain = re.sub(r"\.modules_to_save\.[^.]+\.", ".", inner)
+                replaced[re.sub(r"\.base_layer\.(?=[^.]+$)", ".", plain)] = key
         return updates, replaced
 
     def _check_declared(self, updates: Mapping[str, Any], replaced: Mapping[str, str]) -> None:

@@ -155,6 +155,14 @@ def update_config(tmp: Path, *, dtype: torch.dtype | None, vocab_rows: int | Non
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def rewrite_config(tmp: Path, change: Any) -> None:
+    """Replace tmp's config.json by change(config) (nothing when there is none)."""
+    path = tmp / "config.json"
+    if path.is_file():
+        config = change(read_json(path))
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def assemble(
     tmp: Path,
     donor: Any,

@@ -27,20 +27,35 @@ Settings = Mapping[str, Any]
 
 def check_params(
     method: MergeMethod,
-    global_params: Settings,
+    global_params: Settings | Sequence[Settings],
     input_params: Sequence[Settings],
     base_index: int | None = None,
 ) -> None:
     """Raise one UserError listing every unknown, misplaced, invalid or missing parameter.
 
     input_params holds one mapping per merge input; base_index marks the base among them.
+    global_params: one mapping, or several scopes highest precedence first (a slice's, then
+    the recipe's).
     """
-    problems = _check_scope(method, global_params, "parameters", per_model=False)
+    scopes = _scopes(global_params)
+    problems = []
+    names = ("slice parameters",) * (len(scopes) - 1) + ("parameters",)
+    for scope, where in zip(scopes, names):
+        problems += _check_scope(method, scope, where, per_model=False)
     for i, params in enumerate(input_params):
         problems += _check_scope(method, params, f"model {i + 1} parameters", per_model=True)
-    problems += _missing(method, global_params, input_params, base_index)
+    problems += _missing(method, _merged(scopes), input_params, base_index)
     if problems:
         raise UserError(f"{method.name}: " + "; ".join(problems))
+
+
+def _scopes(settings: Settings | Sequence[Settings]) -> tuple[Settings, ...]:
+    """Return settings as a tuple of scopes, highest precedence first."""
+    return tuple(settings) if isinstance(settings, (tuple, list)) else (settings,)
+
+
+def _merged(scopes: Sequence[Settings]) -> dict[str, Any]:
+    return {k: v for scope in reversed(scopes) for k, v in scope.items()}
 
 
 def _check_scope(method: MergeMethod, params: Settings, where: str, per_model: bool) -> list[str]:
@@ -118,7 +133,7 @@ def count_layers(names: Sequence[str]) -> int:
 
 def resolve_params(
     method: MergeMethod,
-    global_params: Settings,
+    global_params: Settings | Sequence[Settings],
     input_params: Sequence[Settings],
     *,
     base_index: int | None,
@@ -129,13 +144,14 @@ def resolve_params(
 
     Assumes check_params passed. base_index is the kernel's base (None for base-less methods).
     """
+    scopes = _scopes(global_params)
     out: dict[str, Any] = {}
     for spec in method.param_specs:
         if spec.scope == "shared":
-            out[spec.name] = _value(spec, (global_params,), name, t)
+            out[spec.name] = _value(spec, scopes, name, t)
             continue
         out[spec.name] = {
-            i: _value(spec, (params, global_params), name, t)
+            i: _value(spec, (params, *scopes), name, t)
             for i, params in enumerate(input_params)
             if spec.scope == "input" or i != base_index
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +21,8 @@ from zoo.merge.chunking import working_set
 from zoo.merge.io import Checkpoint, align_names, read_json
 from zoo.merge.lora import ADAPTER_CONFIG, LoraCheckpoint, is_adapter
 from zoo.merge.method import MergeMethod
-from zoo.merge.params import count_layers, layer_position
-from zoo.merge.tokenizer_files import chat_template_text
+from zoo.merge.params import count_layers
+from zoo.merge.slices import LayerSlice, LayerView, layer_lists
 from zoo.merge.vocab import VocabPlan, is_vocab_tensor, plan_vocab, read_vocab
 from zoo.merge.writer import Entry
 
@@ -85,6 +85,18 @@ class MergeInput:
 
 
 @dataclass(frozen=True)
+class OutputSlice:
+    """One output slice (mergekit's `slices:` entry): ranges[i] = (start, stop), the layers
+    sources[i] gives; every range has the same length. base: the slice's base model (one of
+    its sources); params: the slice's parameters, above the global ones."""
+
+    sources: tuple[MergeInput, ...]
+    ranges: tuple[tuple[int, int], ...]
+    base: Path | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class TensorTask:
     """One output tensor: where it comes from in each source and what it becomes."""
 
@@ -96,6 +108,7 @@ class TensorTask:
     t: float = 0.0
     vocab: bool = False
     copy_from: int | None = None
+    part: int = 0  # the slice (the group of sources) this tensor is merged from
 
     @property
     def module(self) -> str:
@@ -122,7 +135,12 @@ def parse_dtype(value: str | torch.dtype | None, what: str) -> torch.dtype | Non
 
 
 class Sources:
-    """The opened merge sources, in kernel order, with the base and donor positions."""
+    """The opened merge sources, in kernel order, with the base and donor positions.
+
+    layers: one LayerSlice per input, to see each input through a slice (zoo.merge.slices);
+    the base must then be one of the inputs. cache: checkpoints shared with other Sources
+    (closed by its owner, not here).
+    """
 
     def __init__(
         self,
@@ -130,9 +148,14 @@ class Sources:
         base: Path | None,
         method: MergeMethod,
         allow_pickle: bool,
+        *,
+        layers: Sequence[LayerSlice] | None = None,
+        cache: dict[Path, Checkpoint] | None = None,
     ):
-        self._cache: dict[Path, Checkpoint] = {}
+        self._owns_cache = cache is None
+        self._cache: dict[Path, Checkpoint] = {} if cache is None else cache
         self._allow_pickle = allow_pickle
+        self._layers = layers
         self.items: list[Any] = []
         self.params: list[Mapping[str, Any]] = []
         try:
@@ -151,7 +174,8 @@ class Sources:
         if base_path is not None and base_path.is_dir() and not is_adapter(base_path):
             self._checkpoint(base_path, f"base model ({base})")  # its label, even when shared
         for i, item in enumerate(inputs):
-            self.items.append(self._open(item.path, item.adapter_base, base, f"model {i + 1}"))
+            opened = self._open(item.path, item.adapter_base, base, f"model {i + 1}")
+            self.items.append(LayerView(opened, self._layers[i]) if self._layers else opened)
             self.params.append(dict(item.params))
         if base_path is not None and base_path not in [Path(i.path).resolve() for i in inputs]:
             self.items.append(self._open(base_path, None, None, "base model"))
@@ -205,8 +229,9 @@ class Sources:
     def close(self) -> None:
         for item in self.items:
             item.close()
-        for checkpoint in self._cache.values():
-            checkpoint.close()
+        if self._owns_cache:
+            for checkpoint in self._cache.values():
+                checkpoint.close()
 
 
 def _adapter_config_base(path: Path) -> Path | None:
@@ -214,12 +239,12 @@ def _adapter_config_base(path: Path) -> Path | None:
     return Path(name) if name and Path(name).is_dir() else None
 
 
-def check_structure(sources: Sources) -> None:
-    """Raise UserError when module layouts, module configs or architectures disagree."""
+def check_structure(sources: Sources, sliced: bool = False) -> None:
+    """Raise UserError when module layouts, module configs or architectures disagree
+    (sliced: sources of different depths are fine, so their layer counts may differ)."""
     donor = sources.items[sources.donor]
     for item in sources.items:
-        if item.config and donor.config:
-            _check_config(donor, item)
+        check_config(donor, item, sliced)
         if item.is_st and donor.is_st:
             _check_modules(donor, item)
 
@@ -272,14 +297,18 @@ def module_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _check_config(donor, item) -> None:
+def check_config(donor: Any, item: Any, sliced: bool = False) -> None:
+    """Raise UserError when item's config.json describes another architecture than donor's."""
     a, b = donor.config, item.config
+    if not a or not b:
+        return
     if a.get("model_type") != b.get("model_type"):
         raise UserError(
             f"architecture mismatch: {item.label} is {b.get('model_type')!r}, "
             f"{donor.label} is {a.get('model_type')!r}"
         )
-    for key in sorted(set(a) & set(b) - _CONFIG_FREE):
+    free = _CONFIG_FREE | (layer_lists(a) | layer_lists(b) if sliced else set())
+    for key in sorted(set(a) & set(b) - free):
         if a[key] != b[key]:
             raise UserError(
                 f"architecture mismatch: config {key!r} is {b[key]!r} in {item.label}, "
@@ -303,12 +332,6 @@ def plan_vocabulary(
         sizes=[_vocab_size(s) for s in sources.items],
         paths=[s.path for s in sources.items],
     )
-
-
-def plan_tokenizer(sources: Sources, options: Any) -> tuple[VocabPlan | None, str | None]:
-    """Return (the output vocabulary, the chat template) for MergeOptions' tokenizer settings."""
-    vocab = plan_vocabulary(sources, options.tokenizer_source, options.tokenizer)
-    return vocab, chat_template_text(options.chat_template, sources.dirs())
 
 
 def _vocab_size(item: Any) -> int | None:
@@ -339,8 +362,15 @@ def plan_tensors(
     vocab: VocabPlan | None,
     dtype: torch.dtype | None,
     out_dtype: torch.dtype | None,
+    *,
+    part: int = 0,
+    layers: LayerSlice | None = None,
 ) -> tuple[list[TensorTask], list[str]]:
-    """Return (one task per output tensor, sorted; names present only in non-donor sources)."""
+    """Return (one task per output tensor, sorted; names present only in non-donor sources).
+
+    layers: the slice the sources are seen through (gradient positions run over it), else the
+    whole models'. part: recorded on every task.
+    """
     donor = sources.items[sources.donor]
     reference = sorted(donor.tensors)
     maps = [_name_map(s, reference) for s in sources.items]
@@ -351,9 +381,11 @@ def plan_tensors(
             for k in set(s.tensors) - set(m.values())
         }
     )
-    layers = count_layers([k for k in reference if "/" not in k])
+    if layers is None:
+        depth = count_layers([k for k in reference if "/" not in k])
+        layers = LayerSlice(0, depth, 0)
     tasks = [_task(key, sources, maps, vocab, dtype, out_dtype, layers) for key in reference]
-    return tasks, skipped
+    return [replace(t, part=part) for t in tasks] if part else tasks, skipped
 
 
 def _name_map(source, reference: list[str]) -> dict[str, str]:
@@ -386,7 +418,7 @@ def _task(key, sources, maps, vocab, dtype, out_dtype, layers) -> TensorTask:
     promoted = infos[0].dtype
     for info in infos[1:]:
         promoted = torch.promote_types(promoted, info.dtype)
-    t = layer_position(key, layers) if "/" not in key else 0.0
+    t = layers.position(key)
     return TensorTask(key, keys, shape, out_dtype or dtype or promoted, "merge", t, aligned)
 
 

@@ -276,24 +276,43 @@ def _fetch(
 def _run_engine(
     spec: MergeSpec, inputs: dict[str, Input], target: Path, opts: MergeOptions
 ) -> engine.MergeReport:
-    base = inputs[spec.base].path if spec.base else None
-    tokenizer_source, tokenizer = tokenizer_refs(spec, lambda ref: inputs[ref].path)
     return engine.merge_folders(
-        [MergeInput(inputs[m.ref].path, m.params) for m in spec.models],
-        base,
-        spec.method,
-        spec.params,
-        target,
+        **_engine_inputs(spec, {ref: i.path for ref, i in inputs.items()}),
+        out=target,
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=tokenizer_source,
-        tokenizer=tokenizer,
-        chat_template=spec.chat_template,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
         progress=opts.progress,
         seed=spec.seed,
     )
+
+
+def _engine_inputs(spec: MergeSpec, paths: dict[str, Path]) -> dict[str, Any]:
+    """The engine's inputs, base, method, parameters, slices and tokenizer settings, with refs
+    made local paths."""
+    tokenizer_source, tokenizer = tokenizer_refs(spec, paths.__getitem__)
+    slices = None
+    if spec.slices:
+        slices = [
+            engine.OutputSlice(
+                tuple(MergeInput(paths[s.ref], s.params) for s in sl.sources),
+                tuple(s.layer_range for s in sl.sources),
+                paths[sl.base] if sl.base else None,
+                sl.params,
+            )
+            for sl in spec.slices
+        ]
+    return {
+        "inputs": [] if slices else [MergeInput(paths[m.ref], m.params) for m in spec.models],
+        "base": paths[spec.base] if spec.base else None,
+        "method": spec.method,
+        "params": spec.scopes,
+        "slices": slices,
+        "tokenizer_source": tokenizer_source,
+        "tokenizer": tokenizer,
+        "chat_template": spec.chat_template,
+    }
 
 
 def _search(
@@ -326,17 +345,10 @@ def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> M
         else:
             sha, _ = client.pull_skeleton(h, ModelRef.parse(ref), tmp / str(i))
             paths[ref], pinned[ref] = tmp / str(i), f"{ModelRef.parse(ref).repo_id}@{sha}"
-    tokenizer_source, tokenizer = tokenizer_refs(spec, paths.__getitem__)
     plan = engine.plan(
-        [MergeInput(paths[m.ref], m.params) for m in spec.models],
-        paths[spec.base] if spec.base else None,
-        spec.method,
-        spec.params,
+        **_engine_inputs(spec, paths),
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=tokenizer_source,
-        tokenizer=tokenizer,
-        chat_template=spec.chat_template,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
     )
@@ -356,7 +368,30 @@ def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> M
         "vocab_rows": plan.vocab_rows,
         "chat_template": spec.chat_template,
     }
+    if spec.slices:
+        data["slices"] = _slices_plan(spec, plan, pinned)
+    data["tensor_plan"] = [
+        {"name": t.key, "slice": t.part, "action": spec.method if t.kind == "merge" else "copy"}
+        | ({"t": round(t.t, 6)} if t.kind == "merge" else {})
+        for t in plan.tasks
+    ]
     return MergeOutcome(lock=None, plan=data)
+
+
+def _slices_plan(spec: MergeSpec, plan: engine.MergePlan, pinned: dict[str, str]) -> list[dict]:
+    """Each output slice of a dry run: its output layers, base, parameters and sources."""
+    return [
+        {
+            "layers": list(planned.layers),
+            "base": pinned[sl.base or spec.base] if (sl.base or spec.base) else None,
+            "params": sl.params,
+            "sources": [
+                {"ref": pinned[s.ref], "layer_range": list(s.layer_range), "params": s.params}
+                for s in sl.sources
+            ],
+        }
+        for sl, planned in zip(spec.slices, plan.slices)
+    ]
 
 
 def _plan_dict(spec: MergeSpec, lock: Lock) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError
 
 from zoo import __version__
 from zoo.errors import UserError
-from zoo.recipe.plan import MergeSpec, Source, tokenizer_refs
+from zoo.recipe.plan import MergeSpec, SliceSource, SliceSpec, Source, tokenizer_refs
 from zoo.schema import Frozen
 
 LOCK_FILE = "zoo.lock.json"
@@ -28,6 +28,29 @@ class LockedInput(Frozen):
     pinned: str = Field(description="'org/name@<40-hex>' for Hub inputs, the path for local ones")
     files: dict[str, str] = Field(description="path in repo -> sha256")
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LockedSliceSource(Frozen):
+    """One source of an output slice: its pinned reference and the layers it gives."""
+
+    model: str = Field(description="the pinned reference (as in models)")
+    layer_range: tuple[int, int]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LockedSlice(Frozen):
+    """One output slice, every model pinned."""
+
+    sources: tuple[LockedSliceSource, ...]
+    base: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def spec(self) -> SliceSpec:
+        return SliceSpec(
+            tuple(SliceSource(s.model, s.layer_range, dict(s.params)) for s in self.sources),
+            self.base,
+            dict(self.params),
+        )
 
 
 class Lock(Frozen):
@@ -44,6 +67,8 @@ class Lock(Frozen):
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
+    slices: tuple[LockedSlice, ...] = ()
+    module_params: dict[str, Any] = Field(default_factory=dict)
     tokenizer: dict[str, Any] | None = None
     chat_template: str | None = None
     zoo_version: str = __version__
@@ -63,13 +88,14 @@ class Lock(Frozen):
             out_dtype=self.out_dtype,
             tokenizer_source=self.tokenizer_source,
             seed=self.seed,
+            slices=tuple(sl.spec() for sl in self.slices),
+            module_params=dict(self.module_params),
             tokenizer=self.tokenizer,
             chat_template=self.chat_template,
         )
-        pinned = {
-            m.requested: m.pinned for m in ([self.base] if self.base else []) + list(self.models)
-        }
-        pinned |= {p: p for p in pinned.values()}
+        items = ([self.base] if self.base else []) + list(self.models)
+        pinned = {m.requested: m.pinned for m in items}
+        pinned |= {ref: ref for ref in spec.refs()}
         source, tokenizer = tokenizer_refs(spec, pinned.__getitem__, pinned)
         return replace(spec, tokenizer_source=source, tokenizer=tokenizer)
 
@@ -106,9 +132,20 @@ def build_lock(
         out_dtype=spec.out_dtype,
         tokenizer_source=spec.tokenizer_source,
         seed=spec.seed,
+        slices=tuple(_locked_slice(sl, pinned) for sl in spec.slices),
+        module_params=spec.module_params,
         tokenizer=spec.tokenizer,
         chat_template=spec.chat_template,
     )
+
+
+def _locked_slice(sl: SliceSpec, pinned: dict[str, tuple[str, dict[str, str]]]) -> LockedSlice:
+    sources = tuple(
+        LockedSliceSource(model=pinned[s.ref][0], layer_range=s.layer_range, params=s.params)
+        for s in sl.sources
+    )
+    base = pinned[sl.base][0] if sl.base else None
+    return LockedSlice(sources=sources, base=base, params=sl.params)
 
 
 def load_lock(path: Path) -> Lock:

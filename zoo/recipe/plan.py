@@ -26,8 +26,31 @@ class Source:
 
 
 @dataclass(frozen=True)
+class SliceSource:
+    """One source of an output slice: a model and the layers [start, stop) it gives."""
+
+    ref: str
+    layer_range: tuple[int, int]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    """One output slice (mergekit's `slices:` entry), inputs not yet pinned."""
+
+    sources: tuple[SliceSource, ...]
+    base: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MergeSpec:
-    """Everything the merge engine needs, with inputs not yet pinned."""
+    """Everything the merge engine needs, with inputs not yet pinned.
+
+    A sliced merge (slices non-empty) lists every distinct slice source once in models (no
+    parameters there: they are per slice source); module_params is the `modules:` form's one
+    module's parameters, between a slice's and the recipe's.
+    """
 
     method: str
     models: tuple[Source, ...]
@@ -37,13 +60,21 @@ class MergeSpec:
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
+    slices: tuple[SliceSpec, ...] = ()
+    module_params: dict[str, Any] = field(default_factory=dict)
     tokenizer: dict[str, Any] | None = None  # mergekit's tokenizer: block, as written
     chat_template: str | None = None
 
     def refs(self) -> list[str]:
         """Every distinct input reference, base first, in a stable order."""
         refs = ([self.base] if self.base else []) + [m.ref for m in self.models]
+        refs += [s.base for s in self.slices if s.base]
         return list(dict.fromkeys(refs))
+
+    @property
+    def scopes(self) -> tuple[dict[str, Any], ...]:
+        """The parameter scopes above the per-model ones, highest precedence first."""
+        return (self.module_params, self.params) if self.module_params else (self.params,)
 
 
 @dataclass(frozen=True)
@@ -85,13 +116,13 @@ def _describe(sel: Select) -> str:
 
 def merge_spec(recipe: Recipe, selected: Sequence[str] | None = None) -> MergeSpec:
     """Expand the recipe into a MergeSpec and check the method's parameters for these inputs."""
-    data = recipe.merge
-    if data.get("slices") or data.get("modules"):
-        raise UserError(
-            f"{recipe.source}: slices/modules are not supported by zoo's engine; "
-            "merge whole models with models: (or use mergekit-yaml for layer slices)"
+    data, module_params = _one_module(recipe)
+    slices = tuple(_slice(sl) for sl in data.get("slices") or ())
+    if slices:
+        models = tuple(
+            Source(ref) for ref in dict.fromkeys(s.ref for sl in slices for s in sl.sources)
         )
-    if recipe.zoo.select is not None:
+    elif recipe.zoo.select is not None:
         if selected is None:
             raise UserError(f"{recipe.source}: zoo.select needs the hub to expand it")
         models = tuple(Source(ref, dict(recipe.zoo.select.parameters)) for ref in selected)
@@ -108,12 +139,45 @@ def merge_spec(recipe: Recipe, selected: Sequence[str] | None = None) -> MergeSp
         out_dtype=data.get("out_dtype"),
         tokenizer_source=_tokenizer_source(data),
         seed=recipe.zoo.seed,
+        slices=slices,
+        module_params=module_params,
         tokenizer=_tokenizer(data),
         chat_template=data.get("chat_template"),
     )
     check_spec(spec)
     tokenizer_refs(spec, str)  # every model the tokenizer settings name is an input
     return spec
+
+
+def _one_module(recipe: Recipe) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the recipe's merge data with a `modules:` form's one module lifted to the top
+    (its slices or models), and that module's parameters ({} without modules)."""
+    data = recipe.merge
+    modules = data.get("modules")
+    if not modules:
+        return data, {}
+    if len(modules) != 1:
+        raise UserError(
+            f"{recipe.source}: modules: zoo merges models with one module (a text model); "
+            f"got {len(modules)} ({', '.join(map(str, modules))})"
+        )
+    (module,) = modules.values()
+    lifted = {k: v for k, v in data.items() if k != "modules"}
+    lifted.update({k: module[k] for k in ("slices", "models") if module.get(k)})
+    return lifted, dict(module.get("parameters") or {})
+
+
+def _slice(sl: dict[str, Any]) -> SliceSpec:
+    sources = tuple(
+        SliceSource(
+            str(src["model"]),
+            tuple(src["layer_range"]),
+            dict(src.get("parameters") or {}),
+        )
+        for src in sl["sources"]
+    )
+    base = str(sl["base_model"]) if sl.get("base_model") else None
+    return SliceSpec(sources, base, dict(sl.get("parameters") or {}))
 
 
 def _tokenizer_source(data: dict) -> str | None:
@@ -167,6 +231,8 @@ def _token_refs(token: str, cfg: Any, model: Callable) -> Any:
 
 def check_spec(spec: MergeSpec) -> None:
     """Raise UserError if the method's parameters or input count do not fit the inputs."""
+    if spec.slices:
+        return _check_slices(spec)
     method = get_method(spec.method)
     refs = [m.ref for m in spec.models]
     per_model = [m.params for m in spec.models]
@@ -175,4 +241,31 @@ def check_spec(spec: MergeSpec) -> None:
         # As in mergekit (and zoo's engine): a base that is not among the models joins the inputs.
         per_model, base_index = per_model + [{}], len(per_model)
     method.check_inputs(len(per_model), bool(spec.base))
-    check_params(method, spec.params, per_model, base_index if method.uses_base else None)
+    check_params(method, spec.scopes, per_model, base_index if method.uses_base else None)
+
+
+def _check_slices(spec: MergeSpec) -> None:
+    """Check each slice as the engine will: its sources, its base among them, its parameters."""
+    method = get_method(spec.method)
+    for i, sl in enumerate(spec.slices):
+        refs = [s.ref for s in sl.sources]
+        base = sl.base or spec.base
+        if base and base not in refs:
+            raise UserError(
+                f"slices[{i}]: the base model {base} is not one of the slice's sources; "
+                "add it with a layer_range"
+            )
+        lengths = {b - a for a, b in (s.layer_range for s in sl.sources)}
+        if len(lengths) > 1 or min(lengths) < 1:
+            raise UserError(
+                f"slices[{i}]: every source gives the same number of layers (at least one); "
+                "got " + ", ".join(f"{a}-{b}" for a, b in (s.layer_range for s in sl.sources))
+            )
+        base_index = refs.index(base) if base else None
+        try:
+            method.check_inputs(len(refs), base is not None)
+            scopes = (sl.params, *spec.scopes)
+            per_model = [s.params for s in sl.sources]
+            check_params(method, scopes, per_model, base_index if method.uses_base else None)
+        except UserError as err:
+            raise UserError(f"slices[{i}]: {err}") from None

@@ -17,6 +17,7 @@ from mergekit.config import (
     InputModelDefinition,
     InputSliceDefinition,
     MergeConfiguration,
+    OutputModuleDefinition,
     OutputSliceDefinition,
 )
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -206,6 +207,7 @@ _TOP = set(MergeConfiguration.model_fields) | {"zoo"}
 _MODEL_KEYS = set(InputModelDefinition.model_fields)
 _SLICE_KEYS = set(OutputSliceDefinition.model_fields)
 _SOURCE_KEYS = set(InputSliceDefinition.model_fields)
+_MODULE_KEYS = set(OutputModuleDefinition.model_fields)
 
 
 def _structure_problems(data: dict, zoo: ZooBlock) -> list[str]:
@@ -239,6 +241,29 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
         problems.append("no inputs: give models:, slices: or zoo.select:")
     if data.get("models") and zoo.select is not None:
         problems.append("give either models: or zoo.select:, not both")
+    if (data.get("slices") or data.get("modules")) and zoo.select is not None:
+        problems.append("zoo.select expands into models:; it cannot fill slices: or modules:")
+    problems += _modules_problems(data.get("modules"))
+    return problems
+
+
+def _modules_problems(modules: Any) -> list[str]:
+    if modules is None:
+        return []
+    if not isinstance(modules, dict):
+        return [f"modules: expected a mapping of module name to slices/models, got {modules!r}"]
+    problems = []
+    for name, module in modules.items():
+        if not isinstance(module, dict):
+            problems.append(f"modules.{_printable(name)}: expected a mapping with slices or models")
+            continue
+        problems += [
+            unknown_name(f"key in modules.{_printable(name)}:", k, _MODULE_KEYS)
+            for k in module
+            if k not in _MODULE_KEYS
+        ]
+        for i, sl in enumerate(_entries(module.get("slices"), f"modules.{name}.slices", problems)):
+            problems += [f"modules.{_printable(name)}." + p for p in _slice_problems(i, sl)]
     return problems
 
 

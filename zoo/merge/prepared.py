@@ -1,0 +1,382 @@
+"""A merge resolved before any tensor is read: its parts, parameters, vocabulary and plan.
+
+A merge has one part (whole models) or one part per output slice (mergekit's `slices:`, see
+zoo.merge.slices). Each part is a group of sources merged into its own output tensors, with its
+own parameter scopes and base; the tensors of every part go to one set of output files. The
+folder layout and config come from the first part's donor. Nothing here reads tensor data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.errors import UserError
+from zoo.merge import package
+from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, plan_chunks
+from zoo.merge.params import check_params
+from zoo.merge.planning import (
+    MergeInput,
+    OutputSlice,
+    Sources,
+    TensorTask,
+    check_config,
+    check_structure,
+    estimate_peak,
+    parse_dtype,
+    plan_tensors,
+    plan_vocabulary,
+)
+from zoo.merge.registry import get_method
+from zoo.merge.resources import resolve_device
+from zoo.merge.slices import LayerSlice, check_slice, sliced_config
+from zoo.merge.tokenizer_files import chat_template_text
+from zoo.merge.vocab import VocabPlan
+from zoo.merge.writer import DEFAULT_SHARD_BYTES, planned_files
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    """How plan() and merge_folders() merge (their keyword arguments, defined once).
+
+    dtype: the compute dtype (default: float32, or float64 when an input is). out_dtype: the
+    output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16).
+    tokenizer_source, tokenizer: how to build the output vocabulary (mergekit's, models named by
+    their folders: zoo.merge.vocab); chat_template: a name, "auto" or Jinja text
+    (zoo.merge.tokenizer_files). device: a torch
+    device or "auto". allow_pickle: read pickle (.bin) weights too.
+    max_shard_bytes: the largest output safetensors file. chunk_bytes: working-set budget;
+    methods with a chunked kernel (linear, multislerp, task_arithmetic, ties) run it on every
+    tensor, in row chunks that fit half the budget (the other half holds the read ahead and
+    queued writes). None: every tensor whole through the method's own (mergekit) kernel. The
+    results agree within float rounding (ties: see zoo.merge.kernels.topk for magnitudes tied
+    at the density threshold).
+    """
+
+    dtype: str | torch.dtype | None = None
+    out_dtype: str | torch.dtype | None = None
+    tokenizer_source: Any = None
+    tokenizer: Any = None
+    chat_template: str | None = None
+    device: str = "cpu"
+    allow_pickle: bool = False
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES
+    chunk_bytes: int | None = DEFAULT_CHUNK_BYTES
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """What a merge will do, known from file headers alone (for --dry-run)."""
+
+    method: str
+    sources: tuple[str, ...]  # kernel order: inputs, then the base when it is not an input
+    base: str | None
+    donor: str
+    tasks: tuple[TensorTask, ...]
+    skipped: tuple[str, ...]
+    out_files: tuple[str, ...]
+    out_bytes: int
+    peak_bytes: int
+    scratch_disk_bytes: int  # temporary, beside the output (methods with a model-level scale)
+    vocab_rows: int | None
+    device: str
+    chunked: tuple[str, ...] = ()  # tensors merged in row chunks (see zoo.merge.chunking)
+    slices: tuple[SlicePlan, ...] = ()  # for `slices:` merges, what each output slice takes
+
+    @property
+    def tensors_to_merge(self) -> int:
+        return sum(t.kind == "merge" for t in self.tasks)
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """One output slice of a plan: its output layers and, per source, the layers it gives."""
+
+    layers: tuple[int, int]
+    sources: tuple[tuple[str, int, int], ...]  # (label, start, stop)
+    base: str | None
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    """What a merge did: counts, resources and the sha256 of every output file."""
+
+    out: Path
+    method: str
+    sources: tuple[str, ...]
+    base: str | None
+    tensors_merged: int
+    tensors_passed_through: int
+    tensors_copied: int
+    skipped: tuple[str, ...]
+    peak_rss_bytes: int
+    seconds: float
+    files: Mapping[str, str]
+    seed: int
+    device: str
+
+
+@dataclass
+class Part:
+    """One group of output tensors merged from the same sources: the whole models, or one
+    output slice (its sources seen through their layer ranges)."""
+
+    sources: Sources
+    scopes: tuple[Mapping[str, Any], ...]  # parameter settings, highest precedence first
+    layers: LayerSlice | None = None
+    where: str = ""  # how errors name this part ("slices[2]: ")
+    vocab: VocabPlan | None = None
+
+
+class Prepared:
+    """Everything resolved before any tensor is read; owns the open sources."""
+
+    def __init__(self, inputs, base, method, params, options: MergeOptions, slices=None):
+        self.method = get_method(method)
+        # parameter scopes, highest precedence first: (module's, recipe's) or just the recipe's
+        self.scopes = (
+            tuple(map(dict, params)) if isinstance(params, (tuple, list)) else (dict(params or {}),)
+        )
+        self.dtype = parse_dtype(options.dtype, "dtype")
+        self.out_dtype = parse_dtype(options.out_dtype, "out_dtype")
+        self.device = resolve_device(options.device)
+        self.max_shard_bytes = options.max_shard_bytes
+        self.sliced = slices is not None
+        self.parts: list[Part] = []
+        self._cache: dict = {}
+        try:
+            self._open_parts(inputs, base, slices, options.allow_pickle)
+            self._check()
+            self.vocab = self._plan_vocab(options.tokenizer_source, options.tokenizer)
+            self.chat_template = chat_template_text(
+                options.chat_template, self.parts[0].sources.dirs()
+            )
+            self.tasks, self.skipped = self._plan_tasks()
+            self.chunks = self._plan_chunks(options.chunk_bytes)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_parts(self, inputs, base, slices, allow_pickle: bool) -> None:
+        if slices is None:
+            inputs = [i if isinstance(i, MergeInput) else MergeInput(Path(i)) for i in inputs]
+            base = Path(base) if base is not None else None
+            sources = Sources(inputs, base, self.method, allow_pickle, cache=self._cache)
+            self.parts.append(Part(sources, self.scopes))
+            return
+        if not slices:
+            raise UserError("slices: give at least one output slice")
+        if self.method.delta_scale is not None:
+            raise UserError(f"merge method {self.method.name!r} merges whole models, not slices")
+        offset = 0
+        for i, sl in enumerate(slices):
+            slice_base = sl.base if sl.base is not None else base
+            where = f"slices[{i}]: "
+            if slice_base is not None and not _among(slice_base, sl.sources):
+                raise UserError(
+                    f"{where}the base model {slice_base} is not one of the slice's sources; "
+                    "add it with a layer_range"
+                )
+            with naming(where):
+                views = _views(sl, offset, first=i == 0, last=i == len(slices) - 1)
+                sources = Sources(
+                    sl.sources,
+                    slice_base,
+                    self.method,
+                    allow_pickle,
+                    layers=views,
+                    cache=self._cache,
+                )
+            self.parts.append(Part(sources, (dict(sl.params), *self.scopes), views[0], where))
+            offset += views[0].length
+
+    def _check(self) -> None:
+        first = self.parts[0].sources
+        for part in self.parts:
+            s = part.sources
+            with naming(part.where):
+                self._check_part(part)
+            check_config(first.items[first.donor], s.items[s.donor], self.sliced)
+
+    def _check_part(self, part: Part) -> None:
+        s = part.sources
+        self.method.check_inputs(len(s.items), s.base_pos is not None)
+        check_params(self.method, part.scopes, s.params, s.kernel_base)
+        check_structure(s, self.sliced)
+        if self.sliced:
+            check_slice(s)
+
+    def _plan_vocab(self, tokenizer_source, tokenizer) -> VocabPlan | None:
+        for part in self.parts:
+            with naming(part.where):
+                part.vocab = plan_vocabulary(part.sources, tokenizer_source, tokenizer)
+        plans = [p.vocab for p in self.parts if p.vocab is not None]
+        if any(p.vocab != plans[0].vocab for p in plans[1:]):
+            raise UserError(
+                "the first and the last slice give different output vocabularies; "
+                "use the same models (or tokenizer_source: a model both share)"
+            )
+        return plans[0] if plans else None
+
+    def _plan_tasks(self) -> tuple[list[TensorTask], list[str]]:
+        tasks, skipped = [], []
+        for i, part in enumerate(self.parts):
+            more, missing = plan_tensors(
+                part.sources, part.vocab, self.dtype, self.out_dtype, part=i, layers=part.layers
+            )
+            tasks += more
+            skipped += missing
+        return sorted(tasks, key=lambda t: t.key), sorted(set(skipped))
+
+    def _plan_chunks(self, budget: int | None) -> dict[str, int]:
+        chunks: dict[str, int] = {}
+        for i, part in enumerate(self.parts):
+            mine = [t for t in self.tasks if t.part == i]
+            chunks |= plan_chunks(mine, part.sources, self.method, self.compute_dtype, budget)
+        return chunks
+
+    @property
+    def sources(self) -> Sources:
+        """The first part's sources: they donate the folder layout and the config."""
+        return self.parts[0].sources
+
+    def sources_of(self, task: TensorTask) -> Sources:
+        return self.parts[task.part].sources
+
+    @property
+    def labels(self) -> list[str]:
+        """Every source's label, in part order, each once."""
+        return list(dict.fromkeys(label for p in self.parts for label in p.sources.labels))
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.sources.close()
+        for checkpoint in self._cache.values():
+            checkpoint.close()
+
+    def compute_dtype(self, task: TensorTask) -> torch.dtype:
+        """Return the dtype task is merged in: dtype, else its inputs' (at least float32)."""
+        items = self.sources_of(task).items
+        stored = [src.tensors[k].dtype for src, k in zip(items, task.keys)]
+        return self.dtype or torch.promote_types(_promoted_dtypes(stored), torch.float32)
+
+    @property
+    def base_label(self) -> str | None:
+        s = self.sources
+        return s.labels[s.base_pos] if s.base_pos is not None else None
+
+    def plan(self) -> MergePlan:
+        s = self.sources
+        return MergePlan(
+            method=self.method.name,
+            sources=tuple(self.labels),
+            base=self.base_label,
+            donor=s.labels[s.donor],
+            tasks=tuple(self.tasks),
+            skipped=tuple(self.skipped),
+            out_files=tuple(planned_files(self.tasks, self.max_shard_bytes)),
+            out_bytes=sum(t.entry.nbytes for t in self.tasks),
+            peak_bytes=estimate_peak(
+                self.tasks,
+                max(len(p.sources.items) for p in self.parts),
+                self.dtype,
+                self.method.scratch,
+                self.chunks,
+                self.method.chunk_scratch,
+            ),
+            scratch_disk_bytes=self._scratch_bytes(),
+            vocab_rows=self.vocab.rows if self.vocab else None,
+            device=str(self.device),
+            chunked=tuple(sorted(k for k, rows in self.chunks.items() if rows < self._rows(k))),
+            slices=tuple(_slice_plan(p) for p in self.parts) if self.sliced else (),
+        )
+
+    def report(self, out: Path, counts: Counter, files, rss: int, started: float, seed: int):
+        """Return the MergeReport of a finished merge into `out` (started: perf_counter)."""
+        return MergeReport(
+            out=out,
+            method=self.method.name,
+            sources=tuple(self.labels),
+            base=self.base_label,
+            tensors_merged=counts["merged"],
+            tensors_passed_through=counts["passed"],
+            tensors_copied=counts["copied"],
+            skipped=tuple(self.skipped),
+            peak_rss_bytes=rss,
+            seconds=time.perf_counter() - started,
+            files=files,
+            seed=seed,
+            device=str(self.device),
+        )
+
+    def _rows(self, key: str) -> int:
+        return next(t.shape[0] for t in self.tasks if t.key == key)
+
+    def _scratch_bytes(self) -> int:
+        if self.method.delta_scale is None:
+            return 0
+        wide = 8 if self.dtype == torch.float64 else 4
+        return sum(math.prod(t.shape) * wide for t in self.tasks if t.kind == "merge")
+
+
+def _promoted_dtypes(dtypes: Sequence[torch.dtype]) -> torch.dtype:
+    dtype = dtypes[0]
+    for other in dtypes[1:]:
+        dtype = torch.promote_types(dtype, other)
+    return dtype
+
+
+def package_output(p: Prepared, tmp: Path) -> None:
+    """Copy the donor's non-weight files (tokenizer from the tokenizer source) into tmp."""
+    floats = {t.dtype for t in p.tasks if t.kind == "merge"}
+    changed = (p.out_dtype or p.dtype) if len(floats) == 1 else None
+    donor = p.sources.items[p.sources.donor]
+    package.assemble(tmp, getattr(donor, "inner", donor), p.vocab, changed, p.chat_template)
+    if p.sliced:
+        picks = [
+            (view.inner.config, view.layers.start + k)
+            for view in (part.sources.items[0] for part in p.parts)
+            for k in range(view.layers.length)
+        ]
+        package.rewrite_config(tmp, lambda config: sliced_config(config, picks))
+
+
+def _views(sl: OutputSlice, offset: int, *, first: bool, last: bool) -> list[LayerSlice]:
+    """Return how each source of output slice sl is seen (its layers at offset onwards)."""
+    lengths = [stop - start for start, stop in sl.ranges]
+    if len(set(lengths)) > 1:
+        raise UserError(
+            "every source of a slice gives the same number of layers; got "
+            + ", ".join(f"{a}-{b}" for a, b in sl.ranges)
+        )
+    return [LayerSlice(a, b, offset, pre=first, post=last) for a, b in sl.ranges]
+
+
+def _among(path: Path, inputs: Sequence[MergeInput]) -> bool:
+    return Path(path).resolve() in [Path(i.path).resolve() for i in inputs]
+
+
+@contextmanager
+def naming(where: str) -> Iterator[None]:
+    """Prefix a one-line UserError raised inside with where (e.g. "slices[2]: ")."""
+    try:
+        yield
+    except UserError as err:
+        if not where:
+            raise
+        raise UserError(where + str(err)) from None
+
+
+def _slice_plan(part: Part) -> SlicePlan:
+    s, layers = part.sources, part.layers
+    sources = tuple((view.inner.label, view.layers.start, view.layers.stop) for view in s.items)
+    base = s.items[s.base_pos].inner.label if s.base_pos is not None else None
+    return SlicePlan((layers.offset, layers.offset + layers.length), sources, base)
