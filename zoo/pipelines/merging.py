@@ -23,7 +23,7 @@ from zoo.merge.planning import MergeInput
 from zoo.pipelines.members import push
 from zoo.pipelines.published import merged_record, publish_record
 from zoo.recipe.lock import LOCK_FILE, Lock, build_lock, check_files, load_lock
-from zoo.recipe.plan import Candidate, MergeSpec, merge_spec, select
+from zoo.recipe.plan import Candidate, MergeSpec, merge_spec, select, tokenizer_refs
 from zoo.recipe.schema import Recipe, load_recipe
 from zoo.types import ModelRef, is_local_ref
 
@@ -281,7 +281,6 @@ def _run_engine(
         out=target,
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
         progress=opts.progress,
@@ -290,7 +289,9 @@ def _run_engine(
 
 
 def _engine_inputs(spec: MergeSpec, paths: dict[str, Path]) -> dict[str, Any]:
-    """The engine's inputs, base, method, parameters and slices, with refs made local paths."""
+    """The engine's inputs, base, method, parameters, slices and tokenizer settings, with refs
+    made local paths."""
+    tokenizer_source, tokenizer = tokenizer_refs(spec, paths.__getitem__)
     slices = None
     if spec.slices:
         slices = [
@@ -308,6 +309,9 @@ def _engine_inputs(spec: MergeSpec, paths: dict[str, Path]) -> dict[str, Any]:
         "method": spec.method,
         "params": spec.scopes,
         "slices": slices,
+        "tokenizer_source": tokenizer_source,
+        "tokenizer": tokenizer,
+        "chat_template": spec.chat_template,
     }
 
 
@@ -345,7 +349,6 @@ def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> M
         **_engine_inputs(spec, paths),
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
     )
@@ -361,6 +364,9 @@ def _dry_run(h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions) -> M
         "out_bytes": plan.out_bytes,
         "estimated_peak_bytes": plan.peak_bytes,
         "device": plan.device,
+        "tokenizer": spec.tokenizer if spec.tokenizer is not None else spec.tokenizer_source,
+        "vocab_rows": plan.vocab_rows,
+        "chat_template": spec.chat_template,
     }
     if spec.slices:
         data["slices"] = _slices_plan(spec, plan, pinned)
