@@ -36,6 +36,10 @@ CASES = {
     "model_stock": (3, True, {}, [{}, {}, {}]),
     "sce": (3, True, {"select_topk": 0.5}, [{}, {}, {}]),
     "passthrough": (1, False, {}, [{"scale": 0.5}]),
+    "arcee_fusion": (1, True, {}, [{}]),
+    "nearswap": (1, True, {"t": 0.01}, [{}]),
+    "ram": (3, True, {"epsilon": 1e-3}, [{}, {}, {}]),
+    "ramplus_tl": (3, True, {"r": 0.5, "alpha": 0.6, "epsilon": 1e-3}, [{}, {}, {}]),
 }
 STOCHASTIC = {"dare_ties", "dare_linear", "della", "della_linear"}
 
@@ -61,7 +65,7 @@ def _st_merge(family, name, out):
 
     n, uses_base, _, _ = CASES[name]
     models = [str(p) for p in family["variants"][:n]]
-    if name == "slerp":  # ST.merge needs two models; the base is one of them
+    if n == 1 and uses_base:  # ST.merge needs two models; the base is one of them
         models = [str(family["base"])] + models
     merged = SentenceTransformer.merge(
         models,
@@ -121,6 +125,8 @@ def test_engine_equals_mergekit_in_memory_on_bert(bert_family, tmp_path, name):
         ref = _st_merge(bert_family, name, tmp_path / "st")
     _assert_same(ours, ref)
     assert report.tensors_merged + report.tensors_passed_through == len(ref)
+    base = tm.load_all(bert_family["base"] if CASES[name][1] else bert_family["variants"][0])
+    assert any(not torch.equal(ours[k], base[k]) for k in base)  # the merge did something
 
 
 def test_all_zero_bias_passes_multislerp(bert_family, tmp_path):
@@ -165,6 +171,10 @@ RUN_MERGE = [  # (method, base used?, global params, per-model params)
     ("ties", True, FILTERED, GRADIENT),
     ("model_stock", True, {}, [{}, {}, {}]),
     ("karcher", False, {}, [{}, {}, {}]),
+    ("arcee_fusion", True, {}, [{}]),
+    ("nearswap", True, {"t": [0.001, 0.02]}, [{}]),
+    ("ram", True, {"epsilon": 1e-3}, [{}, {}, {}]),
+    ("ramplus_tl", True, {"r": 0.5, "epsilon": 1e-3}, [{}, {}, {}]),
 ]
 
 
