@@ -226,3 +226,94 @@ def test_base_listed_among_the_models_is_the_base(bert_family, tmp_path):
     )
     _merge(bert_family, "ties", tmp_path / "separate")
     _assert_same(tm.load_all(tmp_path / "listed"), tm.load_all(tmp_path / "separate"), tol=0)
+
+
+# ---- DARE / DELLA against mergekit-yaml --random-seed: the same distribution, not the same draw
+# mergekit seeds one global generator once (MergeOptions.random_seed -> set_seed) and draws each
+# mask in its executor's task order; zoo seeds every tensor from (zoo.seed, tensor name), so its
+# masks do not depend on merge order, sharding or streaming. The draws therefore differ; the
+# kept fraction and the expected merged delta must not.
+STAT_DENSITY = 0.4
+
+
+def _run_merge_stochastic(family, name, params, per_model, out):
+    from mergekit.config import MergeConfiguration
+    from mergekit.merge import MergeOptions, run_merge
+
+    config = {
+        "merge_method": name,
+        "base_model": str(family["base"]),
+        "dtype": "float32",
+        "parameters": params,
+        "models": [
+            {"model": str(p), "parameters": q} for p, q in zip(family["variants"], per_model)
+        ],
+    }
+    options = MergeOptions(
+        copy_tokenizer=False, write_model_card=False, quiet=True, random_seed=0, device="cpu"
+    )
+    run_merge(MergeConfiguration.model_validate(config), str(out), options=options)
+    return tm.load_all(out)
+
+
+def _deltas(merged, base, variants, weights):
+    """Pool every perturbed tensor: (merged delta, the weighted input deltas, per-input deltas)."""
+    keys = [
+        k for k in base if base[k].is_floating_point() and not torch.equal(variants[0][k], base[k])
+    ]
+
+    def flat(d):
+        return torch.cat([d[k].double().reshape(-1) - base[k].double().reshape(-1) for k in keys])
+
+    inputs = [flat(v) for v in variants]
+    return flat(merged), sum(w * d for w, d in zip(weights, inputs)), inputs
+
+
+@pytest.mark.parametrize("name", ["dare_linear", "della_linear"])
+def test_stochastic_masks_match_mergekit_in_density_and_expectation(families, tmp_path, name):
+    family = families("qwen3")
+    params = {"density": STAT_DENSITY} | ({"epsilon": 0.2} if name == "della_linear" else {})
+    one = [{"weight": 1.0}]
+    base = tm.load_all(family["base"])
+    variant = tm.load_all(family["variants"][0])
+    inputs = [MergeInput(family["variants"][0], one[0])]
+    merge_folders(inputs, family["base"], name, params, tmp_path / "zoo", progress=False, seed=3)
+    ours = _deltas(tm.load_all(tmp_path / "zoo"), base, [variant], [1.0])
+    ref = _deltas(
+        _run_merge_stochastic(family, name, params, one, tmp_path / "mk"), base, [variant], [1.0]
+    )
+    n = ours[1].numel()
+    sigma = (STAT_DENSITY * (1 - STAT_DENSITY) / n) ** 0.5
+    kept = [float((m != 0).double().mean()) for m, _, _ in (ours, ref)]
+    assert all(abs(k - STAT_DENSITY) < 5 * sigma for k in kept), (kept, sigma)
+    assert abs(kept[0] - kept[1]) < 7 * sigma
+    assert not torch.equal(ours[0], ref[0])  # the draws differ (see above)
+    # mean merged delta: DARE is unbiased (E = the delta); DELLA keeps large magnitudes more
+    # often, so its expectation is compared between zoo and mergekit only
+    delta = ours[1]
+    spread = float((((1 - STAT_DENSITY) / STAT_DENSITY) * delta.square().sum()).sqrt())
+    if name == "dare_linear":
+        for m, _, _ in (ours, ref):
+            assert abs(float(m.sum() - delta.sum())) < 5 * spread
+    assert abs(float(ours[0].sum() - ref[0].sum())) < 7 * spread
+    assert abs(float(ours[0].abs().sum() - delta.abs().sum())) < 1e-3 * float(delta.abs().sum())
+
+
+def test_stochastic_merge_of_weighted_models_matches_mergekit_in_expectation(families, tmp_path):
+    """dare_ties over 3 weighted models: the mean merged delta of zoo and of mergekit agree
+    within the spread of the masks, and both keep the expected fraction of each input."""
+    family = families("qwen3")
+    params = {"density": STAT_DENSITY}
+    per_model = [{"weight": w} for w in W]
+    base = tm.load_all(family["base"])
+    variants = [tm.load_all(v) for v in family["variants"]]
+    inputs = [MergeInput(p, q) for p, q in zip(family["variants"], per_model)]
+    merge_folders(inputs, family["base"], "dare_linear", params, tmp_path / "zoo", progress=False)
+    ours = _deltas(tm.load_all(tmp_path / "zoo"), base, variants, W)
+    mk = _run_merge_stochastic(family, "dare_linear", params, per_model, tmp_path / "mk")
+    ref = _deltas(mk, base, variants, W)
+    spread = sum(w * d.square().sum() for w, d in zip(W, ours[2])) ** 0.5
+    spread = float(spread * ((1 - STAT_DENSITY) / STAT_DENSITY) ** 0.5)
+    for merged, expected, _ in (ours, ref):
+        assert abs(float(merged.sum() - expected.sum())) < 5 * spread
+    assert abs(float(ours[0].sum() - ref[0].sum())) < 7 * spread

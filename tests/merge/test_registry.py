@@ -112,8 +112,8 @@ def test_check_params_reports_every_problem_on_one_line():
 
 
 def test_check_params_refuses_misplaced_and_invalid_values():
-    with pytest.raises(UserError, match="global parameter"):
-        check_params(get_method("ties"), {"weight": 1}, [{"normalize": False}], 1)
+    with pytest.raises(UserError, match="not a valid"):
+        check_params(get_method("ties"), {"weight": 1, "density": "x"}, [{"normalize": False}], 1)
     with pytest.raises(UserError, match="not a valid"):
         check_params(get_method("ties"), {"weight": "heavy"}, [{}], 1)
     check_params(
