@@ -317,3 +317,75 @@ def test_stochastic_merge_of_weighted_models_matches_mergekit_in_expectation(fam
     for merged, expected, _ in (ours, ref):
         assert abs(float(merged.sum() - expected.sum())) < 5 * spread
     assert abs(float(ours[0].sum() - ref[0].sum())) < 7 * spread
+
+
+# ---- ties on 16-bit checkpoints (mergekit's examples/ties.yml) -----------------------------
+# 16-bit deltas take few distinct magnitudes, so many tie at the density threshold; which of
+# them survive is decided by mergekit's (unstable) argsort. zoo's ties kernel uses mergekit's own
+# top-k on a tensor merged in one chunk, so the outputs are equal bit for bit; a tensor merged in
+# several chunks keeps the first tied positions instead (tests/merge/test_chunked.py).
+TIES_YML = {  # the parameters of mergekit's examples/ties.yml, on tiny models
+    "merge_method": "ties",
+    "parameters": {"normalize": True, "int8_mask": True},
+    "models": [
+        {"density": [1, 0.7, 0.1], "weight": 1.0},
+        {"density": 0.5, "weight": [0, 0.3, 0.7, 1]},
+        {"density": 0.33, "weight": [{"filter": "mlp", "value": 0.5}, {"value": 0}]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def llama16(tmp_path_factory):
+    """A tiny random Llama in float16 (the checkpoint dtype of examples/ties.yml) and 3 variants."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    root = tmp_path_factory.mktemp("llama16")
+    config = LlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=256,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    base = LlamaForCausalLM(config)
+    folders = [root / "base"]
+    base.half().save_pretrained(folders[0])
+    for i in range(3):
+        gen = torch.Generator().manual_seed(100 + i)
+        with torch.no_grad():
+            for p in base.parameters():
+                p.add_(0.02 * torch.randn(p.shape, generator=gen).half())
+        folders.append(root / f"ft{i}")
+        base.save_pretrained(folders[-1])
+    return folders
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_ties_example_on_a_float16_llama_equals_mergekit_yaml(llama16, tmp_path, dtype):
+    from mergekit.config import MergeConfiguration
+    from mergekit.merge import MergeOptions, run_merge
+
+    base, *variants = llama16
+    per_model = TIES_YML["models"]
+    config = {
+        "merge_method": "ties",
+        "base_model": str(base),
+        "dtype": dtype,
+        "parameters": TIES_YML["parameters"],
+        "models": [{"model": str(p), "parameters": q} for p, q in zip(variants, per_model)],
+    }
+    options = MergeOptions(copy_tokenizer=False, write_model_card=False, quiet=True, device="cpu")
+    run_merge(MergeConfiguration.model_validate(config), str(tmp_path / "mk"), options=options)
+    inputs = [MergeInput(p, q) for p, q in zip(variants, per_model)]
+    merge_folders(
+        inputs, base, "ties", TIES_YML["parameters"], tmp_path / "zoo", progress=False, dtype=dtype
+    )
+    ours, ref = tm.load_all(tmp_path / "zoo"), tm.load_all(tmp_path / "mk")
+    assert sorted(ours) == sorted(ref)
+    assert all(torch.equal(ours[k], ref[k]) for k in ref), [
+        k for k in ref if not torch.equal(ours[k], ref[k])
+    ]
