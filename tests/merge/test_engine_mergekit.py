@@ -389,3 +389,54 @@ def test_ties_example_on_a_float16_llama_equals_mergekit_yaml(llama16, tmp_path,
     assert all(torch.equal(ours[k], ref[k]) for k in ref), [
         k for k in ref if not torch.equal(ours[k], ref[k])
     ]
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [("dare_ties", {"density": 0.5}), ("della_linear", {"density": 0.6, "epsilon": 0.1})],
+)
+def test_mergekit_random_seed_masks_are_reproduced_from_replayed_rng_states(
+    llama16, tmp_path, name, params
+):
+    """mergekit-yaml --random-seed 7, tensor for tensor, merged in reverse order by zoo's
+    kernels from the generator states zoo.merge.mergekit_rng replays (no weights read)."""
+    from mergekit.config import MergeConfiguration
+    from mergekit.merge import MergeOptions, run_merge
+
+    from zoo.merge.mergekit_rng import draws_of, mergekit_rng_states
+    from zoo.merge.params import count_layers, layer_position, resolve_params
+    from zoo.merge.registry import get_method
+
+    base, *variants = llama16
+    per_model = [{"weight": 0.5}, {"weight": 0.3, "density": 1.0}, {"weight": 0.2}]  # no draw
+    per_model[2]["density"] = [{"filter": "mlp", "value": 0.3}, {"value": 0.7}]
+    config = {
+        "merge_method": name,
+        "base_model": str(base),
+        "dtype": "float32",
+        "parameters": params,
+        "models": [{"model": str(p), "parameters": q} for p, q in zip(variants, per_model)],
+    }
+    options = MergeOptions(
+        copy_tokenizer=False, write_model_card=False, quiet=True, random_seed=7, device="cpu"
+    )
+    run_merge(MergeConfiguration.model_validate(config), str(tmp_path / "mk"), options=options)
+    ref = tm.load_all(tmp_path / "mk")
+    states = [{k: v.float() for k, v in tm.load_all(f).items()} for f in [*variants, base]]
+    method, layers = get_method(name), count_layers(list(ref))
+    resolved = {
+        key: resolve_params(
+            method,
+            params,
+            [*per_model, {}],
+            base_index=3,
+            name=key,
+            t=layer_position(key, layers),
+        )  # fmt: skip
+        for key in ref
+    }
+    rng = mergekit_rng_states(7, [draws_of(k, ref[k].shape, resolved[k]) for k in ref])
+    for key in sorted(ref, reverse=True):
+        tensors = [s[key] for s in states]
+        ours = method.merge(tensors, 3, resolved[key], name=key, rng_state=rng[key])
+        assert torch.equal(ours, ref[key]), key
