@@ -138,16 +138,58 @@ def max_difference(ours: Path, theirs: Path) -> float:
     return worst
 
 
+def depth_of(config: dict) -> int:
+    return sum(
+        sl["sources"][0]["layer_range"][1] - sl["sources"][0]["layer_range"][0]
+        for sl in config["slices"]
+    )
+
+
+def for_mergekit(config: dict, work: Path) -> tuple[dict, str | None]:
+    """Return the recipe mergekit-yaml can run, and why it differs from the one as written.
+
+    mergekit 0.1.5 sets num_hidden_layers on the output config but keeps Qwen3's per-layer
+    `layer_types`, so transformers refuses any change of depth. Its arm then runs on copies of
+    the models (the same weight files, linked) whose config.json has the output's depth and no
+    layer_types; zoo rebuilds the list instead.
+    """
+    depth = depth_of(config)
+    paths = {s["model"] for sl in config["slices"] for s in sl["sources"]}
+    first = json.loads((Path(sorted(paths)[0]) / "config.json").read_text())
+    if depth == first["num_hidden_layers"] or "layer_types" not in first:
+        return config, None
+    text = json.dumps(config)
+    for path in sorted(paths):
+        copy = work / f"{Path(path).name}-for-mergekit-{depth}"
+        if not copy.exists():
+            copy.mkdir()
+            for item in Path(path).iterdir():
+                if item.name != "config.json":
+                    (copy / item.name).symlink_to(item)
+            settings = json.loads((Path(path) / "config.json").read_text())
+            settings.pop("layer_types")
+            settings["num_hidden_layers"] = depth
+            (copy / "config.json").write_text(json.dumps(settings))
+        text = text.replace(json.dumps(path), json.dumps(str(copy)))
+    why = "mergekit-yaml refuses the recipe as written (layer_types); ran on config copies"
+    return json.loads(text), why
+
+
 def compare(name: str, config: dict, work: Path, runs: int) -> dict:
     recipe = work / f"{name}.yml"
     recipe.write_text(yaml.safe_dump(config, sort_keys=False))
+    theirs, why = for_mergekit(config, work)
+    their_recipe = work / f"{name}-mergekit.yml"
+    their_recipe.write_text(yaml.safe_dump(theirs, sort_keys=False))
     rows: dict[str, list[dict]] = {"zoo": [], "mergekit": []}
     for i in range(runs):
         for arm in ("zoo", "mergekit") if i % 2 == 0 else ("mergekit", "zoo"):
             out = work / f"out-{name}-{arm}"
             shutil.rmtree(out, ignore_errors=True)
-            rows[arm].append(mb.run_measured(command(arm, recipe, out)))
+            path = recipe if arm == "zoo" else their_recipe
+            rows[arm].append(mb.run_measured(command(arm, path, out)))
     result = {"recipe": name, "runs": runs, "out_bytes": mb.weight_bytes(work / f"out-{name}-zoo")}
+    result["mergekit_note"] = why
     for arm, measured in rows.items():
         result[arm] = {
             "seconds": statistics.median(r["seconds"] for r in measured),
@@ -194,6 +236,9 @@ def render(results: dict) -> str:
             f"{m['seconds']:.1f} | {z['peak_rss'] / 2**20:.0f} MiB | "
             f"{m['peak_rss'] / 2**20:.0f} MiB | {r['max_abs_diff']:.3g} |"
         )
+    lines += [
+        f"- {r['recipe']}: {r['mergekit_note']}" for r in results["rows"] if r["mergekit_note"]
+    ]
     return "\n".join(lines)
 
 

@@ -44,6 +44,13 @@ def _one_plan_text(plan: dict) -> str:
     lines.append(
         f"estimated peak memory: {plan['estimated_peak_bytes'] / 2**20:.1f} MiB on {plan['device']}"
     )
+    if plan.get("tokenizer") is not None or plan.get("chat_template") is not None:
+        rows = plan.get("vocab_rows")
+        lines.append(
+            f"tokenizer: {json.dumps(plan.get('tokenizer'), sort_keys=True, ensure_ascii=False)}  "
+            f"vocabulary rows: {rows if rows is not None else 'unchanged'}  "
+            f"chat_template: {'set' if plan.get('chat_template') else 'kept'}"
+        )
     return "\n".join(lines)
 
 

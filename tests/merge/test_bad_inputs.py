@@ -187,7 +187,7 @@ def _(f, tmp, out):
     _pair(empty, f["variants"][1], out)
 
 
-@case("bad tokenizer_source", "tokenizer_source must be")
+@case("bad tokenizer_source", "tokenizer_source: 'first' is not a model of this merge")
 def _(f, tmp, out):
     other = tm.build_st(tmp / "v300", "bert", dense=True, vocab_size=300)
     _pair(f["variants"][0], other, out, tokenizer_source="first")

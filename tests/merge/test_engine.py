@@ -367,6 +367,10 @@ IDENTITY_PARAMS = {
     "consensus_ta": {},
     "consensus_ties": {},
     "opcm": {},
+    "arcee_fusion": {},
+    "nearswap": {"t": 0.01},
+    "ram": {},
+    "ramplus_tl": {},
 }
 
 
@@ -382,7 +386,7 @@ def test_identical_inputs_pass_through_every_method(clones, tmp_path, name):
 
     method = get_method(name)
     params = IDENTITY_PARAMS.get(name, {"weight": 1.0, "density": 0.5})
-    n = {"slerp": 1, "nuslerp": 2, "passthrough": 1}.get(name, 3)
+    n = {"slerp": 1, "nuslerp": 2, "passthrough": 1, "arcee_fusion": 1, "nearswap": 1}.get(name, 3)
     base = clones[3] if method.uses_base and name != "nuslerp" else None
     report = merge_folders(clones[:n], base, name, params, tmp_path / "out", progress=False)
     ours, want = tm.load_all(tmp_path / "out"), tm.load_all(clones[0])

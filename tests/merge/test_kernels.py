@@ -194,6 +194,40 @@ def f_opcm(base, xs, alpha):
     return base + merged
 
 
+def f_nearswap(base, x, t):
+    """Take x where it is within t of base, interpolate towards base as they drift apart."""
+    w = torch.clamp(t / torch.clamp((base - x).abs(), min=1e-6), 0, 1)
+    return w * x + (1 - w) * base
+
+
+def f_ram(base, xs, eps, r=None, alpha=None):
+    """RAM: a delta shared by c > 1 models is averaged (/c), one held by a single model is kept
+    whole (RAM+ scales those by 1 + r * min(shared/unique, alpha), per model; mergekit computes
+    that factor in float32, the default dtype of a count divided by a float)."""
+    taus = [x - base for x in xs]
+    active = [t.abs() > eps for t in taus]
+    count = sum(a.to(torch.int64) for a in active)
+    merged = torch.zeros_like(base)
+    for tau, act in zip(taus, active):
+        boost = 1.0
+        if r is not None:
+            shared, unique = int((act & (count > 1)).sum()), int((act & (count == 1)).sum())
+            rho = torch.tensor(shared, dtype=torch.float32) / max(unique, eps)
+            boost = 1 + r * rho.clamp(0, alpha)
+        merged += torch.where(count == 1, boost * tau, tau / count.clamp(min=1)) * act
+    return base + merged
+
+
+def f_arcee_fusion(base, x):
+    """Keep x's deltas whose importance |x - base| * KL(softmax x || softmax base) (rows) is an
+    outlier: at least median + 1.5 IQR (quantiles at floor(q (n - 1)) of the sorted scores)."""
+    p, q = torch.softmax(x, -1) + 1e-8, torch.softmax(base, -1) + 1e-8
+    importance = (x - base).abs() * (p * (p / q).log()).sum(-1, keepdim=True)
+    ordered = importance.reshape(-1).sort().values
+    q1, med, q3 = (ordered[int(f * (ordered.numel() - 1))] for f in (0.25, 0.5, 0.75))
+    return base + (x - base) * (importance >= med + 1.5 * (q3 - q1))
+
+
 # ---- cases: (tensors, base_index, params, expected) -----------------------------------------
 
 
@@ -302,6 +336,21 @@ def case(name):
         )
     if name == "opcm":
         return with_base, 0, {"alpha": 0.5, "project_embeddings": False}, f_opcm(base, xs, 0.5)
+    return _case_extra(name, base, xs)
+
+
+def _case_extra(name, base, xs):
+    if name == "nearswap":
+        return [base, xs[0]], 0, {"t": 0.05}, f_nearswap(base, xs[0], 0.05)
+    if name == "ram":  # epsilon 0.05 of deltas ~ N(0, 0.1): 0 to 3 models hold each weight
+        return [base, *xs], 0, {"epsilon": 0.05}, f_ram(base, xs, 0.05)
+    if name == "ramplus_tl":
+        params = {"r": 0.5, "alpha": 0.6, "epsilon": 0.05}
+        return [base, *xs], 0, params, f_ram(base, xs, 0.05, r=0.5, alpha=0.6)
+    if name == "arcee_fusion":
+        x = xs[0].clone()
+        x[1, 3], x[4, 7] = x[1, 3] + 3.0, x[4, 7] - 2.0  # two outlying deltas
+        return [base, x], 0, {}, f_arcee_fusion(base, x)
     return None
 
 
@@ -339,6 +388,23 @@ def test_stochastic_kernels_are_seeded_per_tensor_and_leave_global_rng_alone(nam
     assert torch.equal(torch.random.get_rng_state(), state)
     assert torch.equal(a, method.merge(tensors, base_index, params, name=NAME, seed=SEED))
     assert not torch.equal(a, method.merge(tensors, base_index, params, name=NAME, seed=SEED + 1))
+
+
+def test_arcee_fusion_samples_large_tensors_under_the_tensor_seed():
+    """Above 1e6 elements mergekit estimates the quantiles from a random sample: zoo seeds that
+    draw per tensor, so the result is reproducible and equals mergekit under the same seed."""
+    import mergekit.merge_methods as mkm
+
+    base, (x,) = inputs(1, shape=(1001, 1000), seed=4)
+    method = get_method("arcee_fusion")
+    assert method.stochastic
+    state = torch.random.get_rng_state()
+    a = method.merge([base, x], 0, {}, name=NAME, seed=SEED)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.equal(a, method.merge([base, x], 0, {}, name=NAME, seed=SEED))
+    assert not torch.equal(a, method.merge([base, x], 0, {}, name=NAME, seed=SEED + 1))
+    torch.manual_seed(tensor_seed(SEED, NAME))
+    assert torch.equal(a, mkm.merge_tensors([base, x], "arcee_fusion", base_index=0))
 
 
 def test_opcm_reduced_svd_equals_full_projection_on_tall_and_wide():

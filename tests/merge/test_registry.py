@@ -26,6 +26,10 @@ MERGEKIT = [
     "karcher",
     "sce",
     "passthrough",
+    "arcee_fusion",
+    "nearswap",
+    "ram",
+    "ramplus_tl",
 ]
 
 
@@ -49,6 +53,23 @@ def test_entry_has_pretty_name_reference_and_schema(name):
     with pytest.raises(ValidationError):
         method.params.model_validate({"bogus_key": 1})
     assert method.needs_base == (method.base == "required")
+
+
+def test_every_mergekit_method_is_registered_with_mergekits_contract():
+    import mergekit.merge_methods as mkm
+
+    theirs = {m.spec.name: m.spec for m in mkm.registered_methods()}
+    assert set(theirs) == {n for n in list_methods() if get_method(n).source == "mergekit"}
+    for name, spec in theirs.items():
+        ours = get_method(name)
+        assert ours.base == spec.contract.base.value, name
+        assert (ours.min_inputs, ours.max_inputs) == (
+            spec.contract.min_inputs,
+            spec.contract.max_inputs,
+        ), name
+        assert [(p.name, p.default) for p in ours.param_specs if not p.required] == [
+            (p.name, p.default) for p in spec.parameters if not p.required
+        ], name
 
 
 def test_registry_refuses_duplicates():
@@ -91,8 +112,8 @@ def test_check_params_reports_every_problem_on_one_line():
 
 
 def test_check_params_refuses_misplaced_and_invalid_values():
-    with pytest.raises(UserError, match="global parameter"):
-        check_params(get_method("ties"), {"weight": 1}, [{"normalize": False}], 1)
+    with pytest.raises(UserError, match="not a valid"):
+        check_params(get_method("ties"), {"weight": 1, "density": "x"}, [{"normalize": False}], 1)
     with pytest.raises(UserError, match="not a valid"):
         check_params(get_method("ties"), {"weight": "heavy"}, [{}], 1)
     check_params(

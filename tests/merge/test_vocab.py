@@ -118,3 +118,35 @@ def test_tokenizer_source_base_equals_mergekit_run_merge(families, tiny_root, tm
     assert sorted(ours) == sorted(ref)
     for key in ref:
         assert (ours[key] - ref[key]).abs().max() <= 1e-6, key
+
+
+def test_tokenizer_block_on_sentence_transformers(bert_family, small_vocab, tmp_path):
+    """mergekit-yaml cannot merge these folders; zoo builds the block's rows and keeps the ST."""
+    from sentence_transformers import SentenceTransformer
+
+    first = bert_family["variants"][0]
+    va, vb = read_vocab(first), read_vocab(small_vocab)
+    only_a = next(t for t, _ in sorted(va.items(), key=lambda kv: kv[1]) if t not in vb)
+    block = {
+        "source": "union",
+        "pad_to_multiple_of": 32,
+        "tokens": {
+            "[CLS]": {"source": {"kind": "zero"}, "force": True},
+            only_a: {"source": str(small_vocab)},
+        },
+    }
+    inputs = [MergeInput(first, {"weight": 0.5}), MergeInput(small_vocab, {"weight": 0.5})]
+    with pytest.raises(UserError, match=f"tokenizer.tokens.{only_a}.source: model 2"):
+        merge_folders(inputs, None, "linear", {}, tmp_path / "bad", tokenizer=block, progress=False)
+    del block["tokens"][only_a]
+    merge_folders(inputs, None, "linear", {}, tmp_path / "out", tokenizer=block, progress=False)
+    out = read_vocab(tmp_path / "out")
+    emb = tm.load_all(tmp_path / "out")[EMB]
+    assert emb.shape[0] == -(-len(out) // 32) * 32 and emb.shape[0] > len(out)
+    assert torch.equal(emb[out["[CLS]"]], torch.zeros_like(emb[0]))
+    assert torch.allclose(
+        emb[len(out) :], emb[: len(out)].mean(0).expand(emb.shape[0] - len(out), -1)
+    )
+    assert tm.read_json(tmp_path / "out" / "config.json")["vocab_size"] == emb.shape[0]
+    st = SentenceTransformer(str(tmp_path / "out"), device="cpu")
+    assert st.encode([f"read the {only_a}"]).shape == (1, 16)

@@ -87,7 +87,8 @@ def test_corpus_recipe_dry_run_prints_the_plan(path, models_root, tmp_path):
         assert rc == 2 and case.front.expect.removeprefix("refuse:") in err, err
         assert len(err.splitlines()) == 1
         return
-    assert (rc, err) == (0, ""), err
+    errors = [line for line in err.splitlines() if not line.startswith("zoo: warning: ")]
+    assert (rc, errors) == (0, []), err  # warnings: accepted as mergekit accepts it (one line)
     assert case.docs[-1]["merge_method"] in out
     assert not any(tmp_path.glob("**/*.safetensors")), "a dry run wrote weights"
 

@@ -102,7 +102,11 @@ BAD = [
         "      - {model: a/b, layer_range: [0, 2]}\nzoo:\n  select: {kind: bag}\n",
         "zoo.select expands into models:",
     ),
-    ("tokenizer block", COMMUNITY + "tokenizer: {source: union}\n", "tokenizer"),
+    (
+        "tokenizer block with an outside model",
+        COMMUNITY + "tokenizer: {source: x/outside}\n",
+        "tokenizer.source: 'x/outside' is not a model of this merge",
+    ),
     ("missing file", "/nonexistent/recipe.yaml", "recipe not found"),
 ]
 

@@ -187,7 +187,7 @@ class _Run:
         dtype = self.p.compute_dtype(task)
         tensors = [src.read(k, dtype) for src, k in zip(s.items, task.keys)]
         if task.vocab:
-            tensors = permute_rows(tensors, self.p.parts[task.part].vocab.index, s.base_pos)
+            tensors = permute_rows(tensors, self.p.parts[task.part].vocab, s.base_pos)
         return [t.to(self.p.device) for t in tensors]
 
     def _params(self, task: TensorTask) -> dict[str, Any]:

@@ -111,8 +111,10 @@ class MergeMethod:
         *,
         name: str = "",
         seed: int = 0,
+        rng_state: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Merge one tensor; stochastic kernels draw from an RNG seeded by (seed, name) only.
+        """Merge one tensor; stochastic kernels draw from an RNG seeded by (seed, name) only,
+        or, given rng_state, from that CPU generator state (zoo.merge.mergekit_rng).
 
         Deterministic for a given device type; the caller's global RNG state is restored.
         """
@@ -120,7 +122,10 @@ class MergeMethod:
             return self.run(tensors, base_index, name, params)
         devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(tensor_seed(seed, name))
+            if rng_state is None:
+                torch.manual_seed(tensor_seed(seed, name))
+            else:
+                torch.set_rng_state(rng_state)
             return self.run(tensors, base_index, name, params)
 
 

@@ -25,7 +25,8 @@ from zoo.errors import UserError, disk_full
 from zoo.hashing import folder_digest, skip_nothing
 from zoo.merge.io import WEIGHT_SUFFIXES, read_json
 from zoo.merge.lora import LoraCheckpoint
-from zoo.merge.vocab import TOKENIZER_FILES, VocabPlan, write_union_tokenizer
+from zoo.merge.tokenizer_files import write_chat_template, write_tokenizer
+from zoo.merge.vocab import TOKENIZER_FILES, VocabPlan
 
 _SKIP = {"README.md", "adapter_config.json", "mergekit_config.yml"}
 _ST_FILES = {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"}
@@ -162,17 +163,26 @@ def rewrite_config(tmp: Path, change: Any) -> None:
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def assemble(tmp: Path, donor: Any, vocab: VocabPlan | None, dtype: torch.dtype | None) -> None:
-    """Copy the donor's non-weight files into tmp (the tokenizer from vocab's source when the
-    vocabularies were aligned) and update config.json's dtype and vocabulary size."""
+def assemble(
+    tmp: Path,
+    donor: Any,
+    vocab: VocabPlan | None,
+    dtype: torch.dtype | None,
+    chat_template: str | None = None,
+) -> None:
+    """Copy the donor's non-weight files into tmp (the tokenizer from vocab's source when a
+    tokenizer setting built the vocabulary, rewritten for it), write the chat template, and
+    update config.json's dtype and vocabulary size."""
     files = donor_files(donor)
     if vocab is not None:
         theirs = tokenizer_files(donor.tokenizer_dir)
         files = {k: v for k, v in files.items() if k not in theirs}
         files.update(tokenizer_files(vocab.tokenizer_dir))
     copy_files(files, tmp)
-    if vocab is not None and vocab.added:
-        write_union_tokenizer(vocab, tmp)
+    if vocab is not None:
+        write_tokenizer(vocab, tmp)
+    if chat_template is not None:
+        write_chat_template(tmp, chat_template)
     update_config(tmp, dtype=dtype, vocab_rows=vocab.rows if vocab else None)
 
 

@@ -3,12 +3,20 @@
 Settings follow mergekit's ParameterSetting: a scalar, a gradient (a list of numbers
 interpolated over the layers by t = layer / (layers - 1)), or {value, filter} conditions matched
 as substrings of the tensor name. Per-model settings take precedence over global ones.
-Everything here is pure and deterministic.
+Values are checked against their meaning too (zoo.merge.constraints): each leaf against its
+parameter's range at load time, the rules across parameters at load time where the settings are
+plain numbers and on every tensor's resolved values.
+
+A global parameter set per model (della's `lambda` under a model) is what mergekit 0.1.5
+accepts and ignores: it reads global parameters with no model (ConfigReader.parameter_sources
+(None)). zoo does the same, and says so in one warning line naming the field. Likewise a
+non-base parameter given to the base model. Everything else here is pure and deterministic.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +24,7 @@ from mergekit.config import ConditionalParameter, ParameterSetting, evaluate_set
 from pydantic import TypeAdapter, ValidationError
 
 from zoo.errors import UserError
+from zoo.merge import constraints
 from zoo.merge.kernels.spec import ParamSpec
 from zoo.merge.method import MergeMethod
 from zoo.suggest import unknown_name
@@ -23,6 +32,7 @@ from zoo.suggest import unknown_name
 _SETTING = TypeAdapter(ParameterSetting)
 _LAYER = re.compile(r"(?:^|\.)(?:layers?|h|blocks?)\.(\d+)\.")
 Settings = Mapping[str, Any]
+_WARNED: set[str] = set()  # each warning once per process (recipes are checked more than once)
 
 
 def check_params(
@@ -43,8 +53,14 @@ def check_params(
     for scope, where in zip(scopes, names):
         problems += _check_scope(method, scope, where, per_model=False)
     for i, params in enumerate(input_params):
-        problems += _check_scope(method, params, f"model {i + 1} parameters", per_model=True)
-    problems += _missing(method, _merged(scopes), input_params, base_index)
+        where = f"model {i + 1} parameters"
+        problems += _check_scope(method, params, where, per_model=True, base=i == base_index)
+    merged = _merged(scopes)
+    problems += _missing(method, merged, input_params, base_index)
+    if not problems:
+        problems += constraints.rule_problems(
+            method.name, _plain_values(method, merged, input_params, base_index)
+        )
     if problems:
         raise UserError(f"{method.name}: " + "; ".join(problems))
 
@@ -58,7 +74,9 @@ def _merged(scopes: Sequence[Settings]) -> dict[str, Any]:
     return {k: v for scope in reversed(scopes) for k, v in scope.items()}
 
 
-def _check_scope(method: MergeMethod, params: Settings, where: str, per_model: bool) -> list[str]:
+def _check_scope(
+    method: MergeMethod, params: Settings, where: str, per_model: bool, base: bool = False
+) -> list[str]:
     known = [p.name for p in method.param_specs]
     problems = []
     for key, value in params.items():
@@ -66,13 +84,27 @@ def _check_scope(method: MergeMethod, params: Settings, where: str, per_model: b
         if spec is None:
             problems.append(unknown_name(f"parameter in {where}:", key, known))
         elif per_model and spec.scope == "shared":
-            problems.append(f"{key!r} is a global parameter; set it in parameters, not per model")
+            warn(
+                f"{method.name}: {where}.{key} is a global parameter: ignored per model (as "
+                "mergekit does); set it under parameters:"
+            )
+        elif base and spec.scope == "non_base" and method.uses_base:
+            warn(f"{method.name}: {where}.{key} is ignored: the base model takes no {key!r}")
         else:
-            problems += [f"{where}.{key}: {err}" for err in _leaf_errors(spec, value)]
+            errors = _leaf_errors(spec, value, constraints.value_range(method.name, key))
+            problems += [f"{where}.{key}: {err}" for err in errors]
     return problems
 
 
-def _leaf_errors(spec: ParamSpec, value: Any) -> list[str]:
+def warn(message: str) -> None:
+    """Print a one-line warning on stderr (once per process): accepted, but not what it may
+    look like."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"zoo: warning: {message}", file=sys.stderr)
+
+
+def _leaf_errors(spec: ParamSpec, value: Any, meaning: constraints.Range | None) -> list[str]:
     try:
         setting = _SETTING.validate_python(value)
     except ValidationError:
@@ -80,12 +112,15 @@ def _leaf_errors(spec: ParamSpec, value: Any) -> list[str]:
     errors = []
     for leaf in _leaves(setting):
         try:
-            spec.validate(leaf)
+            checked = spec.validate(leaf)
         except ValidationError as err:
             errors.append(
                 f"{leaf!r} is not a valid {getattr(spec.type, '__name__', spec.type)}"
                 f" ({err.errors()[0]['msg']})"
             )
+            continue
+        problem = None if meaning is None or checked is None else meaning.problem(checked)
+        errors += [problem] if problem else []
     return errors
 
 
@@ -115,6 +150,33 @@ def _missing(method, global_params, input_params, base_index) -> list[str]:
                 f"missing required parameter {spec.name!r} for model(s) {', '.join(lacking)}"
             )
     return problems
+
+
+def _plain_values(method, global_params, input_params, base_index) -> dict[str, Any]:
+    """Return each parameter's value where every setting it takes is a plain number or flag
+    (what the cross-parameter rules can check before any tensor is known)."""
+    values: dict[str, Any] = {}
+    for spec in method.param_specs:
+        if spec.scope == "shared":
+            value = _plain(spec, (global_params,))
+        else:
+            found = {
+                i: _plain(spec, (params, global_params))
+                for i, params in enumerate(input_params)
+                if spec.scope == "input" or i != base_index
+            }
+            value = None if None in found.values() else found
+        if value is not None:
+            values[spec.name] = value
+    return values
+
+
+def _plain(spec: ParamSpec, scopes: Sequence[Settings]) -> Any:
+    for scope in scopes:
+        if spec.name in scope:
+            value = scope[spec.name]
+            return spec.validate(value) if isinstance(value, (int, float)) else None
+    return None if spec.required else spec.validate(spec.default)
 
 
 def layer_position(name: str, num_layers: int) -> float:
@@ -155,6 +217,9 @@ def resolve_params(
             for i, params in enumerate(input_params)
             if spec.scope == "input" or i != base_index
         }
+    problems = constraints.rule_problems(method.name, out)
+    if problems:
+        raise UserError(f"{method.name}: tensor {name!r}: " + "; ".join(problems))
     return out
 
 

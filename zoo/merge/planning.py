@@ -221,6 +221,11 @@ class Sources:
     def labels(self) -> list[str]:
         return [s.label for s in self.items]
 
+    def dirs(self) -> list[Path]:
+        """The sources' tokenizer folders, the donor's first."""
+        order = [self.donor] + [i for i in range(len(self.items)) if i != self.donor]
+        return [self.items[i].tokenizer_dir for i in order]
+
     def close(self) -> None:
         for item in self.items:
             item.close()
@@ -311,8 +316,11 @@ def check_config(donor: Any, item: Any, sliced: bool = False) -> None:
             )
 
 
-def plan_vocabulary(sources: Sources, tokenizer_source: str | Path | None) -> VocabPlan | None:
-    """Return the vocabulary alignment for the sources (None when their vocabularies agree)."""
+def plan_vocabulary(
+    sources: Sources, tokenizer_source: Any, tokenizer: Mapping[str, Any] | None = None
+) -> VocabPlan | None:
+    """Return the output vocabulary for the sources (None when no tokenizer setting is given
+    and their vocabularies agree)."""
     dirs = [s.tokenizer_dir for s in sources.items]
     return plan_vocab(
         _read_vocabs(dirs),
@@ -320,7 +328,16 @@ def plan_vocabulary(sources: Sources, tokenizer_source: str | Path | None) -> Vo
         dirs,
         donor=sources.donor,
         tokenizer_source=tokenizer_source,
+        tokenizer=tokenizer,
+        sizes=[_vocab_size(s) for s in sources.items],
+        paths=[s.path for s in sources.items],
     )
+
+
+def _vocab_size(item: Any) -> int | None:
+    """The rows a source's vocabulary tensors use: its config's vocab_size (None without)."""
+    size = item.config.get("vocab_size") if isinstance(item.config, dict) else None
+    return size if isinstance(size, int) else None
 
 
 def _read_vocabs(dirs: Sequence[Path]) -> list[dict[str, int] | None]:

@@ -38,6 +38,7 @@ from zoo.merge.planning import (
 from zoo.merge.registry import get_method
 from zoo.merge.resources import resolve_device
 from zoo.merge.slices import LayerSlice, check_slice, sliced_config
+from zoo.merge.tokenizer_files import chat_template_text
 from zoo.merge.vocab import VocabPlan
 from zoo.merge.writer import DEFAULT_SHARD_BYTES, planned_files
 
@@ -48,7 +49,9 @@ class MergeOptions:
 
     dtype: the compute dtype (default: float32, or float64 when an input is). out_dtype: the
     output dtype (default: dtype if given, else the inputs' own, e.g. bfloat16).
-    tokenizer_source: how to align differing vocabularies (zoo.merge.vocab). device: a torch
+    tokenizer_source, tokenizer: how to build the output vocabulary (mergekit's, models named by
+    their folders: zoo.merge.vocab); chat_template: a name, "auto" or Jinja text
+    (zoo.merge.tokenizer_files). device: a torch
     device or "auto". allow_pickle: read pickle (.bin) weights too.
     max_shard_bytes: the largest output safetensors file. chunk_bytes: working-set budget;
     methods with a chunked kernel (linear, multislerp, task_arithmetic, ties) run it on every
@@ -61,6 +64,8 @@ class MergeOptions:
     dtype: str | torch.dtype | None = None
     out_dtype: str | torch.dtype | None = None
     tokenizer_source: Any = None
+    tokenizer: Any = None
+    chat_template: str | None = None
     device: str = "cpu"
     allow_pickle: bool = False
     max_shard_bytes: int = DEFAULT_SHARD_BYTES
@@ -150,7 +155,10 @@ class Prepared:
         try:
             self._open_parts(inputs, base, slices, options.allow_pickle)
             self._check()
-            self.vocab = self._plan_vocab(options.tokenizer_source)
+            self.vocab = self._plan_vocab(options.tokenizer_source, options.tokenizer)
+            self.chat_template = chat_template_text(
+                options.chat_template, self.parts[0].sources.dirs()
+            )
             self.tasks, self.skipped = self._plan_tasks()
             self.chunks = self._plan_chunks(options.chunk_bytes)
         except BaseException:
@@ -206,9 +214,10 @@ class Prepared:
         if self.sliced:
             check_slice(s)
 
-    def _plan_vocab(self, tokenizer_source) -> VocabPlan | None:
+    def _plan_vocab(self, tokenizer_source, tokenizer) -> VocabPlan | None:
         for part in self.parts:
-            part.vocab = plan_vocabulary(part.sources, tokenizer_source)
+            with naming(part.where):
+                part.vocab = plan_vocabulary(part.sources, tokenizer_source, tokenizer)
         plans = [p.vocab for p in self.parts if p.vocab is not None]
         if any(p.vocab != plans[0].vocab for p in plans[1:]):
             raise UserError(
@@ -330,7 +339,7 @@ def package_output(p: Prepared, tmp: Path) -> None:
     floats = {t.dtype for t in p.tasks if t.kind == "merge"}
     changed = (p.out_dtype or p.dtype) if len(floats) == 1 else None
     donor = p.sources.items[p.sources.donor]
-    package.assemble(tmp, getattr(donor, "inner", donor), p.vocab, changed)
+    package.assemble(tmp, getattr(donor, "inner", donor), p.vocab, changed, p.chat_template)
     if p.sliced:
         picks = [
             (view.inner.config, view.layers.start + k)

@@ -55,6 +55,12 @@ _METHODS: tuple[MergeMethod, ...] = (
     mergekit_method("model_stock", scratch=(1.0, 4.0)),
     mergekit_method("sce"),
     mergekit_method("passthrough", identity_on_equal=mk.unit_scale, scratch=(0.0, 1.0)),
+    # arcee_fusion samples 1e6 importance scores for its quantiles in tensors larger than that:
+    # stochastic, so zoo seeds it per tensor like DARE (smaller tensors are deterministic).
+    mergekit_method("arcee_fusion", stochastic=True, scratch=(1.0, 6.0)),
+    mergekit_method("nearswap", scratch=(0.0, 5.0)),
+    mergekit_method("ram", scratch=(4.0, 3.0)),
+    mergekit_method("ramplus_tl", scratch=(5.0, 3.0)),
     zoo_method(
         consensus.consensus_ta,
         name="consensus_ta",

@@ -15,7 +15,7 @@ from zoo.merge.planning import MergeInput
 from zoo.merge.skeleton import write_skeleton
 from zoo.pipelines.members import push
 from zoo.recipe.lock import LockedMerge, check_files
-from zoo.recipe.plan import Candidate, MergeSpec, select
+from zoo.recipe.plan import Candidate, MergeSpec, select, tokenizer_refs
 from zoo.recipe.schema import Recipe
 from zoo.types import ModelRef, is_local_ref
 
@@ -93,8 +93,9 @@ def fetch(
 
 
 def engine_inputs(spec: MergeSpec, paths: dict[str, Path]) -> dict[str, Any]:
-    """The engine's inputs, base, method, parameters and slices, with refs made local paths; a
-    'model+adapter' is the adapter folded into the model."""
+    """The engine's inputs, base, method, parameters, slices and tokenizer settings, with refs
+    made local paths; a 'model+adapter' is the adapter folded into the model."""
+    tokenizer_source, tokenizer = tokenizer_refs(spec, paths.__getitem__)
     slices = None
     if spec.slices:
         slices = [
@@ -118,6 +119,9 @@ def engine_inputs(spec: MergeSpec, paths: dict[str, Path]) -> dict[str, Any]:
         "method": spec.method,
         "params": spec.scopes,
         "slices": slices,
+        "tokenizer_source": tokenizer_source,
+        "tokenizer": tokenizer,
+        "chat_template": spec.chat_template,
     }
 
 
@@ -129,7 +133,6 @@ def run_engine(
         out=target,
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
         progress=opts.progress,
@@ -146,7 +149,6 @@ def write_skeleton_of(
         **engine_inputs(spec, paths),
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
     )
@@ -161,7 +163,6 @@ def plan_merge(
         **engine_inputs(spec, paths),
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
-        tokenizer_source=spec.tokenizer_source,
         device=opts.device,
         allow_pickle=opts.allow_pickle,
     )
@@ -177,6 +178,9 @@ def plan_merge(
         "out_bytes": plan.out_bytes,
         "estimated_peak_bytes": plan.peak_bytes,
         "device": plan.device,
+        "tokenizer": spec.tokenizer if spec.tokenizer is not None else spec.tokenizer_source,
+        "vocab_rows": plan.vocab_rows,
+        "chat_template": spec.chat_template,
     }
     if spec.slices:
         data["slices"] = _slices_plan(spec, plan, pinned)

@@ -7,6 +7,7 @@ gives byte-identical weights. Same inputs, same lock bytes: keys sorted, no sets
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +15,7 @@ from pydantic import Field, ValidationError, model_serializer
 
 from zoo import __version__
 from zoo.errors import UserError
-from zoo.recipe.plan import MergeSpec, SliceSource, SliceSpec, Source
+from zoo.recipe.plan import MergeSpec, SliceSource, SliceSpec, Source, tokenizer_refs
 from zoo.schema import Frozen
 
 LOCK_FILE = "zoo.lock.json"
@@ -85,10 +86,12 @@ class LockedMerge(Frozen):
     seed: int = 0
     slices: tuple[LockedSlice, ...] = ()
     module_params: dict[str, Any] = Field(default_factory=dict)
+    tokenizer: dict[str, Any] | None = None
+    chat_template: str | None = None
 
     def spec(self) -> MergeSpec:
-        """The merge spec with every input pinned."""
-        return MergeSpec(
+        """The merge spec with every input pinned (the tokenizer settings' models too)."""
+        spec = MergeSpec(
             method=self.method,
             models=tuple(
                 Source(m.pinned, dict(m.params), m.adapter.pinned if m.adapter else None)
@@ -102,7 +105,14 @@ class LockedMerge(Frozen):
             seed=self.seed,
             slices=tuple(sl.spec() for sl in self.slices),
             module_params=dict(self.module_params),
+            tokenizer=self.tokenizer,
+            chat_template=self.chat_template,
         )
+        items = ([self.base] if self.base else []) + list(self.models)
+        pinned = {m.requested: m.pinned for m in items}
+        pinned |= {ref: ref for ref in spec.refs()}
+        source, tokenizer = tokenizer_refs(spec, pinned.__getitem__, pinned)
+        return replace(spec, tokenizer_source=source, tokenizer=tokenizer)
 
     def merges(self) -> list[LockedMerge]:
         """Every merge in the order it runs (a Lock: its steps, then itself)."""
@@ -200,6 +210,8 @@ def locked_merge(spec: MergeSpec, pinned: Pins, name: str | None = None) -> dict
         seed=spec.seed,
         slices=tuple(_locked_slice(sl, pinned) for sl in spec.slices),
         module_params=spec.module_params,
+        tokenizer=spec.tokenizer,
+        chat_template=spec.chat_template,
     )
 
 

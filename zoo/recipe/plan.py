@@ -6,7 +6,8 @@ commits and hashing files is the lock's job (zoo.recipe.lock).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,8 @@ class MergeSpec:
     seed: int = 0
     slices: tuple[SliceSpec, ...] = ()
     module_params: dict[str, Any] = field(default_factory=dict)
+    tokenizer: dict[str, Any] | None = None  # mergekit's tokenizer: block, as written
+    chat_template: str | None = None
 
     def refs(self) -> list[str]:
         """Every distinct input reference, base first, in a stable order."""
@@ -156,8 +159,11 @@ def merge_spec(recipe: Recipe, selected: Sequence[str] | None = None) -> MergeSp
         seed=recipe.zoo.seed,
         slices=slices,
         module_params=module_params,
+        tokenizer=_tokenizer(data),
+        chat_template=data.get("chat_template"),
     )
     check_spec(spec)
+    tokenizer_refs(spec, str)  # every model the tokenizer settings name is an input
     return spec
 
 
@@ -212,11 +218,51 @@ def _slice(sl: dict[str, Any]) -> SliceSpec:
 
 def _tokenizer_source(data: dict) -> str | None:
     value = data.get("tokenizer_source")
-    if data.get("tokenizer"):
-        raise UserError(
-            "tokenizer: (mergekit's tokenizer block) is not supported; use tokenizer_source"
-        )
+    if value is not None and data.get("tokenizer") is not None:
+        raise UserError("give either tokenizer_source or tokenizer:, not both")
     return None if value is None else str(value)
+
+
+def _tokenizer(data: dict) -> dict[str, Any] | None:
+    value = data.get("tokenizer")
+    return None if value is None else json.loads(json.dumps(value))  # a plain, private copy
+
+
+def tokenizer_refs(
+    spec: MergeSpec, to: Callable[[str], Any], known: Mapping[str, Any] | None = None
+) -> tuple[Any, Any]:
+    """Return (tokenizer_source, tokenizer) with every model named in them mapped through `to`
+    (a ref -> a folder or a pinned ref); raise UserError naming the field for a model that is
+    not one of the merge's inputs (spec.refs(), or the keys of `known`)."""
+    refs = set(known if known is not None else spec.refs())
+
+    def model(ref: Any, field: str) -> Any:
+        if str(ref) not in refs:
+            raise UserError(f"{field}: {ref!r} is not a model of this merge")
+        return to(str(ref))
+
+    source = spec.tokenizer_source
+    if source is not None and source not in ("base", "union"):
+        source = model(source, "tokenizer_source")
+    if spec.tokenizer is None:
+        return source, None
+    block = dict(spec.tokenizer)
+    if block.get("source") not in (None, "base", "union"):
+        block["source"] = model(block["source"], "tokenizer.source")
+    tokens = block.get("tokens")
+    if isinstance(tokens, dict):
+        block["tokens"] = {t: _token_refs(t, cfg, model) for t, cfg in tokens.items()}
+    return source, block
+
+
+def _token_refs(token: str, cfg: Any, model: Callable) -> Any:
+    where = f"tokenizer.tokens.{token}.source"
+    source = cfg.get("source") if isinstance(cfg, dict) else None
+    if isinstance(source, str):
+        return {**cfg, "source": model(source, where)}
+    if isinstance(source, dict) and source.get("kind") == "model_token" and "model" in source:
+        return {**cfg, "source": {**source, "model": model(source["model"], f"{where}.model")}}
+    return cfg
 
 
 def check_spec(spec: MergeSpec) -> None:

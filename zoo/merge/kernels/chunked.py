@@ -12,8 +12,12 @@ chunk's output rows depend only on that chunk and those scalars:
   normalised weighted mean and the tangent-space terms all follow from it.
 
 Each output equals mergekit 0.1.5's whole-tensor kernel up to floating-point rounding (tested at
-1e-6 in float32), except that ties keeps the first elements in row-major order among magnitudes
-tied at the density threshold (see `topk`). Kernel objects are per tensor and not reusable.
+1e-6 in float32). ties, when the tensor is one chunk (it fits the budget), keeps exactly the
+elements mergekit keeps: the top-k is mergekit's own `sparsify.magnitude` (its unstable argsort
+decides which of the magnitudes tied at the density threshold survive; such ties are common in
+16-bit checkpoints). A tensor merged in several chunks keeps the same number of elements with
+the same magnitudes, but among threshold ties the first in row-major order (see `topk`): the
+choice of an unstable sort cannot be streamed. Kernel objects are per tensor and not reusable.
 Inputs are borrowed, never modified. Pure maths, no I/O.
 """
 
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from mergekit.sparsify import RescaleNorm, magnitude
 
 from zoo.merge.kernels.topk import RadixSelect, TieCursor, magnitude_keys
 
@@ -153,6 +158,8 @@ class TiesChunks(TaskArithmeticChunks):
         self.factors: dict[int, float] = {}
 
     def observe(self, p: int, chunk: Chunk) -> None:
+        if chunk[0].numel() == self.numel:  # the whole tensor: mergekit's own top-k in delta()
+            return
         for j, select in self.selects.items():
             delta = self.delta_raw(j, chunk)
             mags = delta.abs()
@@ -183,6 +190,8 @@ class TiesChunks(TaskArithmeticChunks):
             return delta
         if density <= 0:
             return torch.zeros_like(delta)
+        if delta.numel() == self.numel:
+            return magnitude(delta, density, RescaleNorm.l1 if self.rescale else None)
         keys = magnitude_keys(delta.abs().to(self._key_dtype))
         keep = self.cursors[j].mask(keys).view(delta.shape)
         masked = delta * keep.to(delta.dtype)
