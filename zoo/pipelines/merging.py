@@ -285,6 +285,7 @@ def _run_engine(
         allow_pickle=opts.allow_pickle,
         progress=opts.progress,
         seed=spec.seed,
+        mergekit_seed=spec.random_seed,
     )
 
 

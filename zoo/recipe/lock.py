@@ -67,6 +67,7 @@ class Lock(Frozen):
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
+    random_seed: int | None = None
     slices: tuple[LockedSlice, ...] = ()
     module_params: dict[str, Any] = Field(default_factory=dict)
     tokenizer: dict[str, Any] | None = None
@@ -88,6 +89,7 @@ class Lock(Frozen):
             out_dtype=self.out_dtype,
             tokenizer_source=self.tokenizer_source,
             seed=self.seed,
+            random_seed=self.random_seed,
             slices=tuple(sl.spec() for sl in self.slices),
             module_params=dict(self.module_params),
             tokenizer=self.tokenizer,
@@ -132,6 +134,7 @@ def build_lock(
         out_dtype=spec.out_dtype,
         tokenizer_source=spec.tokenizer_source,
         seed=spec.seed,
+        random_seed=spec.random_seed,
         slices=tuple(_locked_slice(sl, pinned) for sl in spec.slices),
         module_params=spec.module_params,
         tokenizer=spec.tokenizer,
