@@ -215,3 +215,17 @@ def test_bad_input_is_one_line_exit_2(models, tmp_path, capsys, case, message):
     assert main([*argv, *extra]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_base_buffer_the_fine_tune_no_longer_saves_is_not_required(models, tmp_path):
+    """The packaged all-MiniLM-L6-v2 stores BERT's integer position_ids; a bag trained with
+    transformers 5 does not save that buffer. It is not a weight: extraction goes on."""
+    m = models["bert"]
+    base = shutil.copytree(m["base"], tmp_path / "base-with-buffer")
+    file = base / "model.safetensors"
+    with safe_open(str(file), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    tensors["embeddings.position_ids"] = torch.arange(64).unsqueeze(0)
+    save_file(tensors, str(file), metadata={"format": "pt"})
+    report = extract(m["rank3"], base, tmp_path / "ad", ExtractSettings(rank=3))
+    assert report.to_dict()["retained_energy"] == pytest.approx(1.0, abs=1e-9)

@@ -21,40 +21,7 @@ from zoo.cli import main
 from zoo.errors import UserError
 from zoo.merge.engine import MergeInput, OutputSlice, merge_folders, plan
 
-DECODERS = {
-    "llama": ("LlamaConfig", "LlamaForCausalLM", {}),
-    "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": 16}),
-    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),
-    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", {"head_dim": 16}),
-    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", {"head_dim": 16}),
-    "phi3": ("Phi3Config", "Phi3ForCausalLM", {}),
-}
-
-
-def decoder(folder: Path, arch: str, seed: int, layers: int) -> Path:
-    """Write a tiny random causal LM of arch (hidden 32, `layers` layers) with a tokenizer."""
-    import transformers as tf
-
-    if (folder / "config.json").is_file():
-        return folder
-    config_cls, model_cls, extra = DECODERS[arch]
-    tokenizer = tm.hf_tokenizer("llama", vocab_size=200)
-    config = getattr(tf, config_cls)(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-        tie_word_embeddings=False,
-        pad_token_id=tokenizer.pad_token_id,
-        **extra,
-    )
-    torch.manual_seed(seed)
-    getattr(tf, model_cls)(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+DECODERS = ("llama", "mistral", "qwen2", "gemma2", "gemma3", "phi3")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +32,10 @@ def models(tmp_path_factory):
     def get(arch: str, seed: int, layers: int) -> Path:
         key = (arch, seed, layers)
         if key not in cache:
-            cache[key] = decoder(root / f"{arch}-{seed}-{layers}", arch, seed, layers)
+            folder = root / f"{arch}-{seed}-{layers}"
+            cache[key] = tm.build_decoder(
+                folder, arch, layers=layers, seed=seed, tie_word_embeddings=False
+            )
         return cache[key]
 
     return get
@@ -181,7 +151,7 @@ def frankenmerge(a: Path, b: Path, c: Path) -> dict:
     }
 
 
-@pytest.mark.parametrize("arch", sorted(DECODERS))
+@pytest.mark.parametrize("arch", DECODERS)
 def test_sliced_slerp_and_frankenmerge_equal_mergekit(models, tmp_path, arch):
     a, b, c = models(arch, 1, 6), models(arch, 2, 6), models(arch, 3, 4)
     for name, config in (("slerp", lazy_slerp(a, b, 6)), ("frank", frankenmerge(a, b, c))):

@@ -250,6 +250,9 @@ def substitute(path: Path, models_root: Path, work: Path, dtype: str | None = "f
     ]
     for d in out if dtype else ():
         d["dtype"] = dtype
+        if d.get("merge_method") in STOCHASTIC and dtype == "float32":
+            # mergekit's masks, drawn as `mergekit-yaml --random-seed 0` draws them (run_mergekit)
+            d.setdefault("zoo", {})["random_seed"] = 0
     recipe = work / f"{path.stem}.yaml"
     recipe.write_text(yaml.safe_dump_all(out, sort_keys=False))
     return Case(path, fr, out, recipe, folders, base)

@@ -27,7 +27,6 @@ from zoo.merge import package
 from zoo.merge.chunking import RowSchedule, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
 from zoo.merge.kernels.chunked import Shape
-from zoo.merge.params import resolve_params
 from zoo.merge.planning import MergeInput, OutputSlice, TensorTask
 from zoo.merge.prefetch import Prefetch
 from zoo.merge.prepared import (
@@ -191,16 +190,7 @@ class _Run:
         return [t.to(self.p.device) for t in tensors]
 
     def _params(self, task: TensorTask) -> dict[str, Any]:
-        part = self.p.parts[task.part]
-        s = part.sources
-        return resolve_params(
-            self.p.method,
-            part.scopes,
-            s.params,
-            base_index=s.kernel_base,
-            name=task.key,
-            t=task.t,
-        )
+        return self.p.params_of(task)
 
     def _merge(self, task: TensorTask, tensors: list[torch.Tensor], params: dict) -> torch.Tensor:
         method, base = self.p.method, self.p.sources_of(task).kernel_base
@@ -210,7 +200,15 @@ class _Run:
             self.counts["passed"] += 1
             return tensors[0]
         result = self._guard(
-            task, lambda: method.merge(tensors, base, params, name=task.key, seed=self.seed)
+            task,
+            lambda: method.merge(
+                tensors,
+                base,
+                params,
+                name=task.key,
+                seed=self.seed,
+                rng_state=self.p.rng_states.get(task.key),
+            ),
         )
         self.counts["merged"] += 1
         return result

@@ -87,11 +87,13 @@ def _pair_names(ft: Checkpoint, bs: Checkpoint) -> dict[str, str]:
     ft_root = [k for k in ft.tensors if "/" not in k]
     bs_root = [k for k in bs.tensors if "/" not in k]
     names = align_names(ft_root, bs_root, "fine-tune")
-    if missing := sorted(set(bs_root) - set(names)):
+    # buffers such as BERT's integer position_ids: transformers 5 no longer saves them
+    missing = sorted(k for k in set(bs_root) - set(names) if bs.tensors[k].dtype.is_floating_point)
+    if missing:
         raise UserError(f"fine-tune: lacks {missing[0]!r}, which the base has")
     if extra := sorted(set(ft_root) - set(names.values())):
         raise UserError(f"fine-tune: has {extra[0]!r}, which the base lacks")
-    return names
+    return {b: f for b, f in names.items() if bs.tensors[b].dtype.is_floating_point}
 
 
 def _plan(module, ft, bs, settings: ExtractSettings, report: ExtractReport) -> _Planned | None:

@@ -22,7 +22,8 @@ import torch
 from zoo.errors import UserError
 from zoo.merge import package
 from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, plan_chunks
-from zoo.merge.params import check_params
+from zoo.merge.mergekit_rng import draws_of, mergekit_rng_states
+from zoo.merge.params import check_params, resolve_params
 from zoo.merge.planning import (
     MergeInput,
     OutputSlice,
@@ -58,7 +59,8 @@ class MergeOptions:
     tensor, in row chunks that fit half the budget (the other half holds the read ahead and
     queued writes). None: every tensor whole through the method's own (mergekit) kernel. The
     results agree within float rounding (ties: see zoo.merge.kernels.topk for magnitudes tied
-    at the density threshold).
+    at the density threshold). mergekit_seed: draw DARE/DELLA masks as `mergekit-yaml
+    --random-seed N` does, bit for bit (zoo.merge.mergekit_rng); None: zoo's per-tensor seed.
     """
 
     dtype: str | torch.dtype | None = None
@@ -70,6 +72,7 @@ class MergeOptions:
     allow_pickle: bool = False
     max_shard_bytes: int = DEFAULT_SHARD_BYTES
     chunk_bytes: int | None = DEFAULT_CHUNK_BYTES
+    mergekit_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ class Prepared:
             )
             self.tasks, self.skipped = self._plan_tasks()
             self.chunks = self._plan_chunks(options.chunk_bytes)
+            self.rng_states = self._rng_states(options.mergekit_seed)
         except BaseException:
             self.close()
             raise
@@ -242,6 +246,23 @@ class Prepared:
             mine = [t for t in self.tasks if t.part == i]
             chunks |= plan_chunks(mine, part.sources, self.method, self.compute_dtype, budget)
         return chunks
+
+    def _rng_states(self, seed: int | None) -> dict[str, torch.Tensor]:
+        """mergekit's generator state for each tensor's masks (none without mergekit_seed)."""
+        if seed is None or not self.method.stochastic or self.method.param("density") is None:
+            return {}
+        draws = [
+            draws_of(t.key, t.shape, self.params_of(t)) for t in self.tasks if t.kind == "merge"
+        ]
+        return mergekit_rng_states(seed, draws)
+
+    def params_of(self, task: TensorTask) -> dict[str, Any]:
+        """The parameter values task's kernel gets (no weights read)."""
+        part = self.parts[task.part]
+        s = part.sources
+        return resolve_params(
+            self.method, part.scopes, s.params, base_index=s.kernel_base, name=task.key, t=task.t
+        )
 
     @property
     def sources(self) -> Sources:

@@ -137,6 +137,7 @@ def run_engine(
         allow_pickle=opts.allow_pickle,
         progress=opts.progress,
         seed=spec.seed,
+        mergekit_seed=spec.random_seed,
     )
 
 

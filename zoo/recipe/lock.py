@@ -84,6 +84,7 @@ class LockedMerge(Frozen):
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
+    random_seed: int | None = None
     slices: tuple[LockedSlice, ...] = ()
     module_params: dict[str, Any] = Field(default_factory=dict)
     tokenizer: dict[str, Any] | None = None
@@ -103,6 +104,7 @@ class LockedMerge(Frozen):
             out_dtype=self.out_dtype,
             tokenizer_source=self.tokenizer_source,
             seed=self.seed,
+            random_seed=self.random_seed,
             slices=tuple(sl.spec() for sl in self.slices),
             module_params=dict(self.module_params),
             tokenizer=self.tokenizer,
@@ -208,6 +210,7 @@ def locked_merge(spec: MergeSpec, pinned: Pins, name: str | None = None) -> dict
         out_dtype=spec.out_dtype,
         tokenizer_source=spec.tokenizer_source,
         seed=spec.seed,
+        random_seed=spec.random_seed,
         slices=tuple(_locked_slice(sl, pinned) for sl in spec.slices),
         module_params=spec.module_params,
         tokenizer=spec.tokenizer,

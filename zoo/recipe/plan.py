@@ -76,6 +76,7 @@ class MergeSpec:
     out_dtype: str | None = None
     tokenizer_source: str | None = None
     seed: int = 0
+    random_seed: int | None = None  # mergekit-yaml --random-seed's masks (zoo.merge.mergekit_rng)
     slices: tuple[SliceSpec, ...] = ()
     module_params: dict[str, Any] = field(default_factory=dict)
     tokenizer: dict[str, Any] | None = None  # mergekit's tokenizer: block, as written
@@ -157,6 +158,7 @@ def merge_spec(recipe: Recipe, selected: Sequence[str] | None = None) -> MergeSp
         out_dtype=data.get("out_dtype"),
         tokenizer_source=_tokenizer_source(data),
         seed=recipe.zoo.seed,
+        random_seed=recipe.zoo.random_seed,
         slices=slices,
         module_params=module_params,
         tokenizer=_tokenizer(data),

@@ -108,6 +108,12 @@ class ZooBlock(Frozen):
     search: SearchSpec | None = None
     card: CardSpec = CardSpec()
     seed: int = Field(default=0, description="seed of stochastic methods (dare, della, ...)")
+    random_seed: int | None = Field(
+        default=None,
+        ge=0,
+        description="draw DARE/DELLA masks exactly as `mergekit-yaml --random-seed N` does "
+        "(same bytes as mergekit); default: zoo's per-tensor seed (seed)",
+    )
 
 
 @dataclass(frozen=True)
