@@ -254,11 +254,7 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
         if not isinstance(entry, dict) or "model" not in entry:
             problems.append(f"models[{i}]: expected a mapping with 'model'")
             continue
-        problems += [
-            unknown_name(f"key in models[{i}]:", k, _MODEL_KEYS)
-            for k in entry
-            if k not in _MODEL_KEYS
-        ]
+        problems += _unknown_keys(f"models[{i}]", entry, _MODEL_KEYS)
         try:
             split_model_ref(str(entry["model"]))
         except ValueError as exc:
@@ -286,11 +282,7 @@ def _modules_problems(modules: Any) -> list[str]:
         if not isinstance(module, dict):
             problems.append(f"modules.{_printable(name)}: expected a mapping with slices or models")
             continue
-        problems += [
-            unknown_name(f"key in modules.{_printable(name)}:", k, _MODULE_KEYS)
-            for k in module
-            if k not in _MODULE_KEYS
-        ]
+        problems += _unknown_keys(f"modules.{_printable(name)}", module, _MODULE_KEYS)
         for i, sl in enumerate(_entries(module.get("slices"), f"modules.{name}.slices", problems)):
             problems += [f"modules.{_printable(name)}." + p for p in _slice_problems(i, sl)]
     return problems
@@ -310,19 +302,18 @@ def split_model_ref(text: str) -> tuple[str, str | None]:
 def _slice_problems(i: int, sl: Any) -> list[str]:
     if not isinstance(sl, dict):
         return [f"slices[{i}]: expected a mapping with 'sources'"]
-    problems = [
-        unknown_name(f"key in slices[{i}]:", k, _SLICE_KEYS) for k in sl if k not in _SLICE_KEYS
-    ]
+    problems = _unknown_keys(f"slices[{i}]", sl, _SLICE_KEYS)
     for j, src in enumerate(_entries(sl.get("sources"), f"slices[{i}].sources", problems)):
         if not isinstance(src, dict):
             problems.append(f"slices[{i}].sources[{j}]: expected a mapping with 'model'")
             continue
-        problems += [
-            unknown_name(f"key in slices[{i}].sources[{j}]:", k, _SOURCE_KEYS)
-            for k in src
-            if k not in _SOURCE_KEYS
-        ]
+        problems += _unknown_keys(f"slices[{i}].sources[{j}]", src, _SOURCE_KEYS)
     return problems
+
+
+def _unknown_keys(where: str, mapping: dict, known: set[str]) -> list[str]:
+    """One did-you-mean problem per key of mapping that is not in known."""
+    return [unknown_name(f"key in {where}:", k, known) for k in mapping if k not in known]
 
 
 def _entries(value: Any, where: str, problems: list[str]) -> list:
