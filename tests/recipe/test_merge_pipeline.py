@@ -367,3 +367,23 @@ def test_publish_as_a_pull_request_then_merge_it(hub, published, tmp_path, capsy
     api.merge_pull_request(repo_id, 1)
     assert api.model_info(repo_id).sha == got["published"].split("@")[1]
     assert _scores_at(api, repo_id, "main") == {"HandSTS": after}
+
+
+def test_a_sliced_recipe_of_hub_models_opens_the_hub_pins_and_merges(hub, published, tmp_path):
+    """Slice sources named by repo id are Hub inputs: the CLI opens the Hub, the lock pins them."""
+    text = (
+        "merge_method: linear\nslices:\n"
+        "  - sources:\n"
+        "      - {model: zoo/exp-a-bag-0, layer_range: [0, 2], parameters: {weight: 0.5}}\n"
+        "      - {model: zoo/exp-a-bag-1, layer_range: [0, 2], parameters: {weight: 0.5}}\n"
+        "  - sources:\n"
+        "      - {model: zoo/tiny-base, layer_range: [1, 2], parameters: {weight: 1.0}}\n"
+    )
+    recipe = write(tmp_path, text)
+    out = tmp_path / "sliced"
+    args = ["merge", str(recipe), "--out", str(out), "--quiet"]
+    assert main([*args, "--hub", hub.url, "--token", hub.admin_token]) == 0
+    lock = json.loads((out / "zoo.lock.json").read_text())
+    pinned = sorted(s["model"] for sl in lock["slices"] for s in sl["sources"])
+    assert all(len(p.split("@")[1]) == 40 for p in pinned), pinned
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zoo.hashing import folder_digest
 from zoo.hub import client
@@ -14,13 +14,11 @@ from zoo.merge import engine
 from zoo.merge.planning import MergeInput
 from zoo.merge.skeleton import write_skeleton
 from zoo.pipelines.members import push
+from zoo.pipelines.merge_job import MergeOptions
 from zoo.recipe.lock import LockedMerge, check_files
 from zoo.recipe.plan import Candidate, MergeSpec, select, tokenizer_refs
 from zoo.recipe.schema import Recipe
 from zoo.types import ModelRef, is_local_ref
-
-if TYPE_CHECKING:
-    from zoo.pipelines.merging import MergeOptions
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,11 @@ from zoo.pipelines.merge_inputs import (
     run_engine,
     selected,
 )
+from zoo.pipelines.merge_job import MergeJob, MergeOptions
 from zoo.pipelines.multi_merge import run_steps
 from zoo.pipelines.published import merged_record, publish_record
 from zoo.recipe.lock import LOCK_FILE, Lock, LockedMerge, build_lock, load_lock
-from zoo.recipe.multi import MultiRecipe, Step, load_multi
+from zoo.recipe.multi import MultiRecipe, load_multi
 from zoo.recipe.plan import MergeSpec, merge_spec
 from zoo.recipe.schema import Recipe
 from zoo.types import is_local_ref
@@ -49,61 +50,13 @@ class MergeOutcome:
     search: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class MergeOptions:
-    """How to run a merge (the `zoo merge` flags)."""
-
-    out: Path | None = None  # None: merged/<name>, replaced by a later run of the same recipe
-    publish: bool = False
-    pr: bool = False  # with publish: open a pull request on the target repo, not a push to main
-    dry_run: bool = False
-    search: bool = False  # run the recipe's zoo.search and merge its best candidate
-    push_inputs: bool = False  # push local inputs to the Hub first, pinned, for the lineage
-    device: str = "cpu"
-    allow_pickle: bool = False
-    progress: bool = True
-
-
-@dataclass(frozen=True)
-class MergeJob:
-    """A loaded, checked merge: the recipe (a multi-merge's final one, with the whole text), its
-    lock (when re-running one), the options, and a multi-merge's earlier merges and final name."""
-
-    recipe: Recipe
-    lock: Lock | None
-    options: MergeOptions
-    steps: tuple[Step, ...] = ()
-    name: str | None = None
-
-    def refs(self) -> list[str]:
-        """The inputs as the lock pins them or the recipe names them (not the selected ones, not
-        the earlier merges of a multi-merge); both parts of a 'model+adapter'."""
-        if self.lock:
-            return [i.pinned for i in self.lock.all_inputs()]
-        names = {s.name for s in self.steps}
-        refs = [r for s in self.steps for r in _recipe_refs(s.recipe)] + _recipe_refs(self.recipe)
-        return [r for r in dict.fromkeys(refs) if r not in names]
-
-    @property
-    def writes_hub(self) -> bool:
-        """True when the merge pushes to the Hub (its directory is then created if missing)."""
-        o = self.options
-        return (o.publish or o.push_inputs) and not o.dry_run
-
-    @property
-    def needs_hub(self) -> bool:
-        """True when the merge talks to a Hub: it writes, selects, or has a Hub input."""
-        recipes = [self.recipe, *(s.recipe for s in self.steps)]
-        selects = any(r.zoo.select is not None for r in recipes) and self.lock is None
-        return self.writes_hub or selects or any(not is_local_ref(r) for r in self.refs())
-
-
 def prepare_merge(
     recipe: Path | Recipe | None = None,
     lock_path: Path | None = None,
-    options: MergeOptions = MergeOptions(),
+    options: MergeOptions | None = None,
 ) -> MergeJob:
     """Load the recipe (or re-run lock_path) and check the options against it; no network."""
+    options = options or MergeOptions()
     loaded, lock = _load(recipe, lock_path)
     _check(loaded.final, lock, options)
     job = MergeJob(loaded.final, lock, options, loaded.steps, loaded.name)
@@ -226,12 +179,6 @@ def _output(recipe: Recipe, out: Path | None) -> Iterator[Path]:
         old.rename(target)
         raise
     shutil.rmtree(old)
-
-
-def _recipe_refs(recipe: Recipe) -> list[str]:
-    refs = [str(m["model"]) for m in recipe.merge.get("models") or []]
-    refs += [str(recipe.merge["base_model"])] if recipe.merge.get("base_model") else []
-    return [part for r in refs for part in ([r] if is_local_ref(r) else r.split("+"))]
 
 
 def _search(

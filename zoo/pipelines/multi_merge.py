@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zoo.errors import UserError
 from zoo.hashing import folder_digest
@@ -22,12 +22,10 @@ from zoo.pipelines.merge_inputs import (
     selected,
     write_skeleton_of,
 )
+from zoo.pipelines.merge_job import MergeJob
 from zoo.recipe.lock import LockedStep, locked_merge
 from zoo.recipe.multi import label, step_ref
 from zoo.recipe.plan import merge_spec
-
-if TYPE_CHECKING:
-    from zoo.pipelines.merging import MergeJob
 
 
 def run_steps(
