@@ -97,6 +97,13 @@ BAD = [
         "modules: zoo merges models with one module",
     ),
     (
+        "search with slices",
+        "merge_method: linear\nslices:\n  - sources:\n"
+        "      - {model: a/b, layer_range: [0, 2], parameters: {weight: 1}}\n"
+        "zoo:\n  search: {task_dirs: [t], greedy: true}\n",
+        "zoo.search searches the per-model weights of models:, not slices:",
+    ),
+    (
         "select with slices",
         "merge_method: passthrough\nslices:\n  - sources:\n"
         "      - {model: a/b, layer_range: [0, 2]}\nzoo:\n  select: {kind: bag}\n",

@@ -268,6 +268,8 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
         problems.append("give either models: or zoo.select:, not both")
     if (data.get("slices") or data.get("modules")) and zoo.select is not None:
         problems.append("zoo.select expands into models:; it cannot fill slices: or modules:")
+    if (data.get("slices") or data.get("modules")) and zoo.search is not None:
+        problems.append("zoo.search searches the per-model weights of models:, not slices:")
     problems += _modules_problems(data.get("modules"))
     return problems
 
