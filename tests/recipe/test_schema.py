@@ -97,6 +97,12 @@ BAD = [
         "modules: zoo merges models with one module",
     ),
     (
+        "embed_slerp, removed from mergekit",
+        "merge_method: slerp\nbase_model: a/b\nmodels:\n  - model: a/b\n  - model: c/d\n"
+        "parameters: {t: 0.5, embed_slerp: true}\n",
+        "parameters.embed_slerp: removed from mergekit before 0.1.5",
+    ),
+    (
         "search with slices",
         "merge_method: linear\nslices:\n  - sources:\n"
         "      - {model: a/b, layer_range: [0, 2], parameters: {weight: 1}}\n"

@@ -74,6 +74,13 @@ def _merged(scopes: Sequence[Settings]) -> dict[str, Any]:
     return {k: v for scope in reversed(scopes) for k, v in scope.items()}
 
 
+# Parameters older mergekit recipes carry that mergekit 0.1.5 no longer has (it ignores them).
+_REMOVED = {
+    "embed_slerp": "removed from mergekit before 0.1.5 (its tokenizer merging replaced it; "
+    "see tokenizer_source / tokenizer:); delete it",
+}
+
+
 def _check_scope(
     method: MergeMethod, params: Settings, where: str, per_model: bool, base: bool = False
 ) -> list[str]:
@@ -81,7 +88,9 @@ def _check_scope(
     problems = []
     for key, value in params.items():
         spec = method.param(key)
-        if spec is None:
+        if spec is None and key in _REMOVED:
+            problems.append(f"{where}.{key}: {_REMOVED[key]}")
+        elif spec is None:
             problems.append(unknown_name(f"parameter in {where}:", key, known))
         elif per_model and spec.scope == "shared":
             warn(
