@@ -465,3 +465,25 @@ def causal_lora_adapter(base: Path, folder: Path, seed: int, **lora) -> Path:
                 p.normal_(0, 0.05)
     peft.save_pretrained(str(folder))
     return Path(folder)
+
+
+def peft_merged(base: Path, adapter: Path, causal: bool = False) -> dict[str, torch.Tensor]:
+    """The state dict of base with the peft adapter merged in (peft's merge_and_unload)."""
+    from peft import PeftModel
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    auto = AutoModelForCausalLM if causal else AutoModel
+    model = PeftModel.from_pretrained(auto.from_pretrained(str(base)), str(adapter))
+    return {k: v.detach().clone() for k, v in model.merge_and_unload().state_dict().items()}
+
+
+def root_tensors(folder: Path) -> dict[str, torch.Tensor]:
+    """The transformer's own tensors of a model folder (no later sentence-transformers module)."""
+    return {k: v for k, v in load_all(folder).items() if "/" not in k}
+
+
+def assert_close(ours: dict, ref: dict, tol: float = 1e-6) -> None:
+    """Same tensor names, every tensor within tol (compared in float32)."""
+    assert sorted(ours) == sorted(ref)
+    for key, value in ours.items():
+        assert (value.float() - ref[key].float()).abs().max() <= tol, key

@@ -11,24 +11,6 @@ from zoo.merge.engine import MergeInput, merge_folders
 from zoo.merge.lora import fold_lora
 
 
-def _merged_reference(base, adapter):
-    from peft import PeftModel
-    from transformers import AutoModel
-
-    model = PeftModel.from_pretrained(AutoModel.from_pretrained(str(base)), str(adapter))
-    return {k: v.detach().clone() for k, v in model.merge_and_unload().state_dict().items()}
-
-
-def _root(folder):
-    return {k: v for k, v in tm.load_all(folder).items() if "/" not in k}
-
-
-def _close(ours, ref, tol=1e-6):
-    assert sorted(ours) == sorted(ref)
-    for key, value in ours.items():
-        assert (value - ref[key]).abs().max() <= tol, key
-
-
 def test_fold_lora_formula():
     gen = torch.Generator().manual_seed(0)
     w, a, b = (torch.randn(s, generator=gen) for s in ((5, 7), (3, 7), (5, 3)))
@@ -54,9 +36,9 @@ def test_three_adapters_merged_linearly_equal_merged_full_models(bert_family, tm
         MergeInput(a, {"weight": w}, adapter_base=base) for a, w in zip(adapters[1:], weights[1:])
     ]
     report = merge_folders(inputs, None, "linear", {}, tmp_path / "out", progress=False)
-    refs = [_merged_reference(base, a) for a in adapters]
+    refs = [tm.peft_merged(base, a) for a in adapters]
     expected = {k: sum(w * r[k] for w, r in zip(weights, refs)) / sum(weights) for k in refs[0]}
-    _close(_root(tmp_path / "out"), expected)
+    tm.assert_close(tm.root_tensors(tmp_path / "out"), expected)
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(tmp_path / "out"), device="cpu")  # a complete ST folder
@@ -96,9 +78,9 @@ def test_lora_variants_fold_exactly(bert_family, tmp_path, variant):
     lora, changed = VARIANTS[variant]
     adapter = tm.lora_adapter(base, tmp_path / "ad", seed=5, **lora)
     merge_folders([adapter], None, "passthrough", {}, tmp_path / "out", progress=False)
-    ours = _root(tmp_path / "out")
-    _close(ours, _merged_reference(base, adapter))
-    before = _root(base)
+    ours = tm.root_tensors(tmp_path / "out")
+    tm.assert_close(ours, tm.peft_merged(base, adapter))
+    before = tm.root_tensors(base)
     for key in changed:
         assert not torch.equal(ours[key], before[key]), key  # the adapter really changed them
 
@@ -114,7 +96,7 @@ def test_fan_in_fan_out_conv1d(tmp_path):
         tmp_path / "gpt2", tmp_path / "ad", seed=1, target_modules=["c_attn"], fan_in_fan_out=True
     )
     merge_folders([adapter], None, "passthrough", {}, tmp_path / "out", progress=False)
-    _close(_root(tmp_path / "out"), _merged_reference(tmp_path / "gpt2", adapter))
+    tm.assert_close(tm.root_tensors(tmp_path / "out"), tm.peft_merged(tmp_path / "gpt2", adapter))
 
 
 def test_sentence_transformers_adapter_folder_encodes_like_the_adapter(tmp_path):
@@ -179,4 +161,4 @@ def test_adapter_weights_the_config_does_not_declare_are_refused(bert_family, tm
     cfg["target_modules"] = "encoder.*(query|value)"  # peft's regex form selects both again
     (adapter / "adapter_config.json").write_text(json.dumps(cfg))
     merge_folders([adapter], None, "passthrough", {}, tmp_path / "out", progress=False)
-    _close(_root(tmp_path / "out"), _merged_reference(base, adapter))
+    tm.assert_close(tm.root_tensors(tmp_path / "out"), tm.peft_merged(base, adapter))

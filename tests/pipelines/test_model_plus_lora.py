@@ -17,25 +17,6 @@ from zoo.recipe.lock import load_lock
 TARGETS = ["query", "value", "dense"]
 
 
-def _peft_merged(base, adapter, causal=False):
-    from peft import PeftModel
-    from transformers import AutoModel, AutoModelForCausalLM
-
-    auto = AutoModelForCausalLM if causal else AutoModel
-    model = PeftModel.from_pretrained(auto.from_pretrained(str(base)), str(adapter))
-    return {k: v.detach().clone() for k, v in model.merge_and_unload().state_dict().items()}
-
-
-def _root(folder):
-    return {k: v for k, v in tm.load_all(folder).items() if "/" not in k}
-
-
-def _close(ours, ref, tol=1e-6):
-    assert sorted(ours) == sorted(ref)
-    for key, value in ours.items():
-        assert (value.float() - ref[key].float()).abs().max() <= tol, key
-
-
 def _recipe(tmp_path, models, name="recipe.yaml", method="linear"):
     lines = [f"merge_method: {method}", "dtype: float32", "models:"]
     for ref, weight in models:
@@ -60,10 +41,13 @@ def test_base_plus_adapter_is_the_adapter_merged_in(lora, tmp_path, capsys):
     mixed = _recipe(tmp_path, [(plus, 0.7), (lora["other"], 0.3)], "mixed.yaml")
     assert main(["merge", str(alone), "--out", str(tmp_path / "alone"), "--quiet"]) == 0
     assert main(["merge", str(mixed), "--out", str(tmp_path / "mixed"), "--quiet"]) == 0
-    folded = _peft_merged(lora["base"], lora["adapter"])
-    _close(_root(tmp_path / "alone"), folded)
-    other = _root(lora["other"])
-    _close(_root(tmp_path / "mixed"), {k: 0.7 * v + 0.3 * other[k] for k, v in folded.items()})
+    folded = tm.peft_merged(lora["base"], lora["adapter"])
+    tm.assert_close(tm.root_tensors(tmp_path / "alone"), folded)
+    other = tm.root_tensors(lora["other"])
+    tm.assert_close(
+        tm.root_tensors(tmp_path / "mixed"),
+        {k: 0.7 * v + 0.3 * other[k] for k, v in folded.items()},
+    )
     SentenceTransformer(str(tmp_path / "mixed"), device="cpu")  # a complete ST folder
     lock = load_lock(tmp_path / "mixed" / "zoo.lock.json")
     first = lock.models[0]
@@ -135,7 +119,9 @@ def test_hub_base_plus_hub_adapter_pinned_both(hub, lora, tmp_path):
     assert locked.pinned == f"zoo/lora-base@{shas['zoo/lora-base']}"
     assert locked.adapter.requested == "zoo/lora-adapter@main"
     assert locked.adapter.pinned == f"zoo/lora-adapter@{shas['zoo/lora-adapter']}"
-    _close(_root(tmp_path / "hub"), _peft_merged(lora["base"], lora["adapter"]))
+    tm.assert_close(
+        tm.root_tensors(tmp_path / "hub"), tm.peft_merged(lora["base"], lora["adapter"])
+    )
     again = _run(hub, lock=tmp_path / "hub" / "zoo.lock.json", out=tmp_path / "again")
     assert again.lock == outcome.lock
     assert (tmp_path / "hub/model.safetensors").read_bytes() == (
@@ -177,7 +163,7 @@ def test_equals_mergekit_yaml_on_a_causal_lm(tmp_path):
     run_merge(config, str(tmp_path / "mk"), options=options)
     ours, theirs = tm.load_all(tmp_path / "zoo"), tm.load_all(tmp_path / "mk")
     assert "model.layers.0.self_attn.q_proj.weight" in ours
-    _close(ours, theirs)
-    folded, second = _peft_merged(base, adapter, causal=True), _root(other)
+    tm.assert_close(ours, theirs)
+    folded, second = tm.peft_merged(base, adapter, causal=True), tm.root_tensors(other)
     expected = {k: 0.6 * v + 0.4 * second[k] for k, v in folded.items()}
-    _close(ours, {k: expected[k] for k in ours})
+    tm.assert_close(ours, {k: expected[k] for k in ours})
