@@ -404,8 +404,9 @@ def test_mergekit_random_seed_masks_are_reproduced_from_replayed_rng_states(
     from mergekit.merge import MergeOptions, run_merge
 
     from zoo.merge.mergekit_rng import draws_of, mergekit_rng_states
-    from zoo.merge.params import count_layers, layer_position, resolve_params
+    from zoo.merge.params import resolve_params
     from zoo.merge.registry import get_method
+    from zoo.merge.slices import LayerSlice, num_layers
 
     base, *variants = llama16
     per_model = [{"weight": 0.5}, {"weight": 0.3, "density": 1.0}, {"weight": 0.2}]  # no draw
@@ -423,7 +424,7 @@ def test_mergekit_random_seed_masks_are_reproduced_from_replayed_rng_states(
     run_merge(MergeConfiguration.model_validate(config), str(tmp_path / "mk"), options=options)
     ref = tm.load_all(tmp_path / "mk")
     states = [{k: v.float() for k, v in tm.load_all(f).items()} for f in [*variants, base]]
-    method, layers = get_method(name), count_layers(list(ref))
+    method, layers = get_method(name), LayerSlice(0, num_layers(None, list(ref)), 0)
     resolved = {
         key: resolve_params(
             method,
@@ -431,7 +432,7 @@ def test_mergekit_random_seed_masks_are_reproduced_from_replayed_rng_states(
             [*per_model, {}],
             base_index=3,
             name=key,
-            t=layer_position(key, layers),
+            t=layers.position(key),
         )  # fmt: skip
         for key in ref
     }

@@ -76,7 +76,7 @@ BAD = [
         "slice ranges of different lengths",
         "merge_method: linear\nslices:\n  - sources:\n      - {model: a/b, layer_range: [0, 2]}\n"
         "      - {model: c/d, layer_range: [0, 3]}\n",
-        "slices[0]: every source gives the same number of layers",
+        "slices[0]: every source of a slice gives the same number of layers",
     ),
     (
         "two sources in a passthrough slice",

@@ -1,7 +1,8 @@
 """Merge parameters: check raw recipe settings, then resolve them tensor by tensor.
 
 Settings follow mergekit's ParameterSetting: a scalar, a gradient (a list of numbers
-interpolated over the layers by t = layer / (layers - 1)), or {value, filter} conditions matched
+interpolated over the layers by t = layer / (layers - 1): zoo.merge.slices.LayerSlice.position),
+or {value, filter} conditions matched
 as substrings of the tensor name. Per-model settings take precedence over global ones.
 Values are checked against their meaning too (zoo.merge.constraints): each leaf against its
 parameter's range at load time, the rules across parameters at load time where the settings are
@@ -15,7 +16,6 @@ non-base parameter given to the base model. Everything else here is pure and det
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,7 +30,6 @@ from zoo.merge.method import MergeMethod
 from zoo.suggest import unknown_name
 
 _SETTING = TypeAdapter(ParameterSetting)
-_LAYER = re.compile(r"(?:^|\.)(?:layers?|h|blocks?)\.(\d+)\.")
 Settings = Mapping[str, Any]
 _WARNED: set[str] = set()  # each warning once per process (recipes are checked more than once)
 
@@ -186,20 +185,6 @@ def _plain(spec: ParamSpec, scopes: Sequence[Settings]) -> Any:
             value = scope[spec.name]
             return spec.validate(value) if isinstance(value, (int, float)) else None
     return None if spec.required else spec.validate(spec.default)
-
-
-def layer_position(name: str, num_layers: int) -> float:
-    """Return mergekit's gradient position t for a tensor: layer/(layers-1); 0 outside layers."""
-    match = _LAYER.search(name)
-    if not match or num_layers <= 1:
-        return 0.0 if not match else 1.0
-    return min(int(match.group(1)), num_layers - 1) / (num_layers - 1)
-
-
-def count_layers(names: Sequence[str]) -> int:
-    """Return 1 + the highest layer index found in the tensor names (0 when there is none)."""
-    found = [int(m.group(1)) for m in map(_LAYER.search, names) if m]
-    return max(found) + 1 if found else 0
 
 
 def resolve_params(

@@ -21,8 +21,7 @@ from zoo.merge.chunking import working_set
 from zoo.merge.io import Checkpoint, align_names, read_json
 from zoo.merge.lora import ADAPTER_CONFIG, LoraCheckpoint, is_adapter
 from zoo.merge.method import MergeMethod
-from zoo.merge.params import count_layers
-from zoo.merge.slices import LayerSlice, LayerView, layer_lists
+from zoo.merge.slices import LayerSlice, LayerView, layer_lists, num_layers
 from zoo.merge.vocab import VocabPlan, is_vocab_tensor, plan_vocab, read_vocab
 from zoo.merge.writer import Entry
 
@@ -382,7 +381,7 @@ def plan_tensors(
         }
     )
     if layers is None:
-        depth = count_layers([k for k in reference if "/" not in k])
+        depth = num_layers(None, reference)
         layers = LayerSlice(0, depth, 0)
     tasks = [_task(key, sources, maps, vocab, dtype, out_dtype, layers) for key in reference]
     return [replace(t, part=part) for t in tasks] if part else tasks, skipped

@@ -38,7 +38,7 @@ from zoo.merge.planning import (
 )
 from zoo.merge.registry import get_method
 from zoo.merge.resources import resolve_device
-from zoo.merge.slices import LayerSlice, check_slice, sliced_config
+from zoo.merge.slices import LayerSlice, check_slice, check_slice_inputs, sliced_config
 from zoo.merge.tokenizer_files import chat_template_text
 from zoo.merge.vocab import VocabPlan
 from zoo.merge.writer import DEFAULT_SHARD_BYTES, planned_files
@@ -184,11 +184,8 @@ class Prepared:
         for i, sl in enumerate(slices):
             slice_base = sl.base if sl.base is not None else base
             where = f"slices[{i}]: "
-            if slice_base is not None and not _among(slice_base, sl.sources):
-                raise UserError(
-                    f"{where}the base model {slice_base} is not one of the slice's sources; "
-                    "add it with a layer_range"
-                )
+            among = slice_base is not None and _among(slice_base, sl.sources)
+            check_slice_inputs(where, sl.ranges, slice_base, among)
             with naming(where):
                 views = _views(sl, offset, first=i == 0, last=i == len(slices) - 1)
                 sources = Sources(
@@ -372,12 +369,6 @@ def package_output(p: Prepared, tmp: Path) -> None:
 
 def _views(sl: OutputSlice, offset: int, *, first: bool, last: bool) -> list[LayerSlice]:
     """Return how each source of output slice sl is seen (its layers at offset onwards)."""
-    lengths = [stop - start for start, stop in sl.ranges]
-    if len(set(lengths)) > 1:
-        raise UserError(
-            "every source of a slice gives the same number of layers; got "
-            + ", ".join(f"{a}-{b}" for a, b in sl.ranges)
-        )
     return [LayerSlice(a, b, offset, pre=first, post=last) for a, b in sl.ranges]
 
 

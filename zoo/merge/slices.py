@@ -120,10 +120,6 @@ class LayerView:
     def module_dirs(self) -> list[str]:
         return self.inner.module_dirs()
 
-    def source_name(self, key: str) -> str:
-        """Return the wrapped checkpoint's name of output tensor key."""
-        return self._names[key]
-
     def read(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
         return self.inner.read(self._names[key], dtype)
 
@@ -135,6 +131,23 @@ class LayerView:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def check_slice_inputs(
+    where: str, ranges: Sequence[tuple[int, int]], base: Any, base_among: bool
+) -> None:
+    """Raise UserError (prefixed with where) unless a slice's layer ranges all have the same,
+    positive length and its base (when there is one) is among its sources."""
+    if base is not None and not base_among:
+        raise UserError(
+            f"{where}the base model {base} is not one of the slice's sources; "
+            "add it with a layer_range"
+        )
+    if len({b - a for a, b in ranges}) > 1 or min(b - a for a, b in ranges) < 1:
+        raise UserError(
+            f"{where}every source of a slice gives the same number of layers (at least one); "
+            "got " + ", ".join(f"{a}-{b}" for a, b in ranges)
+        )
 
 
 def check_slice(sources: Any) -> None:

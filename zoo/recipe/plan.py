@@ -14,6 +14,7 @@ from typing import Any
 from zoo.errors import UserError
 from zoo.merge.params import check_params
 from zoo.merge.registry import get_method
+from zoo.merge.slices import check_slice_inputs
 from zoo.recipe.schema import Recipe, Select, split_model_ref
 
 
@@ -288,17 +289,8 @@ def _check_slices(spec: MergeSpec) -> None:
     for i, sl in enumerate(spec.slices):
         refs = [s.ref for s in sl.sources]
         base = sl.base or spec.base
-        if base and base not in refs:
-            raise UserError(
-                f"slices[{i}]: the base model {base} is not one of the slice's sources; "
-                "add it with a layer_range"
-            )
-        lengths = {b - a for a, b in (s.layer_range for s in sl.sources)}
-        if len(lengths) > 1 or min(lengths) < 1:
-            raise UserError(
-                f"slices[{i}]: every source gives the same number of layers (at least one); "
-                "got " + ", ".join(f"{a}-{b}" for a, b in (s.layer_range for s in sl.sources))
-            )
+        ranges = [s.layer_range for s in sl.sources]
+        check_slice_inputs(f"slices[{i}]: ", ranges, base or None, base in refs)
         base_index = refs.index(base) if base else None
         try:
             method.check_inputs(len(refs), base is not None)
