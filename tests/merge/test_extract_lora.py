@@ -229,3 +229,23 @@ def test_a_base_buffer_the_fine_tune_no_longer_saves_is_not_required(models, tmp
     save_file(tensors, str(file), metadata={"format": "pt"})
     report = extract(m["rank3"], base, tmp_path / "ad", ExtractSettings(rank=3))
     assert report.to_dict()["retained_energy"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_module_kinds_follow_mergekit_extract_loras_rules():
+    """An LM head named embed_out (GPT-NeoX) is a Linear output, not an input embedding."""
+    from zoo.merge.extract import Decision, Module, decide
+
+    def how(name: str, shape: tuple, bias: bool = False, **settings) -> Decision:
+        params = {"weight": (f"{name}.weight",) * 2} | (
+            {"bias": (f"{name}.bias",) * 2} if bias else {}
+        )
+        shapes = {f"{name}.weight": shape, f"{name}.bias": shape[:1]}
+        module = Module(name, params)
+        return decide(module, ExtractSettings(rank=4, **settings), lambda b, f: (shapes[b],) * 2)
+
+    assert how("embed_out", (50, 8), embed_lora=True).how == "lora"
+    assert how("lm_head", (50, 8), embed_lora=True).how == "lora"
+    assert how("gpt_neox.embed_in", (50, 8), embed_lora=True).how == "embedding"
+    assert how("embed_out", (50, 8)).how == "whole"  # embeddings and heads whole by default
+    assert how("layers.0.mlp.up", (16, 8), bias=True).how == "lora"
+    assert how("layers.0.norm", (8,)).how == "whole"

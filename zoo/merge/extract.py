@@ -131,7 +131,6 @@ def decide(
 
     shape_of(base name, fine-tune name) -> (base shape, fine-tune shape).
     """
-    weight = module.params.get("weight")
     shapes = {p: shape_of(*names) for p, names in module.params.items()}
     kind = _kind(module, shapes)
     resized = any(b != f for b, f in shapes.values())
@@ -146,7 +145,7 @@ def decide(
         return Decision(module, "whole", RESIZED)
     if module.name in settings.save_modules or module.last in settings.save_modules:
         return Decision(module, "whole", "--save-module")
-    if weight is None or kind == "other":
+    if kind == "other":  # no 2-D weight, or parameters besides weight and bias
         if settings.skip_undecomposable:
             return Decision(module, "dropped", "not a linear layer (--skip-undecomposable)")
         return Decision(module, "whole", "not a linear layer")
@@ -161,9 +160,11 @@ def _kind(module: Module, shapes: dict) -> str:
     weight = shapes.get("weight")
     if weight is None or len(weight[0]) != 2 or set(module.params) - {"weight", "bias"}:
         return "other"
+    if module.last in _OUTPUT:  # before the embedding test: GPT-NeoX's embed_out is a Linear
+        return "output"
     if _EMBEDDING.search(module.last) and "bias" not in module.params:
         return "embedding"
-    return "output" if module.last in _OUTPUT else "linear"
+    return "linear"
 
 
 def _selected(name: str, settings: ExtractSettings) -> bool:

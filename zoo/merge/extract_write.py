@@ -33,6 +33,7 @@ from zoo.merge.extract import (
     low_rank,
 )
 from zoo.merge.io import WEIGHT_SUFFIXES, Checkpoint, align_names
+from zoo.merge.package import building, finish
 from zoo.merge.writer import Entry, StreamWriter
 
 REPORT = "extract_lora.json"
@@ -68,17 +69,13 @@ def extract_lora(
         _st_modules(ft, bs, report)
         if not planned and not report.saved_whole:
             raise UserError(f"fine-tune: {finetuned} does not differ from the base {base}")
-        tmp = out.with_name(f".{out.name}.partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
+        with building(out) as tmp:  # removed on failure; a killed run's leftovers cleaned
             _write_weights(tmp, planned, ft)
             _copy_side_files(ft, tmp)
             config = adapter_config(planned, base_name, ft.config)
             _write_json(tmp / "adapter_config.json", config)
             _write_json(tmp / REPORT, report.to_dict())
-            tmp.rename(out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            finish(tmp, out)
     return report
 
 
@@ -220,9 +217,3 @@ def _is_weights(name: str) -> bool:
 
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def read_report(folder: Path) -> dict | None:
-    """The extraction report saved in an adapter folder, or None."""
-    path = Path(folder) / REPORT
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
