@@ -150,3 +150,18 @@ def test_tokenizer_block_on_sentence_transformers(bert_family, small_vocab, tmp_
     assert tm.read_json(tmp_path / "out" / "config.json")["vocab_size"] == emb.shape[0]
     st = SentenceTransformer(str(tmp_path / "out"), device="cpu")
     assert st.encode([f"read the {only_a}"]).shape == (1, 16)
+
+
+def test_a_union_token_named_in_tokens_keeps_its_union_place(tmp_path):
+    """The union's order holds (base tokens, then the others' by model and id); naming one of
+    them under tokenizer.tokens changes its row's source, not its id."""
+    from zoo.merge.vocab import plan_vocab
+
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    vocabs = [{"x": 0}, {"x": 0, "y": 1, "z": 2}]
+    union = plan_vocab(vocabs, ["a", "b"], dirs, donor=0, tokenizer_source="union")
+    zero = {"source": {"kind": "zero"}}
+    block = {"source": "union", "tokens": {"y": zero, "w": zero}}
+    named = plan_vocab(vocabs, ["a", "b"], dirs, donor=0, tokenizer_source=None, tokenizer=block)
+    assert union.vocab == {"x": 0, "y": 1, "z": 2}
+    assert named.vocab == {"x": 0, "y": 1, "z": 2, "w": 3}

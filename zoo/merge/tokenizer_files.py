@@ -48,7 +48,7 @@ def write_tokenizer(plan: VocabPlan, out_dir: Path) -> None:
                 f"{plan.vocab[entry['content']]} (the tokenizer put it at {got})"
             )
     tokenizer.save(str(out_dir / "tokenizer.json"))
-    _sync_config(out_dir / "tokenizer_config.json", json.loads(tokenizer.to_str()), plan.size)
+    _sync_config(out_dir / "tokenizer_config.json", json.loads(tokenizer.to_str()))
 
 
 def _tokenizer(data: dict):
@@ -93,7 +93,7 @@ def _pair(merge: Any) -> list[str]:
     return merge.split(" ") if isinstance(merge, str) else list(merge)
 
 
-def _sync_config(path: Path, tokenizer: dict, size: int | None) -> None:
+def _sync_config(path: Path, tokenizer: dict) -> None:
     """Rewrite tokenizer_config.json's added_tokens_decoder (when it has one) from tokenizer."""
     if not path.is_file():
         return
@@ -104,7 +104,6 @@ def _sync_config(path: Path, tokenizer: dict, size: int | None) -> None:
         str(e["id"]): {k: e[k] for k in ("content", *_FLAGS) if k in e}
         for e in tokenizer.get("added_tokens", [])
     }
-    path.unlink()  # a copy of the source's: replace it, never write through
     path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -160,13 +159,11 @@ def write_chat_template(out_dir: Path, template: str) -> None:
     """Save template as out_dir/chat_template.jinja; drop tokenizer_config.json's own, which
     would otherwise compete with it."""
     path = out_dir / "chat_template.jinja"
-    path.unlink(missing_ok=True)
     path.write_text(template, encoding="utf-8")
     config_path = out_dir / "tokenizer_config.json"
     config = read_json(config_path) if config_path.is_file() else None
     if isinstance(config, dict) and "chat_template" in config:
         del config["chat_template"]
-        config_path.unlink()
         config_path.write_text(
             json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

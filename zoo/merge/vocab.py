@@ -142,8 +142,7 @@ def _build(settings: TokenizerSettings, used, sizes, labels, dirs, donor) -> Voc
     if settings.source == "union":
         added = _union_tokens(used, sizes, dirs, src)
     added += [{"content": t} for t in dict.fromkeys(r.token for r in settings.tokens)]
-    firsts = {a["content"]: a for a in reversed(added)}  # the first entry of each token
-    added = [a for a in firsts.values() if a["content"] not in out][::-1]
+    added = [a for a in _first_each(added) if a["content"] not in out]
     next_id = max(out.values(), default=-1) + 1
     out.update({a["content"]: next_id + i for i, a in enumerate(added)})
     real = max(out.values()) + 1
@@ -153,6 +152,14 @@ def _build(settings: TokenizerSettings, used, sizes, labels, dirs, donor) -> Voc
     rules = [_row_rule(r, out, used, index, sizes, labels) for r in settings.tokens]
     rules = tuple(r for r in rules if r is not None)
     return VocabPlan(out, rows, index, Path(dirs[src]), added, rules, sizes[src])
+
+
+def _first_each(entries: list[dict]) -> list[dict]:
+    """The first entry of each token (its place and flags), in order."""
+    first: dict[str, dict] = {}
+    for entry in entries:
+        first.setdefault(entry["content"], entry)
+    return list(first.values())
 
 
 def _used(vocab: dict[str, int], size: int | None) -> dict[str, int]:
@@ -242,8 +249,9 @@ def permute_rows(
         )
     for row, model, src_row, force in plan.rules:
         default[row] = 0 if model is None else tensors[model][src_row].to(dtype)
-        for ok in present if force else ():
-            ok[row] = False
+        if force:
+            for ok in present:
+                ok[row] = False
     out = [torch.where(p.view(shape), g, default.to(g.dtype)) for g, p in zip(gathered, present)]
     return [_pad_rows(t, plan.rows) for t in out]
 
