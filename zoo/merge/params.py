@@ -40,7 +40,8 @@ def check_params(
     input_params: Sequence[Settings],
     base_index: int | None = None,
 ) -> None:
-    """Raise one UserError listing every unknown, misplaced, invalid or missing parameter.
+    """Raise one UserError listing every unknown, invalid or missing parameter; warn once (one
+    line on stderr) about a global parameter set per model, which is ignored as in mergekit.
 
     input_params holds one mapping per merge input; base_index marks the base among them.
     global_params: one mapping, or several scopes highest precedence first (a slice's, then
@@ -198,7 +199,8 @@ def resolve_params(
 ) -> dict[str, Any]:
     """Return the values one tensor's kernel gets: shared scalars and {input index: value} maps.
 
-    Assumes check_params passed. base_index is the kernel's base (None for base-less methods).
+    Assumes check_params passed; raises UserError when a rule across parameters fails on this
+    tensor's resolved values (zoo.merge.constraints). base_index is the kernel's base (None for base-less methods).
     """
     scopes = _scopes(global_params)
     out: dict[str, Any] = {}
