@@ -200,7 +200,8 @@ def resolve_params(
     """Return the values one tensor's kernel gets: shared scalars and {input index: value} maps.
 
     Assumes check_params passed; raises UserError when a rule across parameters fails on this
-    tensor's resolved values (zoo.merge.constraints). base_index is the kernel's base (None for base-less methods).
+    tensor's resolved values (zoo.merge.constraints). base_index is the kernel's base (None
+    for base-less methods).
     """
     scopes = _scopes(global_params)
     out: dict[str, Any] = {}
