@@ -103,6 +103,17 @@ BAD = [
         "parameters.embed_slerp: removed from mergekit before 0.1.5",
     ),
     (
+        "a slice without sources",
+        "merge_method: passthrough\nslices:\n  - sources: []\n",
+        "slices[0].sources: give at least one source",
+    ),
+    (
+        "a misspelt key in a module's models",
+        "merge_method: linear\nmodules:\n  text:\n    models:\n"
+        "      - {model: a/b, parameter: {weight: 1}}\n",
+        "key in modules.text.models[0]: 'parameter' (did you mean 'parameters'?)",
+    ),
+    (
         "search with slices",
         "merge_method: linear\nslices:\n  - sources:\n"
         "      - {model: a/b, layer_range: [0, 2], parameters: {weight: 1}}\n"

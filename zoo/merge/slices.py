@@ -143,6 +143,8 @@ def check_slice_inputs(
             f"{where}the base model {base} is not one of the slice's sources; "
             "add it with a layer_range"
         )
+    if not ranges:
+        raise UserError(f"{where}give at least one source (model + layer_range)")
     if len({b - a for a, b in ranges}) > 1 or min(b - a for a, b in ranges) < 1:
         raise UserError(
             f"{where}every source of a slice gives the same number of layers (at least one); "

@@ -249,16 +249,7 @@ def _structure_problems(data: dict, zoo: ZooBlock) -> list[str]:
 
 
 def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
-    problems: list[str] = []
-    for i, entry in enumerate(_entries(data.get("models"), "models", problems)):
-        if not isinstance(entry, dict) or "model" not in entry:
-            problems.append(f"models[{i}]: expected a mapping with 'model'")
-            continue
-        problems += _unknown_keys(f"models[{i}]", entry, _MODEL_KEYS)
-        try:
-            split_model_ref(str(entry["model"]))
-        except ValueError as exc:
-            problems.append(f"models[{i}].model: {exc}")
+    problems = _models_problems("models", data.get("models"))
     for i, sl in enumerate(_entries(data.get("slices"), "slices", problems)):
         problems += _slice_problems(i, sl)
     has_inputs = bool(data.get("models") or data.get("slices") or data.get("modules"))
@@ -274,6 +265,21 @@ def _inputs_problems(data: dict, zoo: ZooBlock) -> list[str]:
     return problems
 
 
+def _models_problems(where: str, models: Any) -> list[str]:
+    """The problems of a `models:` list (at where): entries, their keys, their model refs."""
+    problems: list[str] = []
+    for i, entry in enumerate(_entries(models, where, problems)):
+        if not isinstance(entry, dict) or "model" not in entry:
+            problems.append(f"{where}[{i}]: expected a mapping with 'model'")
+            continue
+        problems += _unknown_keys(f"{where}[{i}]", entry, _MODEL_KEYS)
+        try:
+            split_model_ref(str(entry["model"]))
+        except ValueError as exc:
+            problems.append(f"{where}[{i}].model: {exc}")
+    return problems
+
+
 def _modules_problems(modules: Any) -> list[str]:
     if modules is None:
         return []
@@ -284,9 +290,11 @@ def _modules_problems(modules: Any) -> list[str]:
         if not isinstance(module, dict):
             problems.append(f"modules.{_printable(name)}: expected a mapping with slices or models")
             continue
-        problems += _unknown_keys(f"modules.{_printable(name)}", module, _MODULE_KEYS)
-        for i, sl in enumerate(_entries(module.get("slices"), f"modules.{name}.slices", problems)):
-            problems += [f"modules.{_printable(name)}." + p for p in _slice_problems(i, sl)]
+        where = f"modules.{_printable(name)}"
+        problems += _unknown_keys(where, module, _MODULE_KEYS)
+        problems += _models_problems(f"{where}.models", module.get("models"))
+        for i, sl in enumerate(_entries(module.get("slices"), f"{where}.slices", problems)):
+            problems += [f"{where}." + p for p in _slice_problems(i, sl)]
     return problems
 
 
@@ -305,6 +313,8 @@ def _slice_problems(i: int, sl: Any) -> list[str]:
     if not isinstance(sl, dict):
         return [f"slices[{i}]: expected a mapping with 'sources'"]
     problems = _unknown_keys(f"slices[{i}]", sl, _SLICE_KEYS)
+    if not sl.get("sources"):
+        problems.append(f"slices[{i}].sources: give at least one source (model + layer_range)")
     for j, src in enumerate(_entries(sl.get("sources"), f"slices[{i}].sources", problems)):
         if not isinstance(src, dict):
             problems.append(f"slices[{i}].sources[{j}]: expected a mapping with 'model'")
