@@ -75,15 +75,15 @@ def fetch(
     out = {}
     for ref in spec.refs():
         source = pushed.get(ref, ref)
-        if ref in built:
-            path, pinned = built[ref].path, built[ref].pinned
+        if ref in built:  # an earlier merge's output, hashed when it was written
+            path, pinned, files = built[ref].path, built[ref].pinned, built[ref].files
         elif is_local_ref(source):
             path = Path(source).expanduser().resolve()
-            pinned = str(path)
+            pinned, files = str(path), folder_digest(path)
         else:
             pulled = client.pull_member(h, ModelRef.parse(source))
             path, pinned = pulled.path, f"{pulled.repo_id}@{pulled.sha}"
-        files = folder_digest(path)
+            files = folder_digest(path)
         if ref in locked:
             check_files(locked[ref], files)
         out[ref] = Input(pinned, files, path)

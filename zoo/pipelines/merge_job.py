@@ -11,7 +11,7 @@ from pathlib import Path
 
 from zoo.recipe.lock import Lock
 from zoo.recipe.multi import Step
-from zoo.recipe.schema import Recipe
+from zoo.recipe.schema import Recipe, split_model_ref
 from zoo.types import is_local_ref
 
 
@@ -83,4 +83,12 @@ def _recipe_refs(recipe: Recipe) -> list[str]:
         if sl.get("base_model")
     ]
     refs += [str(data["base_model"])] if data.get("base_model") else []
-    return [part for r in refs for part in ([r] if is_local_ref(r) else r.split("+"))]
+    return [part for r in refs for part in _parts(r)]
+
+
+def _parts(ref: str) -> list[str]:
+    """Both parts of a 'model+adapter' ref (one for a plain ref or a folder named with '+')."""
+    try:
+        return [p for p in split_model_ref(ref) if p]
+    except ValueError:  # refused when the recipe loads; nothing to open a Hub for
+        return [ref]

@@ -49,8 +49,8 @@ def run_steps(
             continue
         pushed = push_inputs(h, spec, job.recipe, job.options)
         inputs = fetch(h, spec, was, pushed, built)
-        run_engine(spec, inputs, out, quiet)
-        files = folder_digest(out)
+        report = run_engine(spec, inputs, out, quiet)
+        files = folder_digest(out, known=report.files)  # hashed while written: nothing re-read
         _check_outputs(step.name, files, was)
         pins = {ref: (got.pinned, got.files) for ref, got in inputs.items()}
         locked.append(LockedStep(outputs=files, **locked_merge(spec, pins, step.name)))

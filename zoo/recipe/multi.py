@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from zoo.errors import UserError
 from zoo.recipe.lock import MERGE_PREFIX
-from zoo.recipe.schema import Recipe, load_documents, recipe_from_data
+from zoo.recipe.schema import Recipe, load_documents, recipe_from_data, split_model_ref
 from zoo.suggest import unknown_name
 from zoo.types import is_local_ref
 
@@ -137,11 +137,20 @@ def model_refs(data: Any) -> list[tuple[str, str]]:
     return out
 
 
+def _model_of(ref: str) -> str:
+    """The model of a 'model+adapter' ref (a local folder named with '+' is one model); a ref
+    that is not valid stays whole (the recipe's own check names it)."""
+    try:
+        return split_model_ref(ref)[0]
+    except ValueError:
+        return ref
+
+
 def _needs(data: dict, names: Sequence[str], where: str) -> list[str]:
     """The merges a document uses (a ref, or the base of a 'ref+adapter', that is a name)."""
     used: list[str] = []
     for at, ref in model_refs(data):
-        head = ref.split("+")[0]
+        head = _model_of(ref)
         if head in names:
             used.append(head)
         elif at.rsplit(".", 1)[-1] in _CHECKED and "/" not in head and not is_local_ref(head):
