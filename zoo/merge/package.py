@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,21 +141,23 @@ def tokenizer_files(folder: Path) -> dict[str, Path]:
 
 def update_config(tmp: Path, *, dtype: torch.dtype | None, vocab_rows: int | None) -> None:
     """Record the output dtype and vocabulary size in config.json, when they changed."""
-    path = tmp / "config.json"
-    if not path.is_file() or (dtype is None and vocab_rows is None):
+    if dtype is None and vocab_rows is None:
         return
-    config: Any = read_json(path)
-    if dtype is not None:
-        name = str(dtype).removeprefix("torch.")
-        for key in ("dtype", "torch_dtype"):
-            if key in config or key == "dtype":
-                config[key] = name
-    if vocab_rows is not None and "vocab_size" in config:
-        config["vocab_size"] = vocab_rows
-    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    def change(config: dict[str, Any]) -> dict[str, Any]:
+        if dtype is not None:
+            name = str(dtype).removeprefix("torch.")
+            for key in ("dtype", "torch_dtype"):
+                if key in config or key == "dtype":
+                    config[key] = name
+        if vocab_rows is not None and "vocab_size" in config:
+            config["vocab_size"] = vocab_rows
+        return config
+
+    rewrite_config(tmp, change)
 
 
-def rewrite_config(tmp: Path, change: Any) -> None:
+def rewrite_config(tmp: Path, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Replace tmp's config.json by change(config) (nothing when there is none)."""
     path = tmp / "config.json"
     if path.is_file():
