@@ -32,6 +32,9 @@ from zoo.hub.server.errors import HubError, storage_full
 from zoo.hub.server.http import Call, Limits, authenticate
 from zoo.hub.server.request_id import RequestIdMiddleware, new_request_id
 from zoo.hub.server.store import HubStore
+from zoo.hub.server.web import routes as W
+from zoo.hub.server.web.pages_auth import page_user
+from zoo.hub.server.web.render import error_html, wants_html
 
 log = logging.getLogger("zoo.hub.server")
 
@@ -124,9 +127,12 @@ _STREAMING = {U.lfs_put}
 _OWN_AUTH = {XR.post_xorb, XR.post_shard, XR.get_dedup, XR.get_reconstruction, XR.get_xorb_range}
 
 
+_WEB = {handler for _m, _p, handler in W.WEB_ROUTES}
+
+
 def _route(method: str, raw_path: str):
     allowed = False
-    for methods, pattern, handler in ROUTES:
+    for methods, pattern, handler in ROUTES + W.WEB_ROUTES:
         match = pattern.fullmatch(raw_path)
         if match:
             if method in methods or (method == "HEAD" and "GET" in methods):
@@ -139,6 +145,8 @@ def _route(method: str, raw_path: str):
 
 
 async def _on_hub_error(request: Request, exc: Exception):
+    if wants_html(request):
+        return error_html(exc)  # type: ignore[arg-type]
     return error_response(exc)  # type: ignore[arg-type]
 
 
@@ -172,6 +180,11 @@ def create_app(root: Path, **limits) -> Starlette:
         raw_path = raw.decode("latin-1") if raw else request.url.path
         method = request.method.upper()
         handler, groups = _route(method, raw_path)
+        if handler in _WEB:
+            request.state.web = True
+            cookie = method in ("GET", "HEAD") or handler in W.COOKIE_POSTS
+            user = page_user(request, store, cookie=cookie)
+            return await handler(Call(request, store, lim, groups, user))
         user = None if handler in _OWN_AUTH else authenticate(request, store)
         call = Call(request, store, lim, groups, user)
         if handler in _STREAMING:

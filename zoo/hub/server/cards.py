@@ -44,6 +44,12 @@ def parse_front_matter(text: str) -> dict:
     return data
 
 
+def card_body(text: str) -> str:
+    """The README's markdown without its YAML front matter (what a card page renders)."""
+    match = _EMPTY_FRONT.match(text) or _FRONT.match(text)
+    return text[match.end() :] if match else text
+
+
 def plain_card(card: dict) -> dict:
     """Return `card` as JSON data: keys become strings, dates, bytes and inf/nan their str().
 

@@ -30,25 +30,39 @@ def _config_at(path: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-@lru_cache(maxsize=4096)
-def _header_counts(path: str) -> tuple[tuple[str, int], ...]:
-    """((dtype, parameters), ...) of one safetensors file; () when it is not one."""
+@lru_cache(maxsize=1024)
+def header_at(path: str) -> dict:
+    """The JSON header of a safetensors file ({} when it is not one); cached per blob."""
     try:
         with open(path, "rb") as f:
             (length,) = struct.unpack("<Q", f.read(8))
             if length > _HEADER_MAX:
-                return ()
+                return {}
             header = json.loads(f.read(length))
     except (OSError, ValueError, struct.error):
-        return ()
-    counts: dict[str, int] = {}
-    for name, tensor in header.items() if isinstance(header, dict) else ():
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
+def tensors(header: dict) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(name, dtype, shape) of every well-formed tensor entry of a header, in file order."""
+    out = []
+    for name, tensor in header.items():
         if name == "__metadata__" or not isinstance(tensor, dict):
             continue
         shape, dtype = tensor.get("shape"), tensor.get("dtype")
         if isinstance(dtype, str) and isinstance(shape, list):
             if all(isinstance(d, int) and d >= 0 for d in shape):
-                counts[dtype] = counts.get(dtype, 0) + prod(shape)
+                out.append((name, dtype, tuple(shape)))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _header_counts(path: str) -> tuple[tuple[str, int], ...]:
+    """((dtype, parameters), ...) of one safetensors file; () when it is not one."""
+    counts: dict[str, int] = {}
+    for _name, dtype, shape in tensors(header_at(path)):
+        counts[dtype] = counts.get(dtype, 0) + prod(shape)
     return tuple(sorted(counts.items()))
 
 

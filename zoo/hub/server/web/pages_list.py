@@ -1,0 +1,146 @@
+"""The home page and the model/dataset lists: search, filters (tag, zoo kind, experiment), sort,
+paging; private repos only for visitors who may read them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+
+from zoo.hub.server.access import can_read
+from zoo.hub.server.http import Call
+from zoo.hub.server.store import HubStore
+from zoo.hub.server.web.render import page
+
+PER_PAGE = 30
+_SORTS = {
+    "modified": (lambda r: r.modified, True),
+    "created": (lambda r: r.created, True),
+    "alphabetical": (lambda r: r.id.lower(), False),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One repo in a list."""
+
+    id: str
+    type: str
+    private: bool
+    modified: str
+    created: str
+    tags: tuple[str, ...]
+    kind: str | None
+    experiment: str | None
+
+
+def zoo_facts(card: dict) -> tuple[str | None, str | None]:
+    """(kind, experiment) from the card's `zoo:` block (the member metadata's copy)."""
+    zoo = card.get("zoo") if isinstance(card.get("zoo"), dict) else {}
+    training = zoo.get("training") if isinstance(zoo.get("training"), dict) else {}
+    labels = zoo.get("labels") if isinstance(zoo.get("labels"), dict) else {}
+    kind, experiment = zoo.get("kind"), training.get("experiment") or labels.get("experiment")
+    return (
+        kind if isinstance(kind, str) else None,
+        experiment if isinstance(experiment, str) else None,
+    )
+
+
+def visible_rows(store: HubStore, user, repo_type: str) -> list[Row]:
+    """Every repo of `repo_type` with a main branch that `user` may see."""
+    rows = []
+    for state in store.repos.all(repo_type):
+        commit = store.repos.get_commit(state["branches"].get("main", ""))
+        if commit is None or not can_read(user, state):
+            continue
+        card, tags = store.card(repo_type, commit)
+        kind, experiment = zoo_facts(card)
+        rows.append(
+            Row(state["id"], repo_type, state["private"], commit["date"], state["createdAt"],
+                tuple(tags), kind, experiment)
+        )  # fmt: skip
+    return rows
+
+
+@dataclass(frozen=True)
+class Query:
+    search: str
+    tags: tuple[str, ...]
+    kind: str
+    experiment: str
+    sort: str
+    page_no: int
+
+    @classmethod
+    def of(cls, call: Call) -> Query:
+        q = call.request.query_params
+        page_no = q.get("p", "0")
+        return cls(
+            q.get("search", "").strip()[:200],
+            tuple(t for t in q.getlist("other") if t)[:10],
+            q.get("kind", ""),
+            q.get("experiment", ""),
+            q.get("sort", "modified") if q.get("sort") in _SORTS else "modified",
+            int(page_no) if page_no.isdigit() and len(page_no) < 6 else 0,
+        )
+
+    def keep(self, row: Row) -> bool:
+        return (
+            self.search.lower() in row.id.lower()
+            and all(t in row.tags for t in self.tags)
+            and (not self.kind or row.kind == self.kind)
+            and (not self.experiment or row.experiment == self.experiment)
+        )
+
+    def link(self, **change) -> str:
+        """This query's URL parameters with `change` applied (for facet and paging links)."""
+        data = {
+            "search": self.search,
+            "kind": self.kind,
+            "experiment": self.experiment,
+            "sort": self.sort,
+            "p": self.page_no,
+            "other": list(self.tags),
+            **change,
+        }
+        kept = {k: v for k, v in data.items() if v not in ("", 0, [])}
+        return "?" + urlencode(kept, doseq=True)
+
+
+def _facets(rows: list[Row]) -> dict[str, list[tuple[str, int]]]:
+    return {
+        "tags": Counter(t for r in rows for t in r.tags).most_common(20),
+        "kinds": sorted(Counter(r.kind for r in rows if r.kind).items()),
+        "experiments": sorted(Counter(r.experiment for r in rows if r.experiment).items()),
+    }
+
+
+def listing(call: Call, repo_type: str) -> dict:
+    """The template context of a list page."""
+    query = Query.of(call)
+    rows = visible_rows(call.store, call.user, repo_type)
+    found = [r for r in rows if query.keep(r)]
+    key, reverse = _SORTS[query.sort]
+    found.sort(key=key, reverse=reverse)
+    start = query.page_no * PER_PAGE
+    return {
+        "repo_type": repo_type,
+        "query": query,
+        "rows": found[start : start + PER_PAGE],
+        "total": len(found),
+        "more": start + PER_PAGE < len(found),
+        "facets": _facets(rows),
+        "sorts": list(_SORTS),
+    }
+
+
+async def models_page(call: Call):
+    """GET / and /models: the model list."""
+    return page(call, "list.html", **await run_in_threadpool(listing, call, "model"))
+
+
+async def datasets_page(call: Call):
+    """GET /datasets: the dataset list."""
+    return page(call, "list.html", **await run_in_threadpool(listing, call, "dataset"))
