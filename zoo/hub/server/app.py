@@ -132,7 +132,8 @@ _WEB = {handler for _m, _p, handler in W.WEB_ROUTES}
 
 def _route(method: str, raw_path: str):
     allowed = False
-    for methods, pattern, handler in ROUTES + W.WEB_ROUTES:
+    pages = [] if raw_path.startswith("/api/") else W.WEB_ROUTES
+    for methods, pattern, handler in ROUTES + pages:
         match = pattern.fullmatch(raw_path)
         if match:
             if method in methods or (method == "HEAD" and "GET" in methods):

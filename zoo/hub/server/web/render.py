@@ -93,4 +93,5 @@ def error_html(err: HubError) -> Response:
         return RedirectResponse(err.headers["Location"], status_code=err.status)
     body = render("error.html", user=None, path="", status=err.status, code=err.code,
                   message=err.message)  # fmt: skip
-    return HTMLResponse(body, status_code=err.status, headers=PAGE_HEADERS)
+    headers = {**PAGE_HEADERS, "X-Error-Code": err.code}
+    return HTMLResponse(body, status_code=err.status, headers=headers)
