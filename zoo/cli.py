@@ -334,14 +334,15 @@ def _hub_root(args: argparse.Namespace) -> Path:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from zoo.hub.server import HubStore, serve
+    from zoo.hub.server.run import base_url
 
     root = _hub_root(args)
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is out of range (0-65535)")
     HubStore(root)
-    print(
-        f"zoo hub: serving {root} on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr
-    )
+    url = base_url(args.host, args.port)
+    print(f"zoo hub: serving {root} on {url} (Ctrl-C stops)", file=sys.stderr)
+    print(f"zoo hub: open {url}/ in a browser (sign in with {root}/admin.token)", file=sys.stderr)
     serve(root, host=args.host, port=args.port)
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -185,7 +186,10 @@ def create_app(root: Path, **limits) -> Starlette:
             request.state.web = True
             cookie = method in ("GET", "HEAD") or handler in W.COOKIE_POSTS
             user = page_user(request, store, cookie=cookie)
-            return await handler(Call(request, store, lim, groups, user))
+            start = time.perf_counter()
+            response = await handler(Call(request, store, lim, groups, user))
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1e3:.1f}"
+            return response
         user = None if handler in _OWN_AUTH else authenticate(request, store)
         call = Call(request, store, lim, groups, user)
         if handler in _STREAMING:

@@ -41,7 +41,8 @@ def serve(root: Path, host: str = "127.0.0.1", port: int = 8000, **limits) -> No
     uvicorn.Server(_config(root, host, port, quiet=False, limits=limits)).run()
 
 
-def _url(host: str, port: int) -> str:
+def base_url(host: str, port: int) -> str:
+    """The URL a client on this machine reaches the server at (0.0.0.0 -> 127.0.0.1)."""
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -72,7 +73,7 @@ def serve_in_thread(
             raise RuntimeError(f"the Hub server for {root} did not start")
         time.sleep(0.01)
     try:
-        yield _url(host, sock.getsockname()[1])
+        yield base_url(host, sock.getsockname()[1])
     finally:
         server.should_exit = True
         thread.join(timeout=30)
