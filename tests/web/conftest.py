@@ -3,10 +3,14 @@
 `chromium` is one headless browser for the session; `browser` is a fresh context and page per
 test, whose `log` records console errors, page errors, requests, dialogs and refused requests:
 
-    def test_home_page(browser, hub):
-        browser.goto(hub.url + "/")
+    from tests.web.browser import assert_clean
+
+    def test_home_page(browser, hub):  # hub: a live server on 127.0.0.1 (tests/hub/conftest.py's)
+        response = browser.goto(hub.url + "/")
+        assert response.status == 200
         assert browser.page.locator("h1").inner_text() == "Models"
         assert_clean(browser.log)
+        browser.screenshot("home")  # build/test-artifacts/web/home.png
 
 While the session's Playwright runs, its event loop is the main thread's running loop:
 `asyncio.run` there fails (threads, Starlette's TestClient and anyio portals are not affected).
