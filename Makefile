@@ -1,6 +1,8 @@
 # The two set-up commands (README): `make demo` and `make test`.
 # Both create or refresh .venv from the lock (requirements/lock.txt): torch 2.13.0 (CPU) first, then
-# every pinned, hash-checked dependency (--no-deps: nothing is resolved afresh), then zoo itself.
+# every pinned, hash-checked dependency (--no-deps: nothing is resolved afresh), then zoo itself,
+# then the web face's browser assets (scripts/web-assets.sh: mermaid from web/package-lock.json).
+# `make test` also installs Debian's chromium for the browser tests when it is missing.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,21 +13,26 @@ PIP    := pip -qq --disable-pip-version-check
 TOOLS  := build/lock-tools
 LATEST := build/latest-venv
 
-.PHONY: demo test suite lock test-latest clean hub-conformance
+.PHONY: demo test browser suite lock test-latest clean hub-conformance
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) web/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing $(VENV) from $(LOCK)"
 	$(BIN)/$(PIP) install torch==2.13.0
 	$(BIN)/$(PIP) install --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/$(PIP) install --no-deps --no-build-isolation -e .
+	bash scripts/web-assets.sh
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-test: $(STAMP)
+test: $(STAMP) browser
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
+
+# Debian's chromium and chromium-driver for tests/web (a no-op where /usr/bin/chromium exists).
+browser:
+	@bash scripts/browser-deps.sh
 
 suite: $(STAMP)
 	PYTHON=$(BIN)/python bash scripts/suite-deps.sh
