@@ -27,6 +27,7 @@ WEB_ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
         (("POST",), r"/login", AU.login),
         (("POST",), r"/logout", AU.logout),
         (("GET",), r"/static/([A-Za-z0-9_./-]+)", S.static_file),
+        (("GET",), r"/favicon\.ico", S.favicon),
         (("GET",), _REPO, P.repo_page),
         (("GET",), rf"{_REPO}/tree/{_S}(?:/(.*))?", P.tree_page),
         (("GET",), rf"{_REPO}/blob/{_S}/(.+)", P.blob_page),

@@ -28,3 +28,9 @@ async def static_file(call: Call):
         media_type=_TYPES[suffix],
         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
+
+
+async def favicon(call: Call):
+    """GET /favicon.ico: what browsers ask for on their own (the SVG icon)."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
