@@ -11,6 +11,7 @@ import shutil
 
 import yaml
 from huggingface_hub import ModelCard, parse_eval_result_entries
+from markdown_it import MarkdownIt
 
 from tests.eval import helpers
 from tests.recipe.conftest import published  # noqa: F401  (tiny base + bags on the Hub)
@@ -67,6 +68,10 @@ def _row(card, task):
 
 def _assert_plot_shown(api, repo, card, revision="main"):
     assert "![Average main score per task type](scores.png)" in card
+    # rendered as GFM (tables on), the plot is an image below the table, not a row of it
+    html = MarkdownIt("commonmark").enable("table").render(card.split("\n---\n", 1)[1])
+    table = html[html.index("<table>") : html.index("</table>")]
+    assert "<img" not in table and '<img src="scores.png"' in html
     assert api.file_exists(repo, "scores.png", revision=revision)
     png = open(api.hf_hub_download(repo, "scores.png", revision=revision), "rb").read()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -228,3 +233,40 @@ def test_eval_publish_bad_input_is_one_line(hub, tiny_bert, tmp_path, capsys):
         assert main([*argv, *_h(hub)]) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("zoo: error:") and says in err and err.count("\n") == 1, err
+
+
+def test_eval_results_read_back_by_the_hub_client():
+    """What zoo writes reads back whole; another tool's entry gets type 'other'; junk is skipped."""
+    from zoo.cards.model_index import eval_results_yaml, parse_eval_results_yaml
+    from zoo.pipelines.cards import fold_entries
+
+    results = {
+        "columns": [{"label": "m", "ref": "o/m"}],
+        "tasks": [{"name": "T", "type": "sts", "metric": "cosine_spearman"}],
+        "scores": {"m": {"T": 0.4567891234}},
+    }
+    files = eval_results_yaml(results, "m", {"T": {"id": "o/bench", "revision": "abc"}})
+    files[".eval_results/hle.yaml"] = "- dataset: {id: cais/hle, task_id: default}\n  value: 20.9\n"
+    files[".eval_results/bad.yaml"] = "- [not, an, entry]\n"
+    files[".eval_results/junk.yaml"] = "{{{"
+    entries = parse_eval_results_yaml(files)
+    assert entries == [
+        {
+            "name": "T",
+            "type": "sts",
+            "metric": "cosine_spearman",
+            "value": 0.456789,
+            "dataset": {"id": "o/bench", "revision": "abc"},
+        },
+        {
+            "name": "default",
+            "type": "other",
+            "metric": "main_score",
+            "value": 20.9,
+            "dataset": {"id": "cais/hle"},
+        },
+    ]
+    folded = fold_entries(results, "m", "o/m", entries)
+    assert folded["scores"]["m"] == {"T": 0.4567891234, "default": 20.9}  # T kept: same to 6 dp
+    assert results["scores"]["m"] == {"T": 0.4567891234}  # the input is not changed
+    assert fold_entries(None, "m", "o/m", []) is None
