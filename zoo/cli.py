@@ -151,6 +151,17 @@ def _add_eval(sub: Any) -> None:
         "--task-dir", action="append", default=[], metavar="DIR", help="task folder (repeatable)"
     )
     ev.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    ev.add_argument(
+        "--publish",
+        action="store_true",
+        help="commit the scores to the Hub repo MODEL as its next revision (.eval_results/, "
+        "the card's model-index, results table and plot); scores of other tasks stay",
+    )
+    ev.add_argument(
+        "--pr",
+        action="store_true",
+        help="with --publish: open the commit as a pull request (scores before/after)",
+    )
     json_option(ev)
     ev.set_defaults(func=_cmd_eval)
 
@@ -170,6 +181,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if not args.tasks and not args.task_dir:
         raise UserError("nothing to evaluate: give --tasks NAME ... and/or --task-dir DIR")
+    if args.pr and not args.publish:
+        raise UserError("--pr needs --publish (it opens the scores' commit as a pull request)")
+    if args.publish:
+        return _eval_publish(args)
     with open_hub_for(args, needed=needs_hub(args.model)) as hub:
         report = evaluate_model(
             hub,
@@ -180,6 +195,30 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             progress=not args.json,
         )
     print(output(json.loads(report.to_json()), format_report(report), as_json=args.json))
+    return 0
+
+
+def _eval_publish(args: argparse.Namespace) -> int:
+    from zoo.eval import format_report
+    from zoo.pipelines.eval_publish import publish_eval
+    from zoo.pipelines.evaluation import needs_hub
+
+    if not needs_hub(args.model):
+        raise UserError(f"--publish: {args.model} is a local folder; give the Hub repo (REPO_ID)")
+    with open_hub_for(args) as hub:
+        done = publish_eval(
+            hub,
+            args.model,
+            tasks=args.tasks,
+            task_dirs=args.task_dir,
+            batch_size=args.batch_size,
+            progress=not args.json,
+            pr=args.pr,
+        )
+    data = {**json.loads(done.report.to_json()), "published": done.ref, "pr": done.pr_url}
+    where = f"pull request {done.pr_url} ({done.ref})" if done.pr_url else done.ref
+    text = f"{format_report(done.report)}\npublished {len(done.files)} files: {where}"
+    print(output(data, text, as_json=args.json))
     return 0
 
 

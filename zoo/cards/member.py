@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.cards.model_index import eval_results, model_index
 from zoo.cards.render import dump_front_matter, render
+from zoo.cards.results import results_context
 
 _SUMMARY = {
     "base": "A base embedding model registered in the zoo.",
@@ -56,11 +58,31 @@ def _tags(meta: dict[str, Any], tags: list[str]) -> list[str]:
     return list(dict.fromkeys([*ordered, *tags]))
 
 
-def member_card(repo_id: str, meta: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
-    """Render the README.md of a member repo from its zoo metadata (plain dict)."""
+def member_card(
+    repo_id: str,
+    meta: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    *,
+    results: dict[str, Any] | None = None,
+    label: str | None = None,
+    datasets: dict[str, dict] | None = None,
+    plot: str | None = None,
+) -> str:
+    """Render the README.md of a member repo from its zoo metadata (plain dict).
+
+    results (zoo.cards.results data): the Evaluation section, the `mteb` tag and the model-index
+    of the column `label`; plot: the file name of the plot shown under the table.
+    """
     training = meta.get("training") or {}
+    extra = dict(extra or {})
+    if results:
+        extra["tags"] = [*extra.get("tags", []), "mteb"]
+        evals = eval_results(label or repo_id.rsplit("/", 1)[-1], results, datasets)
+        extra["model-index"] = model_index(repo_id, evals)
     context = {
         "front_matter": dump_front_matter(front_matter(meta, extra)),
+        "results": results_context(results) if results else None,
+        "plot": plot if results else None,
         "repo_id": repo_id,
         "summary": " ".join([_SUMMARY[meta["kind"]], *_extracted(meta)]),
         "lora": meta["adapter"]["type"] == "lora",

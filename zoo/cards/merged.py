@@ -8,6 +8,7 @@ from zoo.cards.lineage import mermaid, short
 from zoo.cards.member import _SUMMARY, front_matter
 from zoo.cards.model_index import eval_results, model_index
 from zoo.cards.render import dump_front_matter, render
+from zoo.cards.results import results_context
 
 PLOT_FILE = "scores.png"
 
@@ -41,7 +42,7 @@ def merged_card(
         "parents": [short(p) for p in meta["parents"]],
         "base_model": short(meta.get("base_model") or ""),
         "mermaid": mermaid(repo_id, edges or []),
-        "results": _results_context(results) if results else None,
+        "results": results_context(results) if results else None,
         "plot": PLOT_FILE if plot and results else None,
         "parents_data": _parents_data(parents_meta or {}),
         "search": _search_context(search) if search else None,
@@ -50,16 +51,6 @@ def merged_card(
         "zoo_version": meta["zoo_version"],
     }
     return render("merged", context)
-
-
-def _results_context(results: dict[str, Any]) -> dict[str, Any]:
-    from zoo.cards.results import average_rows, task_rows
-
-    return {
-        "header": [c["label"] for c in results["columns"]],
-        "tasks": task_rows(results),
-        "averages": average_rows(results),
-    }
 
 
 def _search_context(search: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from huggingface_hub import EvalResult, EvalResultEntry, ModelCardData, eval_result_entries_to_yaml
+from huggingface_hub import (
+    EvalResult,
+    EvalResultEntry,
+    ModelCardData,
+    eval_result_entries_to_yaml,
+    parse_eval_result_entries,
+)
 
 from zoo.tasks import hub_task
 
@@ -59,8 +65,46 @@ def eval_results_yaml(
             task_id=task["name"],
             value=round(float(value), 6),
             dataset_revision=ds.get("revision"),
-            notes=f"{task['type']}; main score {task['metric']}",
+            notes=_notes(task),
         )
         text = yaml.safe_dump(eval_result_entries_to_yaml([entry]), sort_keys=True)
         files[f".eval_results/{task['name']}.yaml"] = text
     return files
+
+
+def _notes(task: dict[str, Any]) -> str:
+    return f"{task['type']}; main score {task['metric']}"
+
+
+def parse_eval_results_yaml(files: dict[str, str]) -> list[dict[str, Any]]:
+    """The entries of `.eval_results/*.yaml` files ({path: text}), read by huggingface_hub:
+    [{"name", "type", "metric", "value", "dataset"}] by path; files it cannot read are left out.
+
+    type and metric come back from the notes eval_results_yaml wrote ("<type>; main score <m>");
+    an entry written by another tool has type "other" and metric "main_score".
+    """
+    out = []
+    for path in sorted(files):
+        try:
+            data = yaml.safe_load(files[path])
+            entries = parse_eval_result_entries(data if isinstance(data, list) else [])
+        except (yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError):
+            continue
+        for e in entries:
+            if not isinstance(e.value, (int, float)) or isinstance(e.value, bool):
+                continue
+            kind, sep, metric = (e.notes or "").partition("; main score ")
+            ds = {
+                "id": e.dataset_id,
+                **({"revision": e.dataset_revision} if e.dataset_revision else {}),
+            }
+            out.append(
+                {
+                    "name": str(e.task_id),
+                    "type": kind if sep else "other",
+                    "metric": metric if sep else "main_score",
+                    "value": float(e.value),
+                    "dataset": ds,
+                }
+            )
+    return out

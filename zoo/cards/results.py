@@ -51,6 +51,15 @@ def average_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def results_context(results: dict[str, Any]) -> dict[str, Any]:
+    """The results table as the templates take it (header, task rows, average rows)."""
+    return {
+        "header": [c["label"] for c in results["columns"]],
+        "tasks": task_rows(results),
+        "averages": average_rows(results),
+    }
+
+
 def plot_png(results: dict[str, Any]) -> bytes:
     """A grouped bar chart of the per-type averages; the same results give the same bytes."""
     import matplotlib

@@ -78,7 +78,11 @@ def source_card_data(folder: Path) -> dict[str, Any]:
     readme = folder / "README.md"
     if not readme.is_file():
         return {}
-    text = readme.read_text(encoding="utf-8", errors="replace")
+    return carried_card_data(readme.read_text(encoding="utf-8", errors="replace"))
+
+
+def carried_card_data(text: str) -> dict[str, Any]:
+    """Fields worth keeping (license, language, datasets) from a card's front matter."""
     if not text.startswith("---"):
         return {}
     try:
@@ -479,3 +483,38 @@ def commit_files(
     ]
     with hub_errors(hub, f"commit to {repo_id}"):
         return hub.api.create_commit(repo_id, ops, commit_message=message, parent_commit=parent).oid
+
+
+def open_files_pr(
+    hub: Hub, repo_id: str, files: dict[str, bytes], *, parent: str, message: str, description: str
+) -> tuple[str, str]:
+    """The commit commit_files would make, opened as a pull request; (its commit, its URL)."""
+    ops = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=data)
+        for name, data in sorted(files.items())
+    ]
+    with hub_errors(hub, f"open a pull request on {repo_id}"):
+        info = hub.api.create_commit(
+            repo_id,
+            ops,
+            commit_message=message,
+            commit_description=description,
+            parent_commit=parent,
+            create_pr=True,
+        )
+    return info.oid, info.pr_url
+
+
+def read_eval_results(hub: Hub, repo_id: str, sha: str) -> dict[str, str]:
+    """The `.eval_results/*.yaml` files of repo_id at commit sha: {path in repo: text}."""
+    out = {}
+    with hub_errors(hub, f"read {repo_id}@{sha[:8]}/.eval_results"):
+        info = hub.api.model_info(repo_id, revision=sha)
+        for s in info.siblings or []:
+            name = s.rfilename
+            if name.startswith(".eval_results/") and name.endswith(".yaml"):
+                path = hf_hub_download(
+                    repo_id, name, revision=sha, endpoint=hub.endpoint, token=hub.token
+                )
+                out[name] = Path(path).read_text(encoding="utf-8", errors="replace")
+    return out
