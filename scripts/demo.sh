@@ -66,3 +66,10 @@ HF_ENDPOINT=$ZOO_HUB python -c 'from sentence_transformers import SentenceTransf
 HF_ENDPOINT=$ZOO_HUB python -c 'from transformers import AutoModel; print(AutoModel.from_pretrained("demo/boom-minilm").config.model_type)'
 TXT
 python scripts/demo_load.py demo/boom-minilm
+cat <<TXT
+
+== see it in a browser: the merged model's page and the experiment's leaderboard
+   (serve the Hub again first: zoo hub serve --root $HUB --port $PORT)
+   $ZOO_HUB/demo/boom-minilm
+   $ZOO_HUB/zoo/experiments/boom-minilm
+TXT
