@@ -1,14 +1,14 @@
 """The web face in a real headless Chromium (Debian's, driven by Playwright): every page type
 loads with no console error and no request leaving 127.0.0.1, the merged card shows its results,
 plot and lineage graph, the leaderboard sorts, private repos stay hidden until signed in, and
-no XSS payload runs. Screenshots go to build/test-artifacts/web/ (and the README's to docs/img/)."""
+no XSS payload runs. Screenshots go to build/test-artifacts/web/."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.hub.conftest import hub  # noqa: F401  (the session Hub server)
-from tests.web.browser import DOCS_IMG, assert_clean
+from tests.web.browser import assert_clean
 from tests.web.published import EVIL_FILE, XSS_REPO, publish_boom, publish_xss
 
 pytestmark = pytest.mark.slow
@@ -82,7 +82,6 @@ def test_merged_card_shows_results_plot_and_lineage(browser, hub, boom):  # noqa
     assert nodes.count() == 1 + len(set(boom.parents) | {boom.base})  # the merged model + parents
     assert_clean(browser.log)
     browser.screenshot("model-page")
-    browser.save_to(DOCS_IMG / "model-page.png")
 
 
 def test_model_tree_links_every_node(browser, hub, boom):  # noqa: F811
@@ -116,7 +115,6 @@ def test_leaderboard_sorts_and_marks_the_best(browser, hub, boom):  # noqa: F811
     assert page.locator("table.board td.best").count() >= len(boom.tasks)
     assert_clean(browser.log)
     browser.screenshot("leaderboard")
-    browser.save_to(DOCS_IMG / "leaderboard.png", full_page=True)
 
 
 def test_private_repo_absent_until_signed_in(browser, hub):  # noqa: F811
