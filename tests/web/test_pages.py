@@ -205,3 +205,20 @@ def test_dataset_pages(hub):  # noqa: F811
     assert get(hub, "/datasets/web/a-dataset").status_code == 200
     assert "a,b" in get(hub, "/datasets/web/a-dataset/blob/main/data.csv").text
     assert get(hub, "/web/a-dataset").status_code == 404  # a dataset is not a model
+
+
+def test_sign_in_forms_from_other_sites_are_refused(hub):  # noqa: F811
+    token = hub.add_token("csrfvictim")
+    for path in ("/login", "/logout"):
+        r = httpx2.post(f"{hub.url}{path}", data={"token": token},
+                        headers={"origin": "https://evil.example"})  # fmt: skip
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+    r = httpx2.post(f"{hub.url}/login", data={"token": token}, headers={"origin": hub.url})
+    assert r.status_code == 303
+
+
+def test_resolve_serves_user_files_sandboxed(hub, repo):  # noqa: F811
+    r = get(hub, f"/{repo}/resolve/main/evil.html")
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in r.headers["content-security-policy"]

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from zoo.hub.server.auth import User
+from zoo.hub.server.errors import forbidden
 from zoo.hub.server.http import Call, authenticate, read_body
 from zoo.hub.server.store import HubStore
 from zoo.hub.server.web.render import page
@@ -43,8 +44,16 @@ async def login_form(call: Call):
     return page(call, "login.html", next=_next(call.request.query_params.get("next")), error=None)
 
 
+def _check_origin(call: Call) -> None:
+    """Refuse a sign-in form posted from another site (login CSRF): an Origin of another host."""
+    origin = call.request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") != call.base_url:
+        raise forbidden(f"a sign-in form from {origin[:100]} is not accepted here")
+
+
 async def login(call: Call):
     """POST /login: check the token, set the cookie, go back to where the visitor was."""
+    _check_origin(call)
     form = parse_qs((await read_body(call, _FORM_MAX)).decode("utf-8", "replace"))
     token = (form.get("token") or [""])[0].strip()
     target = _next((form.get("next") or [None])[0])
@@ -66,6 +75,7 @@ async def login(call: Call):
 
 async def logout(call: Call):
     """POST /logout: forget the cookie."""
+    _check_origin(call)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
