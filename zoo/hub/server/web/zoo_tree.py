@@ -115,7 +115,7 @@ class ModelTree:
             lines.append(f"  {n.id}{left}{n.label}{right}")
         for e in self.edges:
             lines.append(f"  {e.child} -->|{edge_label(e, self.by_id[e.child])}| {e.parent}")
-        lines.append("  classDef current stroke-width:3px")
+        lines.append("  classDef current stroke-width:3px,stroke:#d97706")
         lines.extend(f"  class {n.id} current" for n in self.nodes if n.current)
         return "\n".join(lines)
 
