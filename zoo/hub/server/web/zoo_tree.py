@@ -148,8 +148,9 @@ def _kind(zoo: dict) -> str | None:
 
 
 def lineage_revisions(store: HubStore, state: dict) -> tuple[Rev, ...]:
-    """A repo's lineage revisions: main, its tags, and the commit introducing each earlier
-    zoo.json on main's first-parent history (newest first). Cached per (repo, main, tags)."""
+    """A repo's lineage revisions: one commit per zoo.json on main's first-parent history (main
+    for the current one, else a tagged commit holding it, else the commit introducing it), then
+    the tags off that history. Cached per (repo, main, tags)."""
     main = state["branches"].get("main")
     tags = tuple(sorted(state.get("tags", {}).items()))
     if main is None:
