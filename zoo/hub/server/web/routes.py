@@ -12,6 +12,7 @@ from zoo.hub.server.web import pages_auth as AU
 from zoo.hub.server.web import pages_discussions as D
 from zoo.hub.server.web import pages_list as L
 from zoo.hub.server.web import pages_repo as P
+from zoo.hub.server.web import pages_zoo as Z
 from zoo.hub.server.web import static_files as S
 
 _S = r"([^/]+)"
@@ -28,6 +29,9 @@ WEB_ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
         (("POST",), r"/logout", AU.logout),
         (("GET",), r"/static/([A-Za-z0-9_./-]+)", S.static_file),
         (("GET",), r"/favicon\.ico", S.favicon),
+        (("GET",), r"/zoo/experiments", Z.experiments_page),
+        (("GET",), rf"/zoo/experiments/{_S}", Z.experiment_page),
+        (("GET",), rf"{_REPO}/tree-of-models", Z.tree_of_models_page),
         (("GET",), _REPO, P.repo_page),
         (("GET",), rf"{_REPO}/tree/{_S}(?:/(.*))?", P.tree_page),
         (("GET",), rf"{_REPO}/blob/{_S}/(.+)", P.blob_page),
