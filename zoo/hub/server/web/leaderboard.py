@@ -16,10 +16,11 @@ per blob, the plot per (experiment, rows and their commits).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import fmean
 
 import yaml
@@ -58,6 +59,7 @@ class Model:
     base: str | None  # repo of base_model
     parents: tuple[str, ...]  # repos named as parents by any lineage revision, same_weights_as
     scores: dict[str, tuple[str, float]]  # task -> (type, main score)
+    same_as: str | None = None  # labels.same_weights_as: 'repo@sha' holding the same weights
 
     @property
     def url(self) -> str:
@@ -208,6 +210,7 @@ def models(store: HubStore, user: User | None) -> list[Model]:
                 base=_repo_of(zoo.get("base_model")),
                 parents=tuple(r for r in map(_repo_of, related) if r),
                 scores=commit_scores(store, commit, card),
+                same_as=same if isinstance(same := labels.get("same_weights_as"), str) else None,
             )
         )
     return out
@@ -256,9 +259,66 @@ def select(all_models: list[Model], name: str) -> list[tuple[Model, str]]:
     return [(by_id[k], why) for k, why in chosen.items()]
 
 
+# Written by zoo's merge/boom evaluation (zoo/pipelines/evaluation.py): every column it scored
+# (the base and each parent, pinned as repo@sha, and the merged model) on the same tasks.
+CARD_RESULTS = "eval/card-results.json"
+_CARD_RESULTS_MAX = 4 << 20
+
+
+def _measured(text: str) -> dict[str, tuple[str, dict[str, tuple[str, float]]]]:
+    """{repo (lower case): (sha, {task: (type, score)})} of a card-results file's pinned columns."""
+    try:
+        data = json.loads(text)
+        types = {t["name"]: task_type(t.get("type")) for t in data["tasks"]}
+        columns, scores = data["columns"], data["scores"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    out = {}
+    for col in columns if isinstance(columns, list) else []:
+        ref = col.get("ref") if isinstance(col, dict) else None
+        if not _repo_of(ref) or "@" not in ref:
+            continue  # the merged model itself is a local folder while it is evaluated
+        repo, _, sha = ref.partition("@")
+        got = scores.get(col.get("label")) if isinstance(scores, dict) else None
+        values = {
+            k: (types.get(k, "other"), _number(v))
+            for k, v in (got if isinstance(got, dict) else {}).items()
+            if _number(v) is not None
+        }
+        if values:
+            out[repo.lower()] = (sha, values)
+    return out
+
+
+def _with_measured(store: HubStore, picked: list[tuple[Model, str]]) -> list[tuple[Model, str]]:
+    """Rows without a score of their own for a task take the one a derived model's evaluation
+    measured for them at the same commit (the base and the bags, scored beside the merge)."""
+    found: dict[str, dict[str, tuple[str, float]]] = {}
+    for model, _why in picked:
+        entry = store.repos.get_commit(model.sha)["tree"].get(CARD_RESULTS)
+        if entry is None or entry["size"] > _CARD_RESULTS_MAX:
+            continue
+        path = store.objects.path(entry["sha256"])
+        measured = _scores.get(
+            ("measured", entry["sha256"]), lambda p=path: _measured(p.read_text())
+        )
+        for repo, (sha, scores) in measured.items():
+            found.setdefault(f"{repo}@{sha}", {}).update(scores)
+    filled = [
+        (replace(m, scores={**found.get(f"{m.id.lower()}@{m.sha}", {}), **m.scores}), why)
+        for m, why in picked
+    ]
+    # A copy of another model's weights (the BLS baseline) scores what they score, at that commit.
+    by_ref = {f"{m.id.lower()}@{m.sha}": m.scores for m, _why in filled}
+    return [
+        (replace(m, scores={**by_ref.get((m.same_as or "").lower(), {}), **m.scores}), why)
+        for m, why in filled
+    ]
+
+
 def board(store: HubStore, user: User | None, name: str) -> Board | None:
     """The leaderboard of experiment `name` as `user` may see it; None when it has no member."""
-    picked = select(models(store, user), name)
+    picked = _with_measured(store, select(models(store, user), name))
     if not picked:
         return None
     types_of: dict[str, str] = {}
@@ -319,7 +379,15 @@ def plot_svg(b: Board) -> str:
     series = [(columns[i][1], PALETTE[n % len(PALETTE)], i) for n, i in enumerate(groups)]
     rows = [r for r in b.rows if any(r.cells[i].value is not None for i in groups)]
     scale = (PLOT_WIDTH - LABEL_W - 60) / 100
-    bars, y = [], 28
+    legend, x, y = [], LABEL_W, 4
+    for label, colour, _i in series:  # left to right, wrapped at the plot's width
+        step = 14 + 7 * len(label) + 16
+        if x + step > PLOT_WIDTH and x > LABEL_W:
+            x, y = LABEL_W, y + 16
+        legend.append({"label": label, "colour": colour, "x": x, "y": y})
+        x += step
+    bars, y = [], y + 24
+    axis_top = y - 6
     for r in rows:
         top = y
         for label, colour, i in series:
@@ -334,7 +402,8 @@ def plot_svg(b: Board) -> str:
     return render(
         "_board_plot.html",
         bars=bars,
-        series=series,
+        legend=legend,
+        axis_top=axis_top,
         width=PLOT_WIDTH,
         height=y + 10,
         label_w=LABEL_W,
