@@ -219,35 +219,12 @@ def read_metadata(hub: Hub, repo_id: str, sha: str) -> ZooMetadata | None:
     )
 
 
-def main_scores(hub: Hub, repo_id: str) -> dict[str, float]:
-    """Main scores by task of the model on repo_id's main: its zoo.json scores, else its
-    `.eval_results/*.yaml`; {} when the repo does not exist or records none."""
-    with hub_errors(hub, f"read the scores of {repo_id}"):
+def main_head(hub: Hub, repo_id: str) -> str | None:
+    """The commit of repo_id's main, or None when the repo does not exist."""
+    with hub_errors(hub, f"read {repo_id}"):
         if not hub.api.repo_exists(repo_id):
-            return {}
-        info = hub.api.model_info(repo_id)
-        meta = read_metadata(hub, repo_id, info.sha)
-        if meta is not None and meta.scores:
-            return dict(meta.scores)
-        names = [
-            s.rfilename for s in info.siblings or [] if s.rfilename.startswith(".eval_results/")
-        ]
-        return _eval_results_scores(hub, repo_id, info.sha, names)
-
-
-def _eval_results_scores(hub: Hub, repo_id: str, sha: str, names: list[str]) -> dict[str, float]:
-    scores = {}
-    for name in sorted(names):
-        path = hf_hub_download(repo_id, name, revision=sha, endpoint=hub.endpoint, token=hub.token)
-        try:
-            entries = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
-        except yaml.YAMLError:
-            continue
-        for e in entries if isinstance(entries, list) else []:
-            task = e.get("dataset", {}).get("task_id") if isinstance(e, dict) else None
-            if isinstance(task, str) and isinstance(e.get("value"), (int, float)):
-                scores[task] = float(e["value"])
-    return scores
+            return None
+        return hub.api.model_info(repo_id).sha
 
 
 def pull_member(hub: Hub, ref: ModelRef, to: Path | None = None) -> Pulled:
@@ -473,30 +450,31 @@ def read_text(hub: Hub, repo_id: str, sha: str, name: str) -> str | None:
     return Path(path).read_text(encoding="utf-8")
 
 
+def _add_ops(files: dict[str, bytes]) -> list[CommitOperationAdd]:
+    return [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=data)
+        for name, data in sorted(files.items())
+    ]
+
+
 def commit_files(
     hub: Hub, repo_id: str, files: dict[str, bytes], *, parent: str, message: str
 ) -> str:
     """Add or replace files in one commit on top of parent (a concurrent change fails cleanly)."""
-    ops = [
-        CommitOperationAdd(path_in_repo=name, path_or_fileobj=data)
-        for name, data in sorted(files.items())
-    ]
     with hub_errors(hub, f"commit to {repo_id}"):
-        return hub.api.create_commit(repo_id, ops, commit_message=message, parent_commit=parent).oid
+        return hub.api.create_commit(
+            repo_id, _add_ops(files), commit_message=message, parent_commit=parent
+        ).oid
 
 
 def open_files_pr(
     hub: Hub, repo_id: str, files: dict[str, bytes], *, parent: str, message: str, description: str
 ) -> tuple[str, str]:
     """The commit commit_files would make, opened as a pull request; (its commit, its URL)."""
-    ops = [
-        CommitOperationAdd(path_in_repo=name, path_or_fileobj=data)
-        for name, data in sorted(files.items())
-    ]
     with hub_errors(hub, f"open a pull request on {repo_id}"):
         info = hub.api.create_commit(
             repo_id,
-            ops,
+            _add_ops(files),
             commit_message=message,
             commit_description=description,
             parent_commit=parent,

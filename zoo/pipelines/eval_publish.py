@@ -21,7 +21,7 @@ from zoo.eval import EvalReport
 from zoo.hub import client
 from zoo.hub.session import Hub
 from zoo.pipelines.cards import Recorded, member_meta, recorded_results, render_card, with_scores
-from zoo.pipelines.evaluation import RESULTS_FILE, evaluate_model, needs_hub
+from zoo.pipelines.evaluation import RESULTS_FILE, evaluate_model, main_scores, needs_hub
 from zoo.types import ModelRef
 
 
@@ -88,7 +88,7 @@ def publish_eval(
     if not pr:
         new_sha = client.commit_files(h, repo_id, files, parent=sha, message=message)
         return EvalPublished(report, f"{repo_id}@{new_sha}", tuple(sorted(files)))
-    before = client.main_scores(h, repo_id)
+    before = main_scores(h, repo_id)
     summary = f"**{message}**, proposed by zoo: the scores of {repo_id}@{sha[:8]}."
     text = pr_description(summary, repo_id, before, dict(new_meta.scores))
     new_sha, url = client.open_files_pr(

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from zoo.cards.merged import PLOT_FILE
-from zoo.cards.model_index import eval_results_yaml
+from zoo.cards.model_index import eval_results_yaml, parse_eval_results_yaml
 from zoo.cards.results import plot_png
 from zoo.errors import UserError
 from zoo.eval import EvalReport, evaluate, model_meta_stub, mteb_results_folder
+from zoo.hub import client
 from zoo.hub.session import Hub
 from zoo.types import is_local_ref
 
@@ -137,3 +138,18 @@ def evaluate_model(
 def needs_hub(model: str) -> bool:
     """Whether `zoo eval MODEL` pulls MODEL from a Hub (it is not a local folder)."""
     return not is_local_ref(model)
+
+
+def main_scores(h: Hub, repo_id: str) -> dict[str, float]:
+    """Main scores by task of the model on repo_id's main: its zoo.json scores, else its
+    `.eval_results/*.yaml`; {} when the repo does not exist or records none."""
+    sha = client.main_head(h, repo_id)
+    if sha is None:
+        return {}
+    meta = client.read_metadata(h, repo_id, sha)
+    if meta is not None and meta.scores:
+        return dict(meta.scores)
+    return {
+        e["name"]: e["value"]
+        for e in parse_eval_results_yaml(client.read_eval_results(h, repo_id, sha))
+    }

@@ -17,6 +17,7 @@ from zoo.cards.pull_request import pr_description
 from zoo.hub import client
 from zoo.hub.metadata import ZooMetadata
 from zoo.hub.session import Hub
+from zoo.pipelines.evaluation import main_scores
 from zoo.pipelines.search import SEARCH_FILE
 from zoo.recipe.lock import LOCK_FILE, MERGE_PREFIX, Lock
 from zoo.recipe.schema import Publish
@@ -114,7 +115,7 @@ def publish_record(
     method, n = record.meta.labels.get("merge_method"), len(record.meta.parents)
     message = f"zoo merge: {method} of {n} models"
     if pr:
-        before = client.main_scores(h, pub.repo_id)
+        before = main_scores(h, pub.repo_id)
         summary = f"**{message}**, proposed by zoo: {', '.join(record.meta.parents)}."
         text = pr_description(summary, pub.repo_id, before, dict(record.meta.scores))
         sha, url = client.open_member_pr(
