@@ -186,16 +186,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.publish:
         return _eval_publish(args)
     with open_hub_for(args, needed=needs_hub(args.model)) as hub:
-        report = evaluate_model(
-            hub,
-            args.model,
-            tasks=args.tasks,
-            task_dirs=args.task_dir,
-            batch_size=args.batch_size,
-            progress=not args.json,
-        )
+        report = evaluate_model(hub, args.model, **_eval_options(args))
     print(output(json.loads(report.to_json()), format_report(report), as_json=args.json))
     return 0
+
+
+def _eval_options(args: argparse.Namespace) -> dict:
+    """What `zoo eval` passes to an evaluation, published or not."""
+    return {
+        "tasks": args.tasks,
+        "task_dirs": args.task_dir,
+        "batch_size": args.batch_size,
+        "progress": not args.json,
+    }
 
 
 def _eval_publish(args: argparse.Namespace) -> int:
@@ -206,15 +209,7 @@ def _eval_publish(args: argparse.Namespace) -> int:
     if not needs_hub(args.model):
         raise UserError(f"--publish: {args.model} is a local folder; give the Hub repo (REPO_ID)")
     with open_hub_for(args) as hub:
-        done = publish_eval(
-            hub,
-            args.model,
-            tasks=args.tasks,
-            task_dirs=args.task_dir,
-            batch_size=args.batch_size,
-            progress=not args.json,
-            pr=args.pr,
-        )
+        done = publish_eval(hub, args.model, pr=args.pr, **_eval_options(args))
     data = {**json.loads(done.report.to_json()), "published": done.ref, "pr": done.pr_url}
     where = f"pull request {done.pr_url} ({done.ref})" if done.pr_url else done.ref
     text = f"{format_report(done.report)}\npublished {len(done.files)} files: {where}"
