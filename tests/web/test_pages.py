@@ -222,3 +222,14 @@ def test_resolve_serves_user_files_sandboxed(hub, repo):  # noqa: F811
     assert r.headers["content-type"] == "application/octet-stream"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in r.headers["content-security-policy"]
+
+
+def test_a_signed_in_browser_downloads_private_files(hub):  # noqa: F811
+    token = hub.add_token("downloader")
+    api = hub.api(token)
+    api.create_repo("downloader/private-files", private=True, exist_ok=True)
+    api.upload_file(path_or_fileobj=b"weights", path_in_repo="w.bin",
+                    repo_id="downloader/private-files")  # fmt: skip
+    url = "/downloader/private-files/resolve/main/w.bin"
+    assert get(hub, url).status_code == 404
+    assert get(hub, url, cookies={"zoo_token": token}).content == b"weights"

@@ -124,6 +124,8 @@ def error_response(err: HubError) -> JSONResponse:
 # Handlers that stream a request body of unbounded length enforce their own idle timeout
 # instead of the per-request deadline.
 _STREAMING = {U.lfs_put}
+# File downloads also count the web sign-in cookie (reads only, as on huggingface.co).
+_COOKIE_READS = {F.resolve}
 # CAS routes carry a Xet access token, not a user token, and check it themselves.
 _OWN_AUTH = {XR.post_xorb, XR.post_shard, XR.get_dedup, XR.get_reconstruction, XR.get_xorb_range}
 
@@ -190,7 +192,12 @@ def create_app(root: Path, **limits) -> Starlette:
             response = await handler(Call(request, store, lim, groups, user))
             response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1e3:.1f}"
             return response
-        user = None if handler in _OWN_AUTH else authenticate(request, store)
+        if handler in _OWN_AUTH:
+            user = None
+        elif handler in _COOKIE_READS and method in ("GET", "HEAD"):
+            user = page_user(request, store)  # a signed-in browser's download link
+        else:
+            user = authenticate(request, store)
         call = Call(request, store, lim, groups, user)
         if handler in _STREAMING:
             return await handler(call)
