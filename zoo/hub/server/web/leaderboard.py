@@ -32,7 +32,7 @@ from zoo.hub.server.auth import User
 from zoo.hub.server.store import HubStore
 from zoo.hub.server.web.pages_list import zoo_facts
 from zoo.hub.server.web.render import render, repo_url
-from zoo.hub.server.web.repo_view import _Cache, zoo_json
+from zoo.hub.server.web.repo_view import LruCache, zoo_json
 from zoo.hub.server.web.zoo_tree import lineage_revisions
 from zoo.tasks import TASK_TYPES, snake
 
@@ -43,7 +43,7 @@ _TYPE_ORDER = {name: i for i, name in enumerate(TASK_TYPES)}
 _KIND_ORDER = {"base": 0, "bag": 1, "merged": 2, "update": 3}
 AVERAGE = "average"
 
-_scores, _plots = _Cache(2048), _Cache(128)
+_scores, _plots = LruCache(2048), LruCache(128)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ _ZOO_MAX = 1 << 20
 _CACHE_SIZE = 256
 
 
-class _Cache:
+class LruCache:
     """A small LRU of values computed from immutable blobs (keyed by their sha256)."""
 
     def __init__(self, size: int = _CACHE_SIZE):
@@ -38,7 +38,7 @@ class _Cache:
         return value
 
 
-_cards, _zoo = _Cache(), _Cache()
+_cards, _zoo = LruCache(), LruCache()
 
 
 @dataclass

@@ -23,7 +23,7 @@ from zoo.hub.server.access import can_read
 from zoo.hub.server.auth import User
 from zoo.hub.server.store import HubStore
 from zoo.hub.server.web.render import repo_url
-from zoo.hub.server.web.repo_view import _Cache, zoo_json
+from zoo.hub.server.web.repo_view import LruCache, zoo_json
 
 MAX_DEPTH = 8  # levels walked in each direction
 MAX_NODES = 60  # a page stays fast and readable; the page says when the tree was cut
@@ -35,7 +35,7 @@ _PLAIN = ('["', '"]')
 # ('#<decimal>;', which mermaid decodes into the label's text, never into markup).
 _SAFE = re.compile(r"[A-Za-z0-9 ._/@:+=,-]")
 
-_revs = _Cache(4096)
+_revs = LruCache(4096)
 
 Key = tuple[str, str]  # (repo id as stored, commit sha)
 
