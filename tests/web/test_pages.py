@@ -13,6 +13,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd
 
 from tests.hub.conftest import hub  # noqa: F401  (the session Hub server)
+from tests.web.signin import signed_in
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
 
@@ -169,12 +170,21 @@ def test_private_repo_invisible_until_signed_in(hub):  # noqa: F811
         assert browser.get("/webowner/hidden-model").status_code == 404
 
 
-def test_the_cookie_never_authorises_the_api(hub):  # noqa: F811
-    token = hub.add_token("cookieonly")
-    cookies = {"zoo_token": token}
-    r = httpx2.post(f"{hub.url}/api/repos/create", json={"name": "x", "organization": "cookieonly"},
-                    cookies=cookies)  # fmt: skip
-    assert r.status_code == 401
+def test_the_session_cookie_holds_no_token_and_names_its_port(hub):  # noqa: F811
+    token = hub.add_token("sessionuser")
+    with signed_in(hub, token) as client:
+        ((name, value),) = client.cookies.items()
+        assert name == f"zoo_session_{hub.url.rsplit(':', 1)[1]}"
+        assert token not in value and token.removeprefix("hf_zoo_") not in value
+        assert client.get("/api/whoami-v2").status_code == 401  # the API ignores it
+        r = client.post("/api/repos/create", json={"name": "x", "organization": "sessionuser"})
+        assert r.status_code == 401
+    expiry, digest, signature = value.split(".")
+    forged = [f"{int(expiry) + 99}.{digest}.{signature}", f"{expiry}.{'0' * 64}.{signature}",
+              f"1.{digest}.{signature}", "garbage", token]  # fmt: skip
+    for bad in forged:
+        assert get(hub, "/", cookies={name: bad}).status_code == 200
+        assert "sessionuser" not in get(hub, "/", cookies={name: bad}).text
 
 
 def test_pull_request_page_shows_its_files(hub, repo):  # noqa: F811
@@ -232,4 +242,5 @@ def test_a_signed_in_browser_downloads_private_files(hub):  # noqa: F811
                     repo_id="downloader/private-files")  # fmt: skip
     url = "/downloader/private-files/resolve/main/w.bin"
     assert get(hub, url).status_code == 404
-    assert get(hub, url, cookies={"zoo_token": token}).content == b"weights"
+    with signed_in(hub, token) as client:
+        assert client.get(url).content == b"weights"

@@ -15,6 +15,7 @@ import httpx2
 import pytest
 
 from tests.hub.conftest import hub  # noqa: F401  (the session Hub server)
+from tests.web.signin import signed_in
 from tests.web.zoo_fixtures import SCORES, publish, publish_family, training
 from zoo.hub.metadata import ZooMetadata
 from zoo.hub.server import HubStore, create_app
@@ -226,7 +227,8 @@ def test_the_tree_page_shows_private_nodes_only_when_signed_in(hub, fam):  # noq
     anon = get(hub, path).text
     assert fam.repo("bag-secret") not in anon
     assert parse(anon).ids["model-tree-graph"][0]["data-nodes"] == str(len(FAMILY))
-    cookie = get(hub, path, cookies={"zoo_token": hub.admin_token}).text
+    with signed_in(hub, hub.admin_token) as client:
+        cookie = client.get(path).text
     assert fam.repo("bag-secret") in cookie
     assert parse(cookie).ids["model-tree-graph"][0]["data-nodes"] == str(len(FAMILY) + 1)
 
@@ -325,7 +327,8 @@ def test_the_leaderboard_page(hub, fam):  # noqa: F811
     assert {f"/{fam.repo(n)}" for n in ("base", "bag-a", "bag-b", "merged", "update")} <= hrefs
     assert len(page.having("svg", "board-plot")) == 1
     assert fam.repo("bag-secret") not in r.text
-    signed = get(hub, f"/zoo/experiments/{fam.exp}", cookies={"zoo_token": hub.admin_token})
+    with signed_in(hub, hub.admin_token) as client:
+        signed = client.get(f"/zoo/experiments/{fam.exp}")
     assert fam.repo("bag-secret") in signed.text
 
 

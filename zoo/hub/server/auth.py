@@ -53,6 +53,15 @@ def _check_user_name(name: str) -> str:
     return name
 
 
+def _by_digest(data: dict, digest: str) -> User | None:
+    """The user whose token record has this hash (no early exit: the same time for any digest)."""
+    found = None
+    for rec in data["tokens"]:
+        if hmac.compare_digest(digest, rec["hash"]):
+            found = User(rec["name"], rec["write"] or rec["admin"], rec["admin"])
+    return found
+
+
 class AuthStore:
     """Token and namespace records of one store; every method is safe across processes."""
 
@@ -136,16 +145,34 @@ class AuthStore:
         return self._cache[1]
 
     def _match(self, data: dict, token: str) -> User | None:
-        digest = self._hash(data["salt"], token)
-        found = None
-        for rec in data["tokens"]:  # no early exit: the scan takes the same time for every token
-            if hmac.compare_digest(digest, rec["hash"]):
-                found = User(rec["name"], rec["write"] or rec["admin"], rec["admin"])
-        return found
+        return _by_digest(data, self._hash(data["salt"], token))
 
     def authenticate(self, token: str) -> User | None:
         """Return the user a token belongs to, or None if unknown; reloads tokens.json on change."""
         return self._match(self._data(), token)
+
+    # -- web sessions -------------------------------------------------------------------------
+    # A browser signed in with a token keeps a signed session, never the token: the record's
+    # salted hash, an expiry and this store's signature. Deleting the token ends its sessions.
+
+    def new_session(self, token: str, lifetime_s: int) -> str | None:
+        """A session value for a browser signed in with `token`; None if the token is unknown."""
+        data = self._data()
+        digest = self._hash(data["salt"], token)
+        if _by_digest(data, digest) is None:
+            return None
+        expiry = int(time.time()) + lifetime_s
+        return f"{expiry}.{digest}.{self.sign(f'web-session:{expiry}:{digest}')}"
+
+    def session_user(self, value: str) -> User | None:
+        """The user of a session value: signed here, not expired, its token still on record."""
+        expiry, _, rest = value.partition(".")
+        digest, _, signature = rest.partition(".")
+        if not expiry.isdigit() or int(expiry) < time.time():
+            return None
+        if not self.check_signature(f"web-session:{expiry}:{digest}", signature):
+            return None
+        return _by_digest(self._data(), digest)
 
     # -- namespaces ---------------------------------------------------------------------------
 

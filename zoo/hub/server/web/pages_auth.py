@@ -1,7 +1,10 @@
-"""Signing in on the web: a token, checked once, kept in an HttpOnly, SameSite=Strict cookie.
+"""Signing in on the web: a token, checked once, turned into a signed session (never the token
+itself) kept in an HttpOnly, SameSite=Strict cookie named after the Hub's port (cookies are not
+kept apart by port: two Hubs on one host must not share or overwrite one).
 
-The cookie counts only for the web pages (GET) and for signing out; the API still wants an
-`Authorization` header, so a page elsewhere can never make a visitor's browser write to the Hub.
+The session counts only for reads: the web pages, file downloads (resolve) and signing out. Every
+write to the API still needs an `Authorization` header, so a page elsewhere can never make a
+visitor's browser change the Hub.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from zoo.hub.server.http import Call, authenticate, read_body
 from zoo.hub.server.store import HubStore
 from zoo.hub.server.web.render import page
 
-COOKIE = "zoo_token"
+COOKIE = "zoo_session"
 _FORM_MAX = 4096
 _MAX_AGE_S = 30 * 24 * 3600
 
@@ -27,9 +30,15 @@ def page_user(request: Request, store: HubStore, cookie: bool = True) -> User | 
 
     cookie=False ignores the cookie (a POST other than signing out)."""
     user = authenticate(request, store)
-    if user is None and cookie and request.cookies.get(COOKIE):
-        user = store.auth.authenticate(request.cookies[COOKIE])
+    session = request.cookies.get(cookie_name(request)) if cookie else None
+    if user is None and session:
+        user = store.auth.session_user(session)
     return user
+
+
+def cookie_name(request: Request) -> str:
+    """The session cookie of the Hub the request reached: one name per port."""
+    return f"{COOKIE}_{request.url.port or (443 if request.url.scheme == 'https' else 80)}"
 
 
 def _next(value: str | None) -> str:
@@ -57,13 +66,13 @@ async def login(call: Call):
     form = parse_qs((await read_body(call, _FORM_MAX)).decode("utf-8", "replace"))
     token = (form.get("token") or [""])[0].strip()
     target = _next((form.get("next") or [None])[0])
-    user = call.store.auth.authenticate(token) if token else None
-    if user is None:
+    session = call.store.auth.new_session(token, _MAX_AGE_S) if token else None
+    if session is None:
         return page(call, "login.html", status=401, next=target, error="unknown token")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        COOKIE,
-        token,
+        cookie_name(call.request),
+        session,
         max_age=_MAX_AGE_S,
         httponly=True,
         samesite="strict",
@@ -77,5 +86,5 @@ async def logout(call: Call):
     """POST /logout: forget the cookie."""
     _check_origin(call)
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(cookie_name(call.request), path="/", httponly=True, samesite="strict")
     return response
