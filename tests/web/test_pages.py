@@ -244,3 +244,47 @@ def test_a_signed_in_browser_downloads_private_files(hub):  # noqa: F811
     assert get(hub, url).status_code == 404
     with signed_in(hub, token) as client:
         assert client.get(url).content == b"weights"
+
+
+def test_links_at_a_revision_with_a_slash_work(hub, repo):  # noqa: F811
+    import re
+
+    hub.api().create_branch(repo, branch="feature/x")
+    text = get(hub, f"/{repo}/tree/feature%2Fx").text
+    links = set(re.findall(r'href="(/[^"]+)"', text))
+    assert f"/{repo}/tree/feature%2Fx/sub" in links
+    assert f"/{repo}/blob/feature%2Fx/README.md" in links
+    for link in links:
+        if link.startswith(f"/{repo}/") and "/discussions" not in link:
+            assert get(hub, link).status_code == 200, link
+
+
+def test_odd_zoo_json_values_never_break_the_page(hub):  # noqa: F811
+    api = hub.api()
+    api.create_repo("web/odd-zoo", exist_ok=True)
+    odd = {"kind": ["bag"], "training": "str", "labels": "x", "parents": 5, "base_model": 3}
+    api.upload_file(path_or_fileobj=json.dumps(odd).encode(), path_in_repo="zoo.json",
+                    repo_id="web/odd-zoo")  # fmt: skip
+    for path in ("", "/tree/main", "/tree-of-models"):
+        assert get(hub, f"/web/odd-zoo{path}").status_code == 200, path
+
+
+def test_hub_list_filters_and_author(hub, repo):  # noqa: F811
+    ns, name = repo.split("/")
+    assert repo in get(hub, "/models?library=sentence-transformers").text
+    assert repo in get(hub, "/models?license=apache-2.0").text
+    assert repo not in get(hub, "/models?license=mit").text
+    assert repo in get(hub, f"/models?author={ns}").text
+    assert repo not in get(hub, f"/models?author={ns}x").text
+
+
+def test_huge_and_deeply_nested_cards_stay_fast(hub):  # noqa: F811
+    import time
+
+    api = hub.api()
+    for repo_id, body in (("web/deep-card", "<div>" * 100_000), ("web/long-card", "x " * 200_000)):
+        api.create_repo(repo_id, exist_ok=True)
+        api.upload_file(path_or_fileobj=body.encode(), path_in_repo="README.md", repo_id=repo_id)
+        start = time.perf_counter()
+        r = get(hub, f"/{repo_id}")
+        assert r.status_code == 200 and time.perf_counter() - start < 2

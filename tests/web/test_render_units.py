@@ -186,3 +186,32 @@ def test_text_of(tmp_path):
 )  # fmt: skip
 def test_sign_in_returns_only_to_this_hub(value, want):
     assert _next(value) == want
+
+
+def test_backslash_rooted_and_control_char_urls_are_remote():
+    out = render_markdown(
+        '<img src="/\\evil.example/x.png"> <img src="java\tscript:alert(1)">', "/o/m", "main"
+    )
+    assert "evil.example" not in out and "script:" not in out
+
+
+def test_relative_paths_are_decoded_once_then_encoded_once():
+    out = render_markdown(
+        "![p](my%20plot.png) ![u](bilder/ü.png) [q](a.txt?x=1#L2) [e](%2E%2E/%2E%2E/x)",
+        "/o/m",
+        "main",
+    )
+    assert 'src="/o/m/raw/main/my%20plot.png"' in out
+    assert 'src="/o/m/raw/main/bilder/%C3%BC.png"' in out
+    assert 'href="/o/m/blob/main/a.txt?x=1#L2"' in out
+    assert '<a rel="noopener noreferrer nofollow">e</a>' in out  # an encoded ../ leaves: no href
+
+
+def test_deep_nesting_is_shown_as_text_and_long_cards_are_not_rendered():
+    from zoo.hub.server.web.markdown import MAX_CHARS, too_deep
+
+    assert too_deep("<div>" * 201) and not too_deep("<div></div>" * 5000)
+    assert not too_deep("<br>" * 5000) and not too_deep("<p/>" * 5000)
+    out = render_markdown("<div>" * 1000, "/o/m", "main")
+    assert out.startswith('<pre class="text"><code>&lt;div&gt;')
+    assert "Too long to render" in render_markdown("x" * (MAX_CHARS + 1), "/o/m", "main")

@@ -150,7 +150,7 @@ def _route(method: str, raw_path: str):
 
 async def _on_hub_error(request: Request, exc: Exception):
     if wants_html(request):
-        return error_html(exc)  # type: ignore[arg-type]
+        return error_html(request, exc)  # type: ignore[arg-type]
     return error_response(exc)  # type: ignore[arg-type]
 
 
@@ -165,9 +165,18 @@ async def _on_crash(request: Request, exc: Exception):
         log.error("disk full on %s %s", request.method, request.url.path)
         return error_response(storage_full())
     log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(
-        HubError(500, "InternalError", f"internal server error: {type(exc).__name__}")
-    )
+    err = HubError(500, "InternalError", f"internal server error: {type(exc).__name__}")
+    return error_html(request, err) if wants_html(request) else error_response(err)
+
+
+async def _within(work, lim: Limits):
+    """`work` under the per-request deadline: 504 DeadlineExceeded past it."""
+    try:
+        return await asyncio.wait_for(work, lim.request_timeout_s)
+    except asyncio.TimeoutError:  # an alias of TimeoutError since Python 3.11
+        raise HubError(
+            504, "DeadlineExceeded", f"request not completed within {lim.request_timeout_s} s"
+        ) from None
 
 
 def create_app(root: Path, **limits) -> Starlette:
@@ -188,8 +197,9 @@ def create_app(root: Path, **limits) -> Starlette:
             request.state.web = True
             cookie = method in ("GET", "HEAD") or handler in W.COOKIE_POSTS
             user = page_user(request, store, cookie=cookie)
+            request.state.user = user
             start = time.perf_counter()
-            response = await handler(Call(request, store, lim, groups, user))
+            response = await _within(handler(Call(request, store, lim, groups, user)), lim)
             response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1e3:.1f}"
             return response
         if handler in _OWN_AUTH:
@@ -201,12 +211,7 @@ def create_app(root: Path, **limits) -> Starlette:
         call = Call(request, store, lim, groups, user)
         if handler in _STREAMING:
             return await handler(call)
-        try:
-            return await asyncio.wait_for(handler(call), lim.request_timeout_s)
-        except asyncio.TimeoutError:  # an alias of TimeoutError since Python 3.11
-            raise HubError(
-                504, "DeadlineExceeded", f"request not completed within {lim.request_timeout_s} s"
-            ) from None
+        return await _within(handler(call), lim)
 
     app = Starlette(
         routes=[Route("/{path:path}", dispatch, methods=_METHODS)],

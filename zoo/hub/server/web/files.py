@@ -1,7 +1,7 @@
 """What the file pages show: a folder's entries, a file as text, as a tensor table or as bytes.
 
-Pure apart from reading stored objects (at most the first bytes of a file for text, the header
-of a safetensors file).
+Pure apart from reading stored objects: a text file up to TEXT_MAX, the header of a safetensors
+file, nothing of any other file.
 """
 
 from __future__ import annotations

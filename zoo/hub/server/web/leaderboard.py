@@ -27,12 +27,10 @@ import yaml
 from huggingface_hub import parse_eval_result_entries
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
-from zoo.hub.server.access import can_read
 from zoo.hub.server.auth import User
 from zoo.hub.server.store import HubStore
-from zoo.hub.server.web.pages_list import zoo_facts
 from zoo.hub.server.web.render import render, repo_url
-from zoo.hub.server.web.repo_view import LruCache, zoo_json
+from zoo.hub.server.web.repo_view import LruCache, member_facts, visible_heads, zoo_json
 from zoo.hub.server.web.zoo_tree import lineage_revisions
 from zoo.tasks import TASK_TYPES, snake
 
@@ -185,14 +183,9 @@ def _repo_of(ref) -> str | None:
 def models(store: HubStore, user: User | None) -> list[Model]:
     """Every model repo `user` may see, at main (scores read lazily per commit, cached)."""
     out = []
-    for state in store.repos.all("model"):
-        commit = store.repos.get_commit(state["branches"].get("main", ""))
-        if commit is None or not can_read(user, state):
-            continue
-        card, _tags = store.card("model", commit)
+    for state, commit, card, _tags in visible_heads(store, user, "model"):
         zoo = zoo_json(store, commit)
-        kind, experiment = zoo_facts(card)
-        kind2, experiment2 = zoo_facts({"zoo": zoo})
+        kind, experiment = member_facts(store, commit, card)
         labels = zoo.get("labels") if isinstance(zoo.get("labels"), dict) else {}
         # parents over the repo's lineage revisions: a merged model's main (its next revision)
         # names its earlier self and the update model, the earlier revision the bags
@@ -204,8 +197,8 @@ def models(store: HubStore, user: User | None) -> list[Model]:
                 id=state["id"],
                 sha=commit["id"],
                 private=state["private"],
-                kind=kind2 or kind,
-                experiment=experiment2 or experiment,
+                kind=kind,
+                experiment=experiment,
                 role=labels.get("role") if isinstance(labels.get("role"), str) else None,
                 base=_repo_of(zoo.get("base_model")),
                 parents=tuple(r for r in map(_repo_of, related) if r),
@@ -220,14 +213,8 @@ def experiments(store: HubStore, user: User | None) -> list[tuple[str, int, list
     """(name, members, their kinds) of every experiment with a member `user` may see."""
     counts: Counter = Counter()
     kinds: dict[str, set[str]] = {}
-    for state in store.repos.all("model"):
-        commit = store.repos.get_commit(state["branches"].get("main", ""))
-        if commit is None or not can_read(user, state):
-            continue
-        card, _tags = store.card("model", commit)
-        kind, experiment = zoo_facts(card)
-        if experiment is None:
-            kind, experiment = zoo_facts({"zoo": zoo_json(store, commit)})
+    for _state, commit, card, _tags in visible_heads(store, user, "model"):
+        kind, experiment = member_facts(store, commit, card)
         if experiment:
             counts[experiment] += 1
             kinds.setdefault(experiment, set()).add(kind or "model")
@@ -295,7 +282,8 @@ def _with_measured(store: HubStore, picked: list[tuple[Model, str]]) -> list[tup
     measured for them at the same commit (the base and the bags, scored beside the merge)."""
     found: dict[str, dict[str, tuple[str, float]]] = {}
     for model, _why in picked:
-        entry = store.repos.get_commit(model.sha)["tree"].get(CARD_RESULTS)
+        commit = store.repos.get_commit(model.sha)
+        entry = commit["tree"].get(CARD_RESULTS) if commit else None
         if entry is None or entry["size"] > _CARD_RESULTS_MAX:
             continue
         path = store.objects.path(entry["sha256"])

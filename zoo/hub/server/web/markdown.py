@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import html
 import posixpath
-from urllib.parse import quote, urlsplit
+import re
+from urllib.parse import quote, unquote, urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
@@ -31,6 +32,24 @@ _ATTRS = {
     "ol": {"start"},
 }
 _SCHEMES = {"http", "https", "mailto"}
+# The sanitiser's time grows with the square of the tag nesting (100k nested <div>: 27 s), so
+# markup nested deeper than this is shown as text; a card past MAX_CHARS is not rendered at all.
+MAX_DEPTH = 200
+MAX_CHARS = 160_000
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*?(/?)>")
+_VOID = {"br", "hr", "img", "input", "meta", "link", "wbr", "area", "col", "source"}
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """True when the raw HTML in `text` nests tags deeper than `limit` (a cheap, tolerant count)."""
+    depth = 0
+    for close, name, self_closing in _TAG.findall(text):
+        if name.lower() in _VOID or self_closing:
+            continue
+        depth = max(depth - 1, 0) if close else depth + 1
+        if depth > limit:
+            return True
+    return False
 
 
 def _fence(md: MarkdownIt):
@@ -54,13 +73,19 @@ def _parser() -> MarkdownIt:
 _MD = _parser()
 
 
-def _in_repo(value: str, base: str) -> str | None:
-    """A relative URL as a path inside the repo, or None if it leaves the repo."""
-    url = urlsplit(value)
-    path = posixpath.normpath(posixpath.join(base, url.path))
-    if path.startswith("..") or path.startswith("/") or path == ".":
+def _in_repo(path: str) -> str | None:
+    """A relative URL path (percent-decoded) as a path inside the repo, or None if it leaves it."""
+    path = posixpath.normpath(unquote(path))
+    if path.startswith(("..", "/")) or path == ".":
         return None
     return path
+
+
+def _remote(value: str) -> bool:
+    """True for a URL that names another host: a scheme, '//host', or '/\\host' (read as '//')."""
+    v = value.strip().replace("\\", "/")
+    url = urlsplit(v)
+    return bool(url.scheme or url.netloc or v.startswith("//"))
 
 
 def _url_filter(links: dict[str, str]):
@@ -73,23 +98,32 @@ def _url_filter(links: dict[str, str]):
             return value if ok else None
         if attr not in ("href", "src"):
             return value
-        url = urlsplit(value)
-        if url.scheme or url.netloc:
+        if any(ch.isspace() or ord(ch) < 32 for ch in value):
+            return None
+        if _remote(value):
             return None if tag == "img" else value
-        if value.startswith("#") or value.startswith("/"):
+        if value.startswith(("#", "/")):
             return value
-        path = _in_repo(value, "")
+        url = urlsplit(value)
+        path = _in_repo(url.path)
         if path is None:
             return None
         kind = "raw" if tag == "img" else "blob"
-        frag = f"#{url.fragment}" if url.fragment else ""
-        return f"{links['repo']}/{kind}/{links['rev']}/{quote(path)}{frag}"
+        tail = (f"?{url.query}" if url.query else "") + (f"#{url.fragment}" if url.fragment else "")
+        return f"{links['repo']}/{kind}/{links['rev']}/{quote(path)}{tail}"
 
     return keep
 
 
-def render_markdown(text: str, repo_url: str, rev: str) -> str:
-    """Sanitised HTML of card markdown; relative links resolve inside `repo_url` at `rev`."""
+def render_markdown(text: str, repo_url: str, rev: str, max_chars: int = MAX_CHARS) -> str:
+    """Sanitised HTML of card markdown; relative links resolve inside `repo_url` at `rev`.
+
+    Text past `max_chars` is not rendered (a notice instead); markup nested too deep is shown as
+    text. Either way the time spent stays bounded whatever the repo holds."""
+    if len(text) > max_chars:
+        return f'<p class="empty">Too long to render here ({len(text):,} characters).</p>'
+    if too_deep(text):
+        return f'<pre class="text"><code>{html.escape(text)}</code></pre>'
     raw = _MD.render(text)
     return nh3.clean(
         raw,

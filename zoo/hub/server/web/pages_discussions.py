@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from starlette.concurrency import run_in_threadpool
 
 from zoo.hub.server import commits as C
@@ -11,6 +13,7 @@ from zoo.hub.server.http import Call, parse_uint
 from zoo.hub.server.web.markdown import render_markdown
 from zoo.hub.server.web.pages_repo import change_row, open_repo
 from zoo.hub.server.web.render import page
+from zoo.hub.server.web.repo_view import LruCache
 
 
 async def discussions_page(call: Call):
@@ -24,12 +27,21 @@ async def discussions_page(call: Call):
     return page(call, "discussions.html", **await run_in_threadpool(build))
 
 
+_comments = LruCache(1024)
+
+
+def _comment_html(view, raw: str) -> str:
+    """A comment's markdown, rendered once per (repo, text)."""
+    key = (view.url, hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest())
+    return _comments.get(key, lambda: render_markdown(raw, view.url, "main"))
+
+
 def _events(view, item: dict) -> list[dict]:
     out = []
     for e in item["events"]:
         row = {"type": e["type"], "author": e["author"], "date": e["createdAt"], "data": e["data"]}
         if e["type"] == "comment" and not e["data"]["hidden"]:
-            row["html"] = render_markdown(e["data"]["latest"]["raw"], view.url, "main")
+            row["html"] = _comment_html(view, e["data"]["latest"]["raw"])
         out.append(row)
     return out
 

@@ -9,10 +9,10 @@ from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 
-from zoo.hub.server.access import can_read
 from zoo.hub.server.http import Call
 from zoo.hub.server.store import HubStore
 from zoo.hub.server.web.render import page
+from zoo.hub.server.web.repo_view import member_facts, visible_heads
 
 PER_PAGE = 30
 _SORTS = {
@@ -36,32 +36,32 @@ class Row:
     experiment: str | None
 
 
-def zoo_facts(card: dict) -> tuple[str | None, str | None]:
-    """(kind, experiment) from the card's `zoo:` block (the member metadata's copy)."""
-    zoo = card.get("zoo") if isinstance(card.get("zoo"), dict) else {}
-    training = zoo.get("training") if isinstance(zoo.get("training"), dict) else {}
-    labels = zoo.get("labels") if isinstance(zoo.get("labels"), dict) else {}
-    kind, experiment = zoo.get("kind"), training.get("experiment") or labels.get("experiment")
-    return (
-        kind if isinstance(kind, str) else None,
-        experiment if isinstance(experiment, str) else None,
-    )
-
-
 def visible_rows(store: HubStore, user, repo_type: str) -> list[Row]:
     """Every repo of `repo_type` with a main branch that `user` may see."""
     rows = []
-    for state in store.repos.all(repo_type):
-        commit = store.repos.get_commit(state["branches"].get("main", ""))
-        if commit is None or not can_read(user, state):
-            continue
-        card, tags = store.card(repo_type, commit)
-        kind, experiment = zoo_facts(card)
+    for state, commit, card, tags in visible_heads(store, user, repo_type):
+        kind, experiment = member_facts(store, commit, card)
         rows.append(
             Row(state["id"], repo_type, state["private"], commit["date"], state["createdAt"],
                 tuple(tags), kind, experiment)
         )  # fmt: skip
     return rows
+
+
+# huggingface.co's list filters, each a tag of the repo: ?library=sentence-transformers,
+# ?pipeline_tag=..., ?language=en, ?license=license:mit (or mit), ?other=<any tag>.
+_TAG_PARAMS = ("other", "library", "pipeline_tag", "language", "license")
+
+
+def _tags(q) -> tuple[str, ...]:
+    tags = []
+    for name in _TAG_PARAMS:
+        for value in q.getlist(name):
+            if value and name == "license" and not value.startswith("license:"):
+                value = f"license:{value}"
+            if value:
+                tags.append(value)
+    return tuple(tags)[:10]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class Query:
     tags: tuple[str, ...]
     kind: str
     experiment: str
+    author: str
     sort: str
     page_no: int
 
@@ -79,9 +80,10 @@ class Query:
         page_no = q.get("p", "0")
         return cls(
             q.get("search", "").strip()[:200],
-            tuple(t for t in q.getlist("other") if t)[:10],
+            _tags(q),
             q.get("kind", ""),
             q.get("experiment", ""),
+            q.get("author", ""),
             q.get("sort", "modified") if q.get("sort") in _SORTS else "modified",
             int(page_no) if page_no.isdigit() and len(page_no) < 6 else 0,
         )
@@ -92,6 +94,7 @@ class Query:
             and all(t in row.tags for t in self.tags)
             and (not self.kind or row.kind == self.kind)
             and (not self.experiment or row.experiment == self.experiment)
+            and (not self.author or row.id.split("/")[0].lower() == self.author.lower())
         )
 
     def link(self, **change) -> str:
@@ -100,6 +103,7 @@ class Query:
             "search": self.search,
             "kind": self.kind,
             "experiment": self.experiment,
+            "author": self.author,
             "sort": self.sort,
             "p": self.page_no,
             "other": list(self.tags),

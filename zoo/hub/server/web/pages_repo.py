@@ -53,8 +53,7 @@ async def tree_page(call: Call):
     folder = (call.groups[4] or "").strip("/")
 
     def build() -> dict:
-        view = open_repo(call, call.groups[3])
-        ungated(call, view.state)
+        view = open_repo(call, call.groups[3])  # a gated repo's file list is public, as its API's
         entries = F.listing(view.commit["tree"], folder)
         if entries is None:
             raise entry_not_found(folder, view.commit["id"])
@@ -87,6 +86,7 @@ async def blob_page(call: Call):
         view, path, entry = _file(call)
         tensors = F.tensor_table(call.store.objects, entry) if path.endswith(".safetensors") else []
         text = None if tensors else F.text_of(call.store.objects, entry)
+        too_large = not tensors and text is None and entry["size"] > F.TEXT_MAX
         return {
             "repo": view,
             "tab": "files",
@@ -95,6 +95,7 @@ async def blob_page(call: Call):
             "entry": entry,
             "text": text,
             "tensors": tensors,
+            "too_large": too_large,
             "parameters": sum(t.parameters for t in tensors),
         }
 

@@ -12,13 +12,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from zoo import __version__
 from zoo.hub.server.errors import HubError
 from zoo.hub.server.http import Call
+from zoo.hub.server.paths import is_valid_repo_id
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 MERMAID = STATIC / "vendor" / "mermaid" / "mermaid.esm.min.mjs"
 
 # Scripts only from the Hub itself; mermaid writes inline <style> into its SVGs, hence
-# 'unsafe-inline' for styles (never for scripts). Card images come from the Hub (or data: URIs).
+# 'unsafe-inline' for styles (never for scripts). Card images come from the Hub itself (the
+# sanitiser drops others; data: stays allowed for mermaid's and the browser's own images).
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'self'; "
@@ -51,7 +53,8 @@ def _filesize(n: int | None) -> str:
 
 
 _env.filters["filesize"] = _filesize
-_env.filters["urlpath"] = lambda s: quote(str(s), safe="/")
+_env.filters["urlpath"] = lambda s: quote(str(s), safe="/")  # a file path: its slashes stay
+_env.filters["urlseg"] = lambda s: quote(str(s), safe="")  # one segment: a revision, a name
 _env.filters["short"] = lambda sha: str(sha)[:7]
 _env.globals["has_mermaid"] = MERMAID.is_file
 _env.globals["zoo_version"] = __version__
@@ -63,6 +66,7 @@ def repo_url(repo_type: str, repo_id: str) -> str:
 
 
 _env.globals["repo_url"] = repo_url
+_env.globals["is_repo_id"] = is_valid_repo_id
 
 
 def render(template: str, **context) -> str:
@@ -87,11 +91,13 @@ def wants_html(request: Request) -> bool:
     return not path.startswith(("/api/", "/static/")) and "text/html" in accept
 
 
-def error_html(err: HubError) -> Response:
-    """A HubError as a browser sees it: a redirect stays one, anything else an HTML page."""
+def error_html(request: Request, err: HubError) -> Response:
+    """A HubError as a browser sees it: a redirect stays one, anything else an HTML page (with
+    the visitor the page's route found, so the header and "Sign in" stay right)."""
     if 300 <= err.status < 400 and "Location" in err.headers:
         return RedirectResponse(err.headers["Location"], status_code=err.status)
-    body = render("error.html", user=None, path="", status=err.status, code=err.code,
-                  message=err.message)  # fmt: skip
+    user = getattr(request.state, "user", None)
+    body = render("error.html", user=user, path=request.url.path, status=err.status,
+                  code=err.code, message=err.message)  # fmt: skip
     headers = {**PAGE_HEADERS, "X-Error-Code": err.code}
     return HTMLResponse(body, status_code=err.status, headers=headers)

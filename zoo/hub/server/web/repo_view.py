@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from zoo.hub.server.access import can_read
 from zoo.hub.server.cards import card_body
 from zoo.hub.server.store import HubStore
 from zoo.hub.server.web.markdown import render_markdown
@@ -65,6 +67,24 @@ class RepoView:
         return repo_url(self.type, self.id)
 
     @property
+    def kind(self) -> str | None:
+        return _facts(self.zoo)[0] or _facts(self.card.get("zoo"))[0]
+
+    @property
+    def experiment(self) -> str | None:
+        return _facts(self.zoo)[1] or _facts(self.card.get("zoo"))[1]
+
+    @property
+    def zoo_base(self) -> str | None:
+        base = self.zoo.get("base_model")
+        return base if isinstance(base, str) else None
+
+    @property
+    def zoo_parents(self) -> int:
+        parents = self.zoo.get("parents")
+        return len(parents) if isinstance(parents, list) else 0
+
+    @property
     def meta(self) -> list[tuple[str, list[str]]]:
         """(key, values) of the card metadata the Hub shows beside a card."""
         out = []
@@ -96,6 +116,38 @@ def zoo_json(store: HubStore, commit: dict) -> dict:
         return data if isinstance(data, dict) else {}
 
     return _zoo.get(entry["sha256"], read)
+
+
+def _facts(zoo: object) -> tuple[str | None, str | None]:
+    """(kind, experiment) of a zoo metadata record, tolerating any shape."""
+    zoo = zoo if isinstance(zoo, dict) else {}
+    training = zoo.get("training") if isinstance(zoo.get("training"), dict) else {}
+    labels = zoo.get("labels") if isinstance(zoo.get("labels"), dict) else {}
+    kind, experiment = zoo.get("kind"), training.get("experiment") or labels.get("experiment")
+    return (
+        kind if isinstance(kind, str) else None,
+        experiment if isinstance(experiment, str) else None,
+    )
+
+
+def visible_heads(store: HubStore, user, repo_type: str) -> Iterator[tuple[dict, dict, dict, list]]:
+    """(state, main commit, cardData, tags) of every repo of `repo_type` that `user` may read
+    and that has a main branch: what every site-wide page (lists, experiments) walks."""
+    for state in store.repos.all(repo_type):
+        commit = store.repos.get_commit(state["branches"].get("main", ""))
+        if commit is None or not can_read(user, state):
+            continue
+        card, tags = store.card(repo_type, commit)
+        yield state, commit, card, tags
+
+
+def member_facts(store: HubStore, commit: dict, card: dict) -> tuple[str | None, str | None]:
+    """(kind, experiment) of a commit: from its card's `zoo:` block (the copy every list reads
+    without opening a file), else from its zoo.json. Every page asks this one function."""
+    kind, experiment = _facts(card.get("zoo"))
+    if kind is None and experiment is None:
+        kind, experiment = _facts(zoo_json(store, commit))
+    return kind, experiment
 
 
 def card_html(store: HubStore, view: RepoView) -> str | None:

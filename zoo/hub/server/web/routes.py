@@ -43,5 +43,5 @@ WEB_ROUTES: list[tuple[tuple[str, ...], re.Pattern, object]] = [
     ]
 ]
 
-# Handlers whose POST body is a sign-in form: the only writes the cookie is honoured for.
+# The one POST the session cookie counts for: signing out (signing in needs no session).
 COOKIE_POSTS = {AU.logout}
