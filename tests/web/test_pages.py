@@ -288,3 +288,21 @@ def test_huge_and_deeply_nested_cards_stay_fast(hub):  # noqa: F811
         start = time.perf_counter()
         r = get(hub, f"/{repo_id}")
         assert r.status_code == 200 and time.perf_counter() - start < 2
+
+
+def test_a_file_history_lists_only_the_commits_that_changed_it(hub):  # noqa: F811
+    api = hub.api()
+    api.create_repo("web/history", exist_ok=True)
+    for i, name in enumerate(["a.txt", "b.txt", "a.txt"]):
+        api.upload_file(path_or_fileobj=f"v{i}".encode(), path_in_repo=name,
+                        repo_id="web/history", commit_message=f"change {i} {name}")  # fmt: skip
+    text = get(hub, "/web/history/commits/main/a.txt").text
+    assert "change 0 a.txt" in text and "change 2 a.txt" in text and "change 1 b.txt" not in text
+    assert 'href="/web/history/commits/main/a.txt"' in get(hub, "/web/history/blob/main/a.txt").text
+
+
+def test_a_namespace_link_lists_its_models(hub, repo):  # noqa: F811
+    ns = repo.split("/")[0]
+    r = get(hub, f"/{ns}")
+    assert r.status_code == 302 and r.headers["location"] == f"/models?author={ns}"
+    assert repo in get(hub, f"/{ns}", follow_redirects=True).text

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse
 
 from zoo.hub.server.http import Call
 from zoo.hub.server.store import HubStore
-from zoo.hub.server.web.render import page
+from zoo.hub.server.web.render import page, page_number
 from zoo.hub.server.web.repo_view import member_facts, visible_heads
 
 PER_PAGE = 30
@@ -77,7 +78,6 @@ class Query:
     @classmethod
     def of(cls, call: Call) -> Query:
         q = call.request.query_params
-        page_no = q.get("p", "0")
         return cls(
             q.get("search", "").strip()[:200],
             _tags(q),
@@ -85,7 +85,7 @@ class Query:
             q.get("experiment", ""),
             q.get("author", ""),
             q.get("sort", "modified") if q.get("sort") in _SORTS else "modified",
-            int(page_no) if page_no.isdigit() and len(page_no) < 6 else 0,
+            page_number(call),
         )
 
     def keep(self, row: Row) -> bool:
@@ -148,3 +148,8 @@ async def models_page(call: Call):
 async def datasets_page(call: Call):
     """GET /datasets: the dataset list."""
     return page(call, "list.html", **await run_in_threadpool(listing, call, "dataset"))
+
+
+async def namespace_page(call: Call):
+    """GET /{namespace}: its models (huggingface.co shows the profile of the user or org)."""
+    return RedirectResponse(f"/models?{urlencode({'author': call.groups[0]})}", status_code=302)

@@ -18,7 +18,7 @@ from zoo.hub.server.http import Call
 from zoo.hub.server.paths import valid_path
 from zoo.hub.server.web import files as F
 from zoo.hub.server.web.raw import raw_headers
-from zoo.hub.server.web.render import page
+from zoo.hub.server.web.render import page, page_number
 from zoo.hub.server.web.repo_view import RepoView, card_html, repo_view
 
 COMMITS_PER_PAGE = 50
@@ -121,21 +121,34 @@ async def raw_file(call: Call) -> Response:
     return BlobResponse(fd, entry["size"], span, headers, call.limits.download_chunk_bytes)
 
 
+_HISTORY_SCAN = 2000  # commits a file's history looks through
+
+
+def _touching(store, history, path: str):
+    """The commits of `history` that changed `path` against their first parent."""
+    for commit in islice(history, _HISTORY_SCAN):
+        parent = store.repos.get_commit(commit["parents"][0]) if commit["parents"] else None
+        if commit["tree"].get(path) != (parent["tree"].get(path) if parent else None):
+            yield commit
+
+
 async def commits_page(call: Call):
-    """GET /{repo}/commits/{rev}: the first-parent history, newest first, paged (?p=N)."""
-    page_no = _page_number(call)
+    """GET /{repo}/commits/{rev}[/{path}]: the first-parent history, newest first, paged (?p=N);
+    with a path, only the commits that changed that file or folder entry."""
+    page_no = page_number(call)
+    path = call.groups[4] if len(call.groups) > 4 else None
 
     def build() -> dict:
         view = open_repo(call, call.groups[3])
+        history = call.store.repos.history(view.state, view.rev)
+        if path:
+            history = _touching(call.store, history, valid_path(path, status=404))
         start = page_no * COMMITS_PER_PAGE
-        found = list(
-            islice(
-                call.store.repos.history(view.state, view.rev), start, start + COMMITS_PER_PAGE + 1
-            )
-        )
+        found = list(islice(history, start, start + COMMITS_PER_PAGE + 1))
         return {
             "repo": view,
             "tab": "files",
+            "file": path,
             "commits": found[:COMMITS_PER_PAGE],
             "page_no": page_no,
             "more": len(found) > COMMITS_PER_PAGE,
@@ -143,11 +156,6 @@ async def commits_page(call: Call):
         }
 
     return page(call, "commits.html", **await run_in_threadpool(build))
-
-
-def _page_number(call: Call) -> int:
-    text = call.request.query_params.get("p", "0")
-    return int(text) if text.isdigit() and len(text) < 7 else 0
 
 
 async def commit_page(call: Call):

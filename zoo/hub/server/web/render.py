@@ -69,6 +69,12 @@ _env.globals["repo_url"] = repo_url
 _env.globals["is_repo_id"] = is_valid_repo_id
 
 
+def page_number(call: Call) -> int:
+    """The ?p= page of a paged list (0-based; anything but a small number is the first page)."""
+    text = call.request.query_params.get("p", "0")
+    return int(text) if text.isdigit() and len(text) < 7 else 0
+
+
 def render(template: str, **context) -> str:
     """The template rendered with `context` (autoescaped)."""
     return _env.get_template(template).render(**context)
