@@ -94,7 +94,7 @@ def wants_html(request: Request) -> bool:
         return True
     path = request.url.path
     accept = request.headers.get("accept", "")
-    return not path.startswith(("/api/", "/static/")) and "text/html" in accept
+    return not path.startswith("/api/") and "text/html" in accept
 
 
 def error_html(request: Request, err: HubError) -> Response:
