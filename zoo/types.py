@@ -11,6 +11,10 @@ from zoo.errors import UserError
 _PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 REPO_ID_RE = re.compile(rf"^{_PART}/{_PART}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+# A reference pinned to a commit, 'org/name@<40-hex>' (zoo.json's base_model and parents).
+PINNED_RE = re.compile(r"^([A-Za-z0-9][\w.-]*/[\w.-]+)@([0-9a-f]{40})$")
+# How a lineage graph (mermaid) draws a node of each kind: a card's graph and the Hub's model tree.
+LINEAGE_SHAPES = {"base": ('(["', '"])'), "merged": ('{{"', '"}}'), None: ('["', '"]')}
 _BAD_REV = re.compile(r"(^/|/$|//|\.\.|[\s~^:?*\[\\])")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-_SHAPES = {"base": ('(["', '"])'), "merged": ('{{"', '"}}'), None: ('["', '"]')}
+from zoo.types import LINEAGE_SHAPES
 
 
 def short(ref: str, n: int = 8) -> str:
@@ -29,7 +29,7 @@ def mermaid(root: str, edges: Sequence[dict[str, Any]], root_kind: str = "merged
     for ref in [root, *[r for e in edges for r in (e["child"], e["parent"])]]:
         if ref not in ids:
             ids[ref] = f"n{len(ids)}"
-            left, right = _SHAPES.get(kinds.get(ref), _SHAPES[None])
+            left, right = LINEAGE_SHAPES.get(kinds.get(ref), LINEAGE_SHAPES[None])
             kind = kinds.get(ref) or "model"
             lines.append(f"  {ids[ref]}{left}{short(ref)}<br/>{kind}{right}")
     seen = set()

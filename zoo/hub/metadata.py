@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -18,14 +17,14 @@ from zoo import __version__
 from zoo.errors import UserError
 from zoo.schema import KINDS as KINDS  # re-exported: the CLI's --kind choices
 from zoo.schema import Frozen, Kind
+from zoo.types import PINNED_RE
 
 SCHEMA_VERSION = 1
-_PINNED = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+@[0-9a-f]{40}$")
 Scalar = str | int | float | bool | None
 
 
 def _check_pinned(value: str) -> str:
-    if not _PINNED.match(value):
+    if not PINNED_RE.match(value):
         raise ValueError(f"{value!r} must be pinned as 'org/name@<40-hex commit>'")
     return value
 

@@ -118,6 +118,15 @@ def _paths_and_expand(call: Call, raw: bytes) -> tuple[list[str], bool]:
     return [p.strip("/") for p in paths], expand
 
 
+def served_entry(state: dict, commit: dict, path: str) -> dict:
+    """The tree entry of `path` at `commit` if its bytes may be served, else 404 EntryNotFound
+    (also for an LFS object unlinked from the repo: permanently deleted)."""
+    entry = commit["tree"].get(path)
+    if entry is None or (entry["lfs"] and entry["sha256"] not in state["lfs"]):
+        raise entry_not_found(path, commit["id"])
+    return entry
+
+
 async def resolve(call: Call):
     """HEAD/GET /{prefix}{repo}/resolve/{rev}/{path}: the file with X-Repo-Commit and ETag headers.
 
@@ -132,9 +141,7 @@ async def resolve(call: Call):
     def locate() -> tuple[int, dict, dict]:
         state = ungated(call, readable_repo(call, repo_type, repo_id))
         commit = call.store.repos.resolve_or_404(state, revision)
-        entry = commit["tree"].get(path)
-        if entry is None or (entry["lfs"] and entry["sha256"] not in state["lfs"]):
-            raise entry_not_found(path, commit["id"])  # unlinked: permanently deleted
+        entry = served_entry(state, commit, path)
         fd = os.open(call.store.objects.path(entry["sha256"]), os.O_RDONLY)
         return fd, commit, entry
 

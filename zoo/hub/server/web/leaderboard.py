@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from statistics import fmean
@@ -33,10 +32,10 @@ from zoo.hub.server.web.render import render, repo_url
 from zoo.hub.server.web.repo_view import LruCache, member_facts, visible_heads, zoo_json
 from zoo.hub.server.web.zoo_tree import lineage_revisions
 from zoo.tasks import TASK_TYPES, snake
+from zoo.types import PINNED_RE, REPO_ID_RE
 
 EVAL_DIR = ".eval_results/"
 _YAML_MAX = 256 * 1024
-_REPO = re.compile(r"^([A-Za-z0-9][\w.-]*/[\w.-]+)(?:@[0-9a-f]{40})?$")
 _TYPE_ORDER = {name: i for i, name in enumerate(TASK_TYPES)}
 _KIND_ORDER = {"base": 0, "bag": 1, "merged": 2, "update": 3}
 AVERAGE = "average"
@@ -176,8 +175,11 @@ def commit_scores(store: HubStore, commit: dict, card: dict) -> dict[str, tuple[
 
 
 def _repo_of(ref) -> str | None:
-    m = _REPO.match(ref) if isinstance(ref, str) else None
-    return m.group(1) if m else None
+    """The repo of 'org/name' or of a pinned 'org/name@<sha>'; None for anything else."""
+    if not isinstance(ref, str):
+        return None
+    pinned = PINNED_RE.match(ref)
+    return pinned.group(1) if pinned else ref if REPO_ID_RE.match(ref) else None
 
 
 def models(store: HubStore, user: User | None) -> list[Model]:

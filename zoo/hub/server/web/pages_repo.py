@@ -16,6 +16,7 @@ from zoo.hub.server.download import BlobResponse, parse_range
 from zoo.hub.server.errors import entry_not_found
 from zoo.hub.server.http import Call
 from zoo.hub.server.paths import valid_path
+from zoo.hub.server.routes_files import served_entry
 from zoo.hub.server.web import files as F
 from zoo.hub.server.web.raw import raw_headers
 from zoo.hub.server.web.render import page, page_number
@@ -73,10 +74,7 @@ def _file(call: Call) -> tuple[RepoView, str, dict]:
     view = open_repo(call, call.groups[3])
     ungated(call, view.state)
     path = valid_path(call.groups[4], status=404)
-    entry = view.commit["tree"].get(path)
-    if entry is None or (entry["lfs"] and entry["sha256"] not in view.state["lfs"]):
-        raise entry_not_found(path, view.commit["id"])
-    return view, path, entry
+    return view, path, served_entry(view.state, view.commit, path)
 
 
 async def blob_page(call: Call):

@@ -68,11 +68,11 @@ class RepoView:
 
     @property
     def kind(self) -> str | None:
-        return _facts(self.zoo)[0] or _facts(self.card.get("zoo"))[0]
+        return zoo_facts(self.zoo)[0] or zoo_facts(self.card.get("zoo"))[0]
 
     @property
     def experiment(self) -> str | None:
-        return _facts(self.zoo)[1] or _facts(self.card.get("zoo"))[1]
+        return zoo_facts(self.zoo)[1] or zoo_facts(self.card.get("zoo"))[1]
 
     @property
     def zoo_base(self) -> str | None:
@@ -118,7 +118,7 @@ def zoo_json(store: HubStore, commit: dict) -> dict:
     return _zoo.get(entry["sha256"], read)
 
 
-def _facts(zoo: object) -> tuple[str | None, str | None]:
+def zoo_facts(zoo: object) -> tuple[str | None, str | None]:
     """(kind, experiment) of a zoo metadata record, tolerating any shape."""
     zoo = zoo if isinstance(zoo, dict) else {}
     training = zoo.get("training") if isinstance(zoo.get("training"), dict) else {}
@@ -144,9 +144,9 @@ def visible_heads(store: HubStore, user, repo_type: str) -> Iterator[tuple[dict,
 def member_facts(store: HubStore, commit: dict, card: dict) -> tuple[str | None, str | None]:
     """(kind, experiment) of a commit: from its card's `zoo:` block (the copy every list reads
     without opening a file), else from its zoo.json. Every page asks this one function."""
-    kind, experiment = _facts(card.get("zoo"))
+    kind, experiment = zoo_facts(card.get("zoo"))
     if kind is None and experiment is None:
-        kind, experiment = _facts(zoo_json(store, commit))
+        kind, experiment = zoo_facts(zoo_json(store, commit))
     return kind, experiment
 
 

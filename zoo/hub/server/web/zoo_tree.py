@@ -23,14 +23,12 @@ from zoo.hub.server.access import can_read
 from zoo.hub.server.auth import User
 from zoo.hub.server.store import HubStore
 from zoo.hub.server.web.render import repo_url
-from zoo.hub.server.web.repo_view import LruCache, zoo_json
+from zoo.hub.server.web.repo_view import LruCache, zoo_facts, zoo_json
+from zoo.types import LINEAGE_SHAPES, PINNED_RE
 
 MAX_DEPTH = 8  # levels walked in each direction
 MAX_NODES = 60  # a page stays fast and readable; the page says when the tree was cut
 HISTORY = 24  # first-parent commits of main read for earlier lineage revisions
-_PINNED = re.compile(r"^([A-Za-z0-9][\w.-]*/[\w.-]+)@([0-9a-f]{40})$")
-_SHAPES = {"base": ('(["', '"])'), "merged": ('{{"', '"}}')}
-_PLAIN = ('["', '"]')
 # Characters a mermaid label may hold as they are; everything else becomes an entity code
 # ('#<decimal>;', which mermaid decodes into the label's text, never into markup).
 _SAFE = re.compile(r"[A-Za-z0-9 ._/@:+=,-]")
@@ -111,7 +109,7 @@ class ModelTree:
         """A `graph BT` diagram, every edge child -> parent, as the cards draw lineage."""
         lines = ["graph BT"]
         for n in self.nodes:
-            left, right = _SHAPES.get(n.kind or "", _PLAIN)
+            left, right = LINEAGE_SHAPES.get(n.kind, LINEAGE_SHAPES[None])
             lines.append(f"  {n.id}{left}{n.label}{right}")
         for e in self.edges:
             lines.append(f"  {e.child} -->|{edge_label(e, self.by_id[e.child])}| {e.parent}")
@@ -135,16 +133,11 @@ def mermaid_text(text: str) -> str:
 def refs_of(zoo: dict) -> tuple[tuple[str, str], ...]:
     """(relation, ref) of a zoo.json: its parents, then its base (when not also a parent)."""
     parents = zoo.get("parents") if isinstance(zoo.get("parents"), list) else []
-    out = [("parent", p) for p in parents if isinstance(p, str) and _PINNED.match(p)]
+    out = [("parent", p) for p in parents if isinstance(p, str) and PINNED_RE.match(p)]
     base = zoo.get("base_model")
-    if isinstance(base, str) and _PINNED.match(base) and base not in parents:
+    if isinstance(base, str) and PINNED_RE.match(base) and base not in parents:
         out.append(("base", base))
     return tuple(dict.fromkeys(out))
-
-
-def _kind(zoo: dict) -> str | None:
-    kind = zoo.get("kind")
-    return kind if isinstance(kind, str) else None
 
 
 def lineage_revisions(store: HubStore, state: dict) -> tuple[Rev, ...]:
@@ -182,7 +175,7 @@ def lineage_revisions(store: HubStore, state: dict) -> tuple[Rev, ...]:
                 zoo = zoo_json(store, commit)
                 if zoo:
                     chosen[sha] = zoo
-        return tuple(Rev(sha, _kind(z), refs_of(z)) for sha, z in chosen.items())
+        return tuple(Rev(sha, zoo_facts(z)[0], refs_of(z)) for sha, z in chosen.items())
 
     return _revs.get((state["uid"], main, tags), compute)
 
@@ -208,7 +201,7 @@ class _Walk:
 
     def key_of(self, ref: str) -> Key | None:
         """The node key of a pinned ref, or None when it is not visible here."""
-        m = _PINNED.match(ref)
+        m = PINNED_RE.match(ref)
         state = self.state(m.group(1)) if m else None
         return (state["id"], m.group(2)) if state else None
 
@@ -228,7 +221,7 @@ class _Walk:
             id=f"n{len(self.nodes)}",
             repo=state["id"],
             sha=key[1],
-            kind=_kind(zoo),
+            kind=zoo_facts(zoo)[0],
             tags=tuple(sorted(t for t, sha in state.get("tags", {}).items() if sha == key[1])),
             main=state["branches"].get("main") == key[1],
             private=state["private"],
