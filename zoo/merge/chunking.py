@@ -19,8 +19,9 @@ import torch
 from zoo.merge.kernels.chunked import ChunkedKernel
 
 DEFAULT_CHUNK_BYTES = 64 * 2**20
-# read(a, b, which) -> rows a:b of the sources in `which` (None: all), compute dtype, on device
-Reader = Callable[[int, int, "Sequence[int] | None"], list[torch.Tensor]]
+# read(a, b, which) -> rows a:b of the sources in `which` (None: all), compute dtype, on device:
+# a list of tensors, or one tensor of shape (sources, rows, ...)
+Reader = Callable[[int, int, "Sequence[int] | None"], Sequence[torch.Tensor]]
 Writer = Callable[[int, torch.Tensor], None]  # write(a, rows): output rows starting at row a
 
 
@@ -138,8 +139,15 @@ def run_chunked(
             kernel.observe(p, read(a, b, None))
         kernel.end_pass(p)
     for a, b in bounds:
-        write(a, kernel.output(read(a, b, None)))
+        _write_parts(write, a, kernel.output_parts(read(a, b, None)))
     return False
+
+
+def _write_parts(write: Writer, a: int, parts: Sequence[torch.Tensor]) -> None:
+    """Write consecutive row blocks starting at row a."""
+    for part in parts:
+        write(a, part)
+        a += part.shape[0] if part.dim() else 1
 
 
 def _single_pass(kernel, read, write, bounds, identity_on_equal) -> bool:
@@ -150,7 +158,7 @@ def _single_pass(kernel, read, write, bounds, identity_on_equal) -> bool:
             write(a, chunk[0])
         else:
             passed = False
-            write(a, kernel.output(chunk))
+            _write_parts(write, a, kernel.output_parts(chunk))
     return passed
 
 
@@ -161,7 +169,9 @@ def _all_equal(chunk: Sequence[torch.Tensor]) -> bool:
 def in_memory_reader(tensors: Sequence[torch.Tensor], first_row: int = 0) -> Reader:
     """Return a Reader over in-memory tensors whose row 0 is row `first_row` of the tensor."""
 
-    def read(a: int, b: int, which: Sequence[int] | None) -> list[torch.Tensor]:
+    def read(a: int, b: int, which: Sequence[int] | None) -> Sequence[torch.Tensor]:
+        if which is None and torch.is_tensor(tensors) and tensors.dim() > 1:
+            return tensors[:, a - first_row : b - first_row]
         picked = tensors if which is None else [tensors[i] for i in which]
         return [t[a - first_row : b - first_row] for t in picked]
 

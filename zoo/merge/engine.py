@@ -6,7 +6,9 @@ the method's kernel on the chosen device (linear, task_arithmetic, ties and mult
 zoo's row-chunked kernels, large tensors a chunk at a time), check it is finite, and write it
 at its planned place in the output safetensors file(s). Three threads overlap the work: one reads
 and converts the next tensor or chunk (zoo.merge.prefetch), the caller merges, one writes and
-hashes the output (zoo.merge.writer); torch's own thread count is left as set. Peak memory is
+hashes the output (zoo.merge.writer); the merge itself runs on `threads` cores (row blocks of
+each chunk on a thread pool, zoo.merge.parallel, with torch's intra-op threads at 1; methods
+without a chunked kernel get the threads as torch's intra-op threads). Peak memory is
 about two sets of K input chunks plus kernel scratch and two queued outputs, never K models or
 the whole output. The output is built in a temporary folder beside `out` and renamed last."""
 
@@ -27,6 +29,7 @@ from zoo.merge import package
 from zoo.merge.chunking import RowSchedule, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
 from zoo.merge.kernels.chunked import Shape
+from zoo.merge.parallel import Pool, torch_threads
 from zoo.merge.planning import MergeInput, OutputSlice, TensorTask
 from zoo.merge.prefetch import Prefetch
 from zoo.merge.prepared import (
@@ -120,15 +123,19 @@ class _Run:
         self.rss = rss
         self.seed = seed
         self.progress = progress
+        self._pin = prepared.device.type == "cuda"  # page-locked buffers: async copies to the GPU
         self.counts: Counter = Counter(merged=0, passed=0, copied=0)
 
     def execute(self) -> tuple[Counter, dict[str, str]]:
         """Merge every tensor into tmp; return the counts and {weight file: sha256}."""
         if self.p.method.delta_scale is not None:
-            return self.counts, self._two_pass()
+            with torch_threads(self.p.threads):
+                return self.counts, self._two_pass()
         with (
+            torch_threads(1 if self.p.chunks else self.p.threads),  # before the reader copies it
             ModuleWriters(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers,
             Prefetch(self._read) as ahead,
+            Pool(self.p.threads) as self.pool,
         ):
             self.order = writers.order
             for i, task in enumerate(self._tasks("merging", self.order)):
@@ -148,15 +155,20 @@ class _Run:
             return ("rows", i, 0, min(self.p.chunks[task.key], task.shape[0]), None)
         return ("whole", i)
 
-    def _read(self, key: tuple) -> list[torch.Tensor]:
-        """Read what a Prefetch key names: ("whole", i) or ("rows", i, a, b, which)."""
+    def _read(self, key: tuple) -> Sequence[torch.Tensor]:
+        """Read what a Prefetch key names: ("whole", i), a list of tensors, or ("rows", i, a, b,
+        which), one tensor stacking the rows of every input read."""
         task = self.order[key[1]]
         if key[0] == "whole":
             return self._load(task)
         _, _, a, b, which = key
         s, dtype = self.p.sources_of(task), self.p.compute_dtype(task)
         picked = range(len(s.items)) if which is None else which
-        return [s.items[i].read_rows(task.keys[i], a, b, dtype).to(self.p.device) for i in picked]
+        # one (inputs, rows, ...) buffer: kernels take it whole, without stacking the inputs
+        rows = torch.empty((len(picked), b - a, *task.shape[1:]), dtype=dtype, pin_memory=self._pin)
+        for row, i in enumerate(picked):
+            s.items[i].read_rows(task.keys[i], a, b, dtype, out=rows[row])
+        return rows.to(self.p.device, non_blocking=self._pin)
 
     def _tasks(self, desc: str, tasks: Sequence[TensorTask]):
         from tqdm.auto import tqdm
@@ -232,13 +244,17 @@ class _Run:
         s, method = self.p.sources_of(task), self.p.method
         params = self._params(task)
         shape = Shape(
-            len(s.items), math.prod(task.shape), self.p.compute_dtype(task), self.p.device
+            len(s.items),
+            math.prod(task.shape),
+            self.p.compute_dtype(task),
+            self.p.device,
+            self.pool,
         )
         kernel = method.chunked(params, s.kernel_base, shape)
         bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
         schedule = RowSchedule(bounds, kernel.passes)
 
-        def read(a: int, b: int, which: Sequence[int] | None) -> list[torch.Tensor]:
+        def read(a: int, b: int, which: Sequence[int] | None) -> Sequence[torch.Tensor]:
             which = tuple(which) if which is not None else None
             then = schedule.after(a, b, which)
             then = ("rows", i, *then, which) if then else following

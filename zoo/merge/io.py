@@ -131,19 +131,25 @@ class Checkpoint:
         return self._read(info, 0, rows, dtype)
 
     def read_rows(
-        self, key: str, start: int, stop: int, dtype: torch.dtype | None = None
+        self,
+        key: str,
+        start: int,
+        stop: int,
+        dtype: torch.dtype | None = None,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Return rows start:stop (axis 0) of the tensor under key, reading only those rows."""
-        return self._read(self.tensors[key], start, stop, dtype)
+        """Return rows start:stop (axis 0) of the tensor under key, reading only those rows;
+        into `out` (converted on the way) when given."""
+        return self._read(self.tensors[key], start, stop, dtype, out)
 
-    def _read(self, info: TensorInfo, start: int, stop: int, dtype) -> torch.Tensor:
+    def _read(self, info: TensorInfo, start: int, stop: int, dtype, out=None) -> torch.Tensor:
         handle = self._handles.get(info.file)
         try:
             if isinstance(handle, dict):
                 tensor = handle[info.key]
                 tensor = tensor[start:stop] if tensor.dim() else tensor
-                return tensor.to(dtype or tensor.dtype)
-            return self._maps[info.file].read(info, start, stop, dtype or info.dtype)
+                return tensor.to(dtype or tensor.dtype) if out is None else out.copy_(tensor)
+            return self._maps[info.file].read(info, start, stop, dtype or info.dtype, out)
         except (ValueError, RuntimeError, OSError) as err:
             raise UserError(
                 f"{self.label}: cannot read rows {start}:{stop} of {info.key!r} from "
@@ -223,20 +229,31 @@ class MappedFile:
         self._start = 8 + length
         self._offsets = {k: v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"}
 
-    def read(self, info: TensorInfo, start: int, stop: int, dtype: torch.dtype) -> torch.Tensor:
-        """Return rows start:stop of info's tensor (the whole tensor when 0-d) in dtype."""
+    def read(
+        self,
+        info: TensorInfo,
+        start: int,
+        stop: int,
+        dtype: torch.dtype,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Return rows start:stop of info's tensor (the whole tensor when 0-d) in dtype, or
+        copied into out (its dtype) in the same one pass."""
         row = 1
         for dim in info.shape[1:]:
             row *= dim
         shape = (stop - start, *info.shape[1:]) if info.shape else ()
         count = row * (stop - start)
         if count == 0:
-            return torch.empty(shape, dtype=dtype)
+            return torch.empty(shape, dtype=dtype) if out is None else out
         begin = self._start + self._offsets[info.key] + start * row * info.dtype.itemsize
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns that the buffer is read-only
             raw = torch.frombuffer(self._map, dtype=info.dtype, count=count, offset=begin)
-        out = raw.to(dtype, copy=True).view(shape)
+        if out is None:
+            out = raw.to(dtype, copy=True).view(shape)
+        else:
+            out.copy_(raw.view(shape))
         del raw
         self._release(begin, count * info.dtype.itemsize)
         return out

@@ -303,14 +303,19 @@ class LoraCheckpoint:
         return (key in self.own.tensors and self.own.is_st) or key not in self._folds
 
     def read_rows(
-        self, key: str, start: int, stop: int, dtype: torch.dtype | None = None
+        self,
+        key: str,
+        start: int,
+        stop: int,
+        dtype: torch.dtype | None = None,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Return rows start:stop of an unfolded tensor (see can_read_rows)."""
+        """Return rows start:stop of an unfolded tensor (see can_read_rows), into out if given."""
         if key in self.own.tensors and self.own.is_st:
-            return self.own.read_rows(key, start, stop, dtype)
+            return self.own.read_rows(key, start, stop, dtype, out)
         if key in self._folds:
             raise ValueError(f"{key!r} is folded from a LoRA adapter; read it whole")
-        return self.base.read_rows(key, start, stop, dtype)
+        return self.base.read_rows(key, start, stop, dtype, out)
 
     def close(self) -> None:
         self.own.close()

@@ -23,6 +23,7 @@ from zoo.errors import UserError
 from zoo.merge import package
 from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, plan_chunks
 from zoo.merge.mergekit_rng import draws_of, mergekit_rng_states
+from zoo.merge.parallel import usable_cores
 from zoo.merge.params import check_params, resolve_params
 from zoo.merge.planning import (
     MergeInput,
@@ -61,6 +62,9 @@ class MergeOptions:
     results agree within float rounding (ties: see zoo.merge.kernels.topk for magnitudes tied
     at the density threshold). mergekit_seed: draw DARE/DELLA masks as `mergekit-yaml
     --random-seed N` does, bit for bit (zoo.merge.mergekit_rng); None: zoo's per-tensor seed.
+    threads: compute threads (default: every core this process may use); the chunked kernels
+    split rows among them and give the same bytes for any count (zoo.merge.parallel), other
+    methods get them as torch's intra-op threads.
     """
 
     dtype: str | torch.dtype | None = None
@@ -73,6 +77,7 @@ class MergeOptions:
     max_shard_bytes: int = DEFAULT_SHARD_BYTES
     chunk_bytes: int | None = DEFAULT_CHUNK_BYTES
     mergekit_seed: int | None = None
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,7 @@ class Prepared:
         self.out_dtype = parse_dtype(options.out_dtype, "out_dtype")
         self.device = resolve_device(options.device)
         self.max_shard_bytes = options.max_shard_bytes
+        self.threads = _threads(options.threads)
         self.sliced = slices is not None
         self.parts: list[Part] = []
         self._cache: dict = {}
@@ -392,3 +398,11 @@ def _slice_plan(part: Part) -> SlicePlan:
     sources = tuple((view.inner.label, view.layers.start, view.layers.stop) for view in s.items)
     base = s.items[s.base_pos].inner.label if s.base_pos is not None else None
     return SlicePlan((layers.offset, layers.offset + layers.length), sources, base)
+
+
+def _threads(threads: int | None) -> int:
+    if threads is None:
+        return usable_cores()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UserError(f"threads must be a whole number of at least 1, got {threads!r}")
+    return threads

@@ -34,13 +34,19 @@ def magnitude_keys(magnitudes: torch.Tensor) -> torch.Tensor:
     return keys.to(torch.int32) if keys.dtype == torch.int16 else keys
 
 
+Histogram = tuple[torch.Tensor, "torch.Tensor | None"]  # (counts, float64 sums or None)
+
+
 @dataclass
 class RadixSelect:
-    """Find the k-th largest key of a stream of chunks; call observe/end_pass `passes` times.
+    """Find the k-th largest key of a stream of chunks; `passes` times: add(partial(...)) for
+    every chunk (or observe), then end_pass. Partials are pure (a thread per block may make them);
+    adding them in stream order makes the result independent of how the work was split.
 
     After the last pass: `threshold` (the k-th largest key), `above` (how many keys are larger),
-    `ties` (how many keys equal to the threshold are kept: the first `ties` in stream order) and
-    `kept_sum` (the float64 sum of the kept magnitudes).
+    `ties` (how many keys equal to the threshold are kept: the first `ties` in stream order),
+    `equal` (how many keys equal the threshold) and `kept_sum` (the float64 sum of the kept
+    magnitudes).
     """
 
     k: int
@@ -50,6 +56,7 @@ class RadixSelect:
     done: int = 0  # digits resolved so far
     above: int = 0
     above_sum: float = 0.0
+    equal: int = 0
     _counts: torch.Tensor | None = None
     _sums: torch.Tensor | None = None
 
@@ -57,21 +64,46 @@ class RadixSelect:
     def passes(self) -> int:
         return self.bits // 16
 
-    def observe(self, keys: torch.Tensor, magnitudes: torch.Tensor | None) -> None:
-        """Add one chunk's keys (from magnitude_keys) and their magnitudes (needed only when
-        tracking sums) to this pass."""
+    def partial(self, keys: torch.Tensor, magnitudes: torch.Tensor | None) -> Histogram:
+        """Return one chunk's histogram of the next digit among the remaining candidates, from
+        its keys (magnitude_keys) and magnitudes (needed only when tracking sums)."""
+        return self.histogram(*self.digits(keys, magnitudes))
+
+    def histogram(self, digits: torch.Tensor, mags: torch.Tensor | None) -> Histogram:
+        """Return the histogram of candidates' digits (and magnitudes) from digits()."""
+        # as long as the largest digit present (bins above it are empty): far fewer than _BINS
+        # in a first pass over magnitudes below 2, whose keys' top bits stop at 0x3FFF
+        counts = torch.bincount(digits)
+        sums = torch.bincount(digits, weights=mags.to(torch.float64)) if self.sums else None
+        return counts, sums
+
+    def digits(
+        self, keys: torch.Tensor, magnitudes: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return the next digit of the candidates among keys (those sharing the digits resolved
+        so far; all of them in the first pass) and, when tracking sums, their magnitudes."""
         shift = self.bits - 16 * (self.done + 1)
         mags = magnitudes.reshape(-1) if self.sums else None
         if self.done:
             hit = (keys >> (shift + 16)) == self.prefix
             keys = keys[hit]
             mags = mags[hit] if self.sums else None
-        digits = (keys >> shift) & (_BINS - 1)
-        counts = torch.bincount(digits, minlength=_BINS)
-        self._counts = counts if self._counts is None else self._counts + counts
-        if self.sums:
-            sums = torch.bincount(digits, weights=mags.to(torch.float64), minlength=_BINS)
-            self._sums = sums if self._sums is None else self._sums + sums
+        digits = keys >> shift if shift else keys
+        return (digits & (_BINS - 1) if self.done else digits), mags
+
+    def add(self, histogram: Histogram) -> None:
+        """Add one chunk's partial histogram to this pass (in stream order)."""
+        counts, sums = histogram
+        if self._counts is None:
+            self._counts = torch.zeros(_BINS, dtype=torch.int64)
+            self._sums = torch.zeros(_BINS, dtype=torch.float64) if self.sums else None
+        self._counts[: len(counts)] += counts
+        if sums is not None:
+            self._sums[: len(sums)] += sums
+
+    def observe(self, keys: torch.Tensor, magnitudes: torch.Tensor | None) -> None:
+        """Add one chunk's keys and magnitudes to this pass."""
+        self.add(self.partial(keys, magnitudes))
 
     def end_pass(self) -> None:
         """Fix the next digit: the bin holding the k-th largest of the remaining candidates."""
@@ -84,6 +116,7 @@ class RadixSelect:
         higher = slice(digit + 1, None)
         self.above += int(counts[higher].sum())
         self.above_sum += float(sums[higher].sum())
+        self.equal = int(counts[digit])
         self.prefix = (self.prefix << 16) | digit
         self.done += 1
         self._counts = self._sums = None
@@ -106,20 +139,62 @@ class RadixSelect:
 
 
 class TieCursor:
-    """Keep the first `ties` keys equal to the threshold, across chunks seen in stream order."""
+    """Keep the keys above the threshold and the first `ties` keys equal to it, in stream order.
 
-    def __init__(self, threshold: int, ties: int):
+    `mask(keys, before)` takes the number of threshold keys earlier in the stream, so blocks of
+    one chunk can be masked side by side once each block's `count` is known; without `before`,
+    blocks are taken to arrive in stream order.
+    """
+
+    def __init__(self, threshold: int, ties: int, equal: int | None = None):
         self.threshold = threshold
-        self.left = ties
+        self.ties = ties
+        self.all_kept = equal is not None and equal <= ties  # no tie straddles the threshold
+        self.seen = 0
 
-    def mask(self, keys: torch.Tensor) -> torch.Tensor:
-        """Return the keep-mask of one chunk's keys (flat): above the threshold, or an early tie."""
+    def count(self, keys: torch.Tensor) -> int:
+        """Return how many of keys equal the threshold (0 when every tie is kept anyway)."""
+        return 0 if self.all_kept else int((keys == self.threshold).sum())
+
+    def mask(
+        self, keys: torch.Tensor, before: int | None = None, count: int | None = None
+    ) -> torch.Tensor:
+        """Return the keep-mask of one block's keys (flat). Without `before`, the block is the
+        next in stream order (and the cursor advances); with it, nothing changes here. `count`,
+        the block's number of threshold keys when known, spares counting them."""
+        if self.all_kept:
+            return keys >= self.threshold
+        return self._mask(keys, before, count)
+
+    def floor(self, before: int | None, count: int | None) -> float | None:
+        """Return the magnitude m such that a block keeps exactly the keys of magnitudes > m
+        (one comparison, no masks), or None when it must pick among its threshold ties."""
+        known = count is not None and before is not None
+        if self.all_kept or (known and count <= self.ties - before):
+            return self._value(self.threshold - 1)  # the largest magnitude below the threshold
+        if known and before >= self.ties:
+            return self._value(self.threshold)
+        return None
+
+    def _value(self, key: int) -> float:
+        return float(torch.tensor([max(key, 0)], dtype=torch.int32).view(torch.float32))
+
+    def _mask(self, keys: torch.Tensor, before: int | None, count: int | None) -> torch.Tensor:
+        streaming = before is None
+        before = self.seen if streaming else before
+        left = self.ties - before
+        if count is not None and not streaming:
+            if count <= left:  # every threshold key of this block is kept
+                return keys >= self.threshold
+            if left <= 0:
+                return keys > self.threshold
         keep = keys > self.threshold
-        if self.left > 0:
-            equal = keys == self.threshold
-            count = int(equal.sum())
-            if count > self.left:  # the last kept tie is in this chunk
-                equal &= equal.cumsum(0, dtype=torch.int32) <= self.left
+        equal = keys == self.threshold
+        count = int(equal.sum())
+        if left > 0:
+            if count > left:  # the last kept tie is in this block
+                equal &= equal.cumsum(0, dtype=torch.int32) <= left
             keep |= equal
-            self.left -= min(count, self.left)
+        if streaming:
+            self.seen += count
         return keep
