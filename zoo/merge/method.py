@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -179,10 +179,17 @@ class ZooKernel:
 
     def __call__(self, tensors, base_index, name, params):
         fn = self._loaded()
-        return fn(tensors, base_index, name, **{python_name(k, fn): v for k, v in params.items()})
+        keywords = _keywords(fn)
+        return fn(tensors, base_index, name, **{keywords[k]: v for k, v in params.items()})
 
     def _loaded(self) -> Callable[..., Any]:
         return self.function.load() if isinstance(self.function, Ref) else self.function
+
+
+@cache
+def _keywords(fn: Callable[..., Any]) -> dict[str, str]:
+    """{schema name: the keyword fn takes} (`lambda` -> `lambda_`), worked out once per kernel."""
+    return {spec.name: python_name(spec.name, fn) for spec in specs_from_signature(fn)}
 
 
 def _params_model(method: str, specs: Sequence[ParamSpec]) -> type[BaseModel]:
