@@ -187,6 +187,12 @@ def test_every_shipped_recipe_document_is_judged_as_mergekit_judges_it():
             "models.0.parameters.weight",
         ),
         (
+            "merge_method: ties\nbase_model: b\nmodels:\n  - model: org/a\n"
+            "    parameters: {weight: 1, density: [0.2, {value: 0.7}]}\n",
+            "<recipe>: models.0.parameters.density: expected a number, flag or string, a list of "
+            "them (a gradient) or {value, filter} conditions",
+        ),
+        (
             "merge_method: linear\nmodules:\n  text: {}\n",
             "modules.text: a module gives either slices or models",
         ),
@@ -201,6 +207,7 @@ def test_a_mergekit_problem_is_one_line_naming_its_field(text, needle):
     with pytest.raises(UserError) as err:
         load_recipe(text)
     assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert str(err.value).count(";") <= str(needle).count(";")  # one problem, said once
 
 
 TYPES = [float, int, bool, str, float | None]

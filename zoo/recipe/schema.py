@@ -346,13 +346,30 @@ def _mergekit_problems(data: dict, zoo: ZooBlock) -> list[str]:
     try:
         MergeConfiguration.model_validate(probe)
     except ValidationError as exc:
-        return [_mergekit_problem(err) for err in exc.errors()]
+        return list(dict.fromkeys(_mergekit_problem(err) for err in exc.errors()))
     return []
 
 
+_SETTING_SHAPES = (
+    "a number, flag or string, a list of them (a gradient) or {value, filter} conditions"
+)
+
+
 def _mergekit_problem(err: Any) -> str:
-    """One line for one error: the field, then the message (our validators' own words)."""
+    """One line for one error: the field, then the message (our validators' own words). A bad
+    parameter setting fails every shape a setting may take: it is one problem, said once."""
+    setting = _setting_field(err["loc"])
+    if setting is not None:
+        return f"{_where(setting)}: expected {_SETTING_SHAPES}"
     text = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
     if not err["loc"]:
         return f"not a valid mergekit configuration: {_first_line(text)}"
     return f"{_where(err['loc'])}: {_first_line(text)}"
+
+
+def _setting_field(loc: tuple) -> tuple | None:
+    """The location of the parameter setting an error lies inside (…parameters.NAME), or None."""
+    for i, part in enumerate(loc[:-1]):
+        if part == "parameters" and (i == 0 or loc[i - 1] != "modules"):
+            return loc[: i + 2]
+    return None
