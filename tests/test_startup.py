@@ -33,8 +33,17 @@ def _heavy_after(code: str, cwd: Path) -> list[str]:
     return json.loads(result.stdout.splitlines()[-1])
 
 
+COMMANDS = ["hub", "push", "ls", "show", "pull", "merge", "extract-lora", "data", "bag", "boom"]
+COMMANDS += ["update", "eval", "card"]
+
+
 def test_zoo_help_imports_no_torch_mergekit_transformers_or_peft(tmp_path):
     code = "from zoo.cli import main\nassert main(['--help']) == 0"
+    assert _heavy_after(code, tmp_path) == []
+
+
+def test_every_commands_help_imports_none_either(tmp_path):
+    code = f"from zoo.cli import main\nfor c in {COMMANDS!r}: assert main([c, '--help']) == 0"
     assert _heavy_after(code, tmp_path) == []
 
 
