@@ -19,7 +19,7 @@ HEAVY = {
     "torch": {"merge", "train", "eval"},
     "safetensors": {"merge"},
     "tokenizers": {"merge"},
-    "mergekit": {"merge", "recipe"},
+    "mergekit": {"merge"},
     "transformers": {"train"},
     "sentence_transformers": {"train", "eval"},
     "peft": {"train"},
@@ -85,7 +85,7 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     (fake / "cli.py").write_text("def main():\n    import torch\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", fake)
     assert sorted(_violations()) == [
-        "cards/x.py imports mergekit (belongs in ['merge', 'recipe'])",
+        "cards/x.py imports mergekit (belongs in ['merge'])",
         "cards/x.py imports zoo.merge",
         "cli.py imports torch (belongs in ['eval', 'merge', 'train'])",
     ]

@@ -143,3 +143,20 @@ def test_gradients_filters_and_precedence_resolve_like_mergekit():
         method, global_params, inputs, base_index=2, name="pooler.dense.weight", t=0
     )
     assert other["density"] == {0: 0.9, 1: 0.9} and other["lambda"] == 1.0
+
+
+def test_every_lazily_named_kernel_resolves():
+    from zoo.lazy import Ref
+
+    refs = []
+    for method in REGISTRY.methods.values():
+        refs += [method.chunked] if isinstance(method.chunked, Ref) else []
+        if method.delta_scale is not None:
+            refs += [method.delta_scale.stats, method.delta_scale.scale]
+        refs += (
+            [method.run.function] if isinstance(getattr(method.run, "function", None), Ref) else []
+        )
+    assert len(refs) >= 4 + 2 + 3
+    assert all(callable(ref.load()) for ref in refs)
+    with pytest.raises(AttributeError):
+        Ref("zoo.merge.kernels.chunked:NoSuchKernel").load()

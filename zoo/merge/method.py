@@ -1,22 +1,32 @@
-"""The MergeMethod value: one merge algorithm, its parameter schema and its per-tensor kernel."""
+"""The MergeMethod value: one merge algorithm, its parameter schema and its per-tensor kernel.
+
+Building one imports no torch and no mergekit: mergekit's methods are described by data
+(zoo.merge.kernels.mergekit_specs) and zoo's kernels are named "module:function", imported when
+their schema is first asked for or their first tensor is merged.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from zoo.errors import UserError
+from zoo.lazy import Ref
 from zoo.merge.kernels import mergekit_kernels
 from zoo.merge.kernels.spec import ParamSpec, python_name, specs_from_signature
 
+if TYPE_CHECKING:
+    import torch
+
+    # run(tensors, base_index, name, params) -> merged tensor; per-input params: {index: value}.
+    Runner = Callable[[Sequence[torch.Tensor], int | None, str, Mapping[str, Any]], torch.Tensor]
+
 BasePolicy = Literal["required", "optional", "ignored"]
-# run(tensors, base_index, name, params) -> merged tensor; per-input params: {input index: value}.
-Runner = Callable[[Sequence[torch.Tensor], "int | None", str, Mapping[str, Any]], torch.Tensor]
 
 
 def _always(params: Mapping[str, Any], has_base: bool) -> bool:
@@ -40,15 +50,17 @@ class DeltaScale:
 class MergeMethod:
     """A merge method: pretty name, paper link, parameter schema, input contract and kernel.
 
-    `params` is a frozen pydantic model (extra="forbid") over the resolved, per-tensor values;
-    raw recipe settings (gradients, filters) are checked by `zoo.merge.params.check_params`.
-    `identity_on_equal(params, has_base)` says whether identical inputs give that input back.
+    `schema` is the parameter schema, or a function returning it (called once, on first use of
+    `param_specs`). `params` is a frozen pydantic model (extra="forbid") over the resolved,
+    per-tensor values; raw recipe settings (gradients, filters) are checked by
+    `zoo.merge.params.check_params`. `identity_on_equal(params, has_base)` says whether
+    identical inputs give that input back.
     """
 
     name: str
     pretty_name: str
     reference_url: str
-    param_specs: tuple[ParamSpec, ...]
+    schema: tuple[ParamSpec, ...] | Callable[[], tuple[ParamSpec, ...]] = field(repr=False)
     run: Runner = field(repr=False)
     base: BasePolicy = "ignored"
     min_inputs: int = 1
@@ -69,12 +81,18 @@ class MergeMethod:
     # beyond the input chunks, in chunk-sizes, as (a, b) for a*K + b.
     chunked: Callable[..., Any] | None = field(default=None, repr=False)
     chunk_scratch: tuple[float, float] = (2.0, 4.0)
-    params: type[BaseModel] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.reference_url:
             raise ValueError(f"merge method {self.name!r} needs a reference_url")
-        object.__setattr__(self, "params", _params_model(self.name, self.param_specs))
+
+    @cached_property
+    def param_specs(self) -> tuple[ParamSpec, ...]:
+        return tuple(self.schema if isinstance(self.schema, tuple) else self.schema())
+
+    @cached_property
+    def params(self) -> type[BaseModel]:
+        return _params_model(self.name, self.param_specs)
 
     @property
     def needs_base(self) -> bool:
@@ -118,6 +136,8 @@ class MergeMethod:
 
         Deterministic for a given device type; the caller's global RNG state is restored.
         """
+        import torch  # tensors are torch's: torch is loaded already
+
         if not self.stochastic:
             return self.run(tensors, base_index, name, params)
         devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
@@ -141,15 +161,35 @@ def mergekit_method(name: str, *, scratch=(3.5, 2.0), **options: Any) -> MergeMe
     return MergeMethod(**mergekit_kernels.describe(name), scratch=scratch, **options)
 
 
-def zoo_method(fn: Callable[..., torch.Tensor], **options: Any) -> MergeMethod:
-    """Build a MergeMethod from a zoo kernel whose typed signature is its parameter schema."""
-    specs = specs_from_signature(fn)
-    keywords = {spec.name: python_name(spec.name, fn) for spec in specs}
+def zoo_method(kernel: str | Callable[..., Any], **options: Any) -> MergeMethod:
+    """Build a MergeMethod from a zoo kernel ("module:function", imported on first use, or the
+    function) whose typed signature is its parameter schema."""
+    zoo_kernel = ZooKernel(Ref(kernel) if isinstance(kernel, str) else kernel)
+    return MergeMethod(schema=zoo_kernel.specs, run=zoo_kernel, source="zoo", **options)
 
-    def run(tensors, base_index, name, params):
+
+@dataclass(frozen=True)
+class ZooKernel:
+    """A zoo kernel as a MergeMethod runner: recipe names in, the function's keywords out."""
+
+    function: Callable[..., Any]
+
+    def specs(self) -> tuple[ParamSpec, ...]:
+        return specs_from_signature(self._loaded())
+
+    def __call__(self, tensors, base_index, name, params):
+        fn = self._loaded()
+        keywords = _keywords(fn)
         return fn(tensors, base_index, name, **{keywords[k]: v for k, v in params.items()})
 
-    return MergeMethod(param_specs=specs, run=run, source="zoo", **options)
+    def _loaded(self) -> Callable[..., Any]:
+        return self.function.load() if isinstance(self.function, Ref) else self.function
+
+
+@cache
+def _keywords(fn: Callable[..., Any]) -> dict[str, str]:
+    """{schema name: the keyword fn takes} (`lambda` -> `lambda_`), worked out once per kernel."""
+    return {spec.name: python_name(spec.name, fn) for spec in specs_from_signature(fn)}
 
 
 def _params_model(method: str, specs: Sequence[ParamSpec]) -> type[BaseModel]:

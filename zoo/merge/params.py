@@ -1,9 +1,9 @@
 """Merge parameters: check raw recipe settings, then resolve them tensor by tensor.
 
-Settings follow mergekit's ParameterSetting: a scalar, a gradient (a list of numbers
-interpolated over the layers by t = layer / (layers - 1): zoo.merge.slices.LayerSlice.position),
-or {value, filter} conditions matched
-as substrings of the tensor name. Per-model settings take precedence over global ones.
+Settings follow mergekit's ParameterSetting (zoo.merge.settings): a scalar, a gradient (a list
+of numbers interpolated over the layers by t = layer / (layers - 1):
+zoo.merge.slices.LayerSlice.position), or {value, filter} conditions matched as substrings of
+the tensor name. Per-model settings take precedence over global ones.
 Values are checked against their meaning too (zoo.merge.constraints): each leaf against its
 parameter's range at load time, the rules across parameters at load time where the settings are
 plain numbers and on every tensor's resolved values.
@@ -20,16 +20,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mergekit.config import ConditionalParameter, ParameterSetting, evaluate_setting
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from zoo.errors import UserError
 from zoo.merge import constraints
 from zoo.merge.kernels.spec import ParamSpec
 from zoo.merge.method import MergeMethod
+from zoo.merge.settings import SETTING, evaluate_setting, leaves
 from zoo.suggest import unknown_name
 
-_SETTING = TypeAdapter(ParameterSetting)
 Settings = Mapping[str, Any]
 _WARNED: set[str] = set()  # each warning once per process (recipes are checked more than once)
 
@@ -115,11 +114,11 @@ def warn(message: str) -> None:
 
 def _leaf_errors(spec: ParamSpec, value: Any, meaning: constraints.Range | None) -> list[str]:
     try:
-        setting = _SETTING.validate_python(value)
+        setting = SETTING.validate_python(value)
     except ValidationError:
         return [f"expected {spec.type} or a gradient/filter list, got {value!r}"]
     errors = []
-    for leaf in _leaves(setting):
+    for leaf in leaves(setting):
         try:
             checked = spec.validate(leaf)
         except ValidationError as err:
@@ -131,14 +130,6 @@ def _leaf_errors(spec: ParamSpec, value: Any, meaning: constraints.Range | None)
         problem = None if meaning is None or checked is None else meaning.problem(checked)
         errors += [problem] if problem else []
     return errors
-
-
-def _leaves(setting: Any) -> list[Any]:
-    if isinstance(setting, ConditionalParameter):
-        return _leaves(setting.value)
-    if isinstance(setting, list):
-        return [leaf for item in setting for leaf in _leaves(item)]
-    return [setting]
 
 
 def _missing(method, global_params, input_params, base_index) -> list[str]:
@@ -223,7 +214,7 @@ def resolve_params(
 def _value(spec: ParamSpec, scopes: Sequence[Settings], name: str, t: float) -> Any:
     for scope in scopes:
         if spec.name in scope:
-            setting = _SETTING.validate_python(scope[spec.name])
+            setting = SETTING.validate_python(scope[spec.name])
             value = evaluate_setting(name, setting, t, validate=spec.validate)
             if value is not None:
                 return value

@@ -5,6 +5,9 @@ then checks it against an independent formula. linear, multislerp, task_arithmet
 carry a zoo row-chunked kernel (`chunked=`), used for tensors too large to merge whole; every
 other method merges each tensor whole with its own kernel. Names are unique; look-ups suggest
 the closest name.
+
+Building the registry imports no torch and no mergekit: kernels are named "module:function"
+(zoo.lazy.Ref) and imported when a tensor is first merged with them.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from zoo.errors import UserError
-from zoo.merge.kernels import chunked as ck
-from zoo.merge.kernels import consensus, opcm
+from zoo.lazy import Ref
 from zoo.merge.kernels import mergekit_kernels as mk
 from zoo.merge.method import DeltaScale, MergeMethod, mergekit_method, zoo_method
 from zoo.suggest import unknown_name
+
+_CHUNKED = "zoo.merge.kernels.chunked:"
+_CONSENSUS = "https://arxiv.org/abs/2405.07813"
 
 __all__ = ["MergeMethod", "Registry", "REGISTRY", "get_method", "list_methods"]
 
@@ -26,14 +31,14 @@ _METHODS: tuple[MergeMethod, ...] = (
         "linear",
         identity_on_equal=mk.normalized_weights("weight", "normalize"),
         scratch=(0.0, 2.0),
-        chunked=ck.LinearChunks,
+        chunked=Ref(_CHUNKED + "LinearChunks"),
         chunk_scratch=(0.0, 2.0),
     ),
     mergekit_method(
         "multislerp",
         identity_on_equal=mk.normalized_weights("weight", "normalize_weights", base_counts=True),
         scratch=(4.0, 2.0),
-        chunked=ck.MultiSlerpChunks,
+        chunked=Ref(_CHUNKED + "MultiSlerpChunks"),
         chunk_scratch=(2.0, 5.0),
     ),
     mergekit_method("slerp", scratch=(0.0, 2.0)),
@@ -42,10 +47,10 @@ _METHODS: tuple[MergeMethod, ...] = (
     mergekit_method(
         "task_arithmetic",
         scratch=(1.0, 2.0),
-        chunked=ck.TaskArithmeticChunks,
+        chunked=Ref(_CHUNKED + "TaskArithmeticChunks"),
         chunk_scratch=(1.0, 3.0),
     ),
-    mergekit_method("ties", chunked=ck.TiesChunks, chunk_scratch=(2.0, 8.0)),
+    mergekit_method("ties", chunked=Ref(_CHUNKED + "TiesChunks"), chunk_scratch=(2.0, 8.0)),
     mergekit_method("dare_ties", stochastic=True),
     mergekit_method("dare_linear", stochastic=True),
     mergekit_method("breadcrumbs"),
@@ -62,30 +67,33 @@ _METHODS: tuple[MergeMethod, ...] = (
     mergekit_method("ram", scratch=(4.0, 3.0)),
     mergekit_method("ramplus_tl", scratch=(5.0, 3.0)),
     zoo_method(
-        consensus.consensus_ta,
+        "zoo.merge.kernels.consensus:consensus_ta",
         name="consensus_ta",
         pretty_name="Consensus Task Arithmetic (TALL masks)",
-        reference_url=consensus.REFERENCE_URL,
+        reference_url=_CONSENSUS,
         base="required",
         min_non_base=1,
         scratch=(1.0, 5.0),
     ),
     zoo_method(
-        consensus.consensus_ties,
+        "zoo.merge.kernels.consensus:consensus_ties",
         name="consensus_ties",
         pretty_name="Consensus TIES (TALL masks)",
-        reference_url=consensus.REFERENCE_URL,
+        reference_url=_CONSENSUS,
         base="required",
         min_non_base=1,
     ),
     zoo_method(
-        opcm.opcm,
+        "zoo.merge.kernels.opcm:opcm",
         name="opcm",
         pretty_name="OPCM (orthogonal projection continual merging)",
-        reference_url=opcm.REFERENCE_URL,
+        reference_url="https://arxiv.org/abs/2501.09522",
         base="required",
         min_non_base=1,
-        delta_scale=DeltaScale(stats=opcm.opcm_stats, scale=opcm.opcm_scale),
+        delta_scale=DeltaScale(
+            stats=Ref("zoo.merge.kernels.opcm:opcm_stats"),
+            scale=Ref("zoo.merge.kernels.opcm:opcm_scale"),
+        ),
         scratch=(1.0, 7.0),
     ),
 )

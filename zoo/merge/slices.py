@@ -18,11 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 _LAYER = re.compile(r"(?:^|\.)(?:layers?|h|blocks?)\.(\d+)\.")
 # Weights before the first layer (mergekit's pre_weights); every other non-layer weight is after.

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import zoo.eval  # its mteb-backed names load mteb on first use, not when this module loads
 from zoo.cards.merged import PLOT_FILE
 from zoo.cards.model_index import eval_results_yaml, parse_eval_results_yaml
 from zoo.cards.results import plot_png
 from zoo.errors import UserError
-from zoo.eval import EvalReport, evaluate, model_meta_stub, mteb_results_folder
+from zoo.eval import EvalReport
 from zoo.hub import client
 from zoo.hub.session import Hub
 from zoo.types import is_local_ref
@@ -46,7 +47,7 @@ def evaluate_lineup(
     """{label: report} for every entrant, in order (cached by model and task content)."""
     reports = {}
     for e in entrants:
-        reports[e.label] = evaluate(
+        reports[e.label] = zoo.eval.evaluate(
             e.path,
             tasks=tasks,
             task_dirs=task_dirs,
@@ -76,8 +77,8 @@ def write_eval_files(
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_text(text, encoding="utf-8")
     merged = reports[MERGED]
-    stub = model_meta_stub(target, name=repo_id, revision=None)
-    mteb_results_folder(merged, target / "mteb", repo_id, "main", model_meta=stub)
+    stub = zoo.eval.model_meta_stub(target, name=repo_id, revision=None)
+    zoo.eval.mteb_results_folder(merged, target / "mteb", repo_id, "main", model_meta=stub)
     (target / "eval").mkdir(exist_ok=True)
     (target / RESULTS_FILE).write_text(
         json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -115,7 +116,7 @@ def evaluate_model(
     `hub` is needed only when `model` is not a local folder (`needs_hub(model)`).
     """
     if not needs_hub(model):
-        return evaluate(
+        return zoo.eval.evaluate(
             model, tasks=tasks, task_dirs=task_dirs, batch_size=batch_size, progress=progress
         )
     from zoo.hub import client
@@ -124,7 +125,7 @@ def evaluate_model(
     if hub is None:
         raise UserError(f"{model} is not a local folder, and no Hub is open to pull it from")
     pulled = client.pull_member(hub, ModelRef.parse(model))
-    return evaluate(
+    return zoo.eval.evaluate(
         pulled.path,
         tasks=tasks,
         task_dirs=task_dirs,

@@ -1,5 +1,8 @@
 """The recipe: a mergekit MergeConfiguration plus one `zoo:` block, validated strictly.
 
+mergekit's part is checked against zoo's own copy of its schema (zoo.recipe.mergekit_schema), so
+loading a recipe imports no mergekit.
+
 mergekit accepts unknown keys and misspelt parameters silently; zoo refuses them at load time,
 reporting every problem in one error with did-you-mean hints. A community mergekit YAML (no zoo
 block) loads unchanged.
@@ -13,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mergekit.config import (
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from zoo.errors import UserError
+from zoo.merge.registry import list_methods
+from zoo.recipe.mergekit_schema import (
     InputModelDefinition,
     InputSliceDefinition,
     MergeConfiguration,
     OutputModuleDefinition,
     OutputSliceDefinition,
 )
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
-
-from zoo.errors import UserError
-from zoo.merge.registry import list_methods
 from zoo.schema import KINDS, YAML_ERRORS, Frozen
 from zoo.suggest import unknown_name
 from zoo.types import is_local_ref
@@ -336,14 +339,37 @@ def _entries(value: Any, where: str, problems: list[str]) -> list:
 
 
 def _mergekit_problems(data: dict, zoo: ZooBlock) -> list[str]:
+    """What mergekit's MergeConfiguration refuses in data (zoo's mirror of it), one line each."""
     probe = dict(data)
     if zoo.select is not None:
         probe["models"] = [{"model": "select/placeholder"}]
     try:
         MergeConfiguration.model_validate(probe)
     except ValidationError as exc:
-        return [f"{_where(err['loc'])}: {_first_line(err['msg'])}" for err in exc.errors()]
-    except (RuntimeError, ValueError) as exc:
-        detail = _first_line(str(exc) or type(exc).__name__)
-        return [f"not a valid mergekit configuration: {detail}"]
+        return list(dict.fromkeys(_mergekit_problem(err) for err in exc.errors()))
     return []
+
+
+_SETTING_SHAPES = (
+    "a number, flag or string, a list of them (a gradient) or {value, filter} conditions"
+)
+
+
+def _mergekit_problem(err: Any) -> str:
+    """One line for one error: the field, then the message (our validators' own words). A bad
+    parameter setting fails every shape a setting may take: it is one problem, said once."""
+    setting = _setting_field(err["loc"])
+    if setting is not None:
+        return f"{_where(setting)}: expected {_SETTING_SHAPES}"
+    text = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
+    if not err["loc"]:
+        return f"not a valid mergekit configuration: {_first_line(text)}"
+    return f"{_where(err['loc'])}: {_first_line(text)}"
+
+
+def _setting_field(loc: tuple) -> tuple | None:
+    """The location of the parameter setting an error lies inside (…parameters.NAME), or None."""
+    for i, part in enumerate(loc[:-1]):
+        if part == "parameters" and (i == 0 or loc[i - 1] != "modules"):
+            return loc[: i + 2]
+    return None

@@ -21,8 +21,6 @@ import torch
 from zoo.merge.kernels.mergekit_kernels import run_mergekit
 from zoo.merge.kernels.spec import PerNonBase
 
-REFERENCE_URL = "https://arxiv.org/abs/2405.07813"
-
 
 def consensus_ta(
     tensors: Sequence[torch.Tensor],

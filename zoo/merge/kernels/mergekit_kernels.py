@@ -4,7 +4,9 @@
 builds the MergeMethod from them); its runner calls `mergekit.merge_methods.merge_tensors(
 tensors, method, parameters=..., base_index=..., name=...)`: mergekit validates the input
 contract, binds parameters (per-input values are passed as {input index: value} mappings) and
-runs its own kernel on plain tensors. The schema comes from mergekit's own `MergeMethodSpec`.
+runs its own kernel on plain tensors. The schema is mergekit's own `MergeMethodSpec`, written
+down in zoo.merge.kernels.mergekit_specs, so describing a method imports neither mergekit nor
+torch; mergekit is imported on the first tensor merged with one of its methods.
 mergekit is LGPL-3.0: we call it, never copy it.
 """
 
@@ -13,33 +15,31 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mergekit.merge_methods as mkm
-import torch
+from zoo.merge.kernels.mergekit_specs import MERGEKIT_METHODS
 
-from zoo.merge.kernels.spec import REQUIRED, ParamSpec
+if TYPE_CHECKING:
+    import torch
 
-_SCOPES = {"shared": "shared", "input": "input", "non_base": "non_base"}
 _DOCS = "https://github.com/arcee-ai/mergekit/blob/main/docs/merge_methods.md"
 
 
 def describe(name: str) -> dict[str, Any]:
     """Return mergekit's own description of its registered method `name`, as MergeMethod fields:
     names, paper link, parameter schema, input contract and the per-tensor runner."""
-    spec = mkm.get(name).spec
-    contract = spec.contract
+    facts = MERGEKIT_METHODS[name]
     return {
-        "name": spec.name,
-        "pretty_name": spec.pretty_name or name,
-        "reference_url": spec.reference_url or f"{_DOCS}#{name}",
-        "param_specs": tuple(_param_spec(p) for p in spec.parameters),
+        "name": name,
+        "pretty_name": facts.pretty_name or name,
+        "reference_url": facts.reference_url or f"{_DOCS}#{name}",
+        "schema": facts.params,
         "run": partial(run_mergekit, name),
-        "base": contract.base.value,
-        "min_inputs": contract.min_inputs,
-        "max_inputs": contract.max_inputs,
-        "min_non_base": contract.min_non_base,
-        "max_non_base": contract.max_non_base,
+        "base": facts.base,
+        "min_inputs": facts.min_inputs,
+        "max_inputs": facts.max_inputs,
+        "min_non_base": facts.min_non_base,
+        "max_non_base": facts.max_non_base,
         "source": "mergekit",
     }
 
@@ -52,6 +52,8 @@ def run_mergekit(
     params: Mapping[str, Any],
 ) -> torch.Tensor:
     """Merge one tensor with mergekit's kernel; inputs are borrowed, never modified."""
+    import mergekit.merge_methods as mkm  # here: mergekit costs seconds to import
+
     return mkm.merge_tensors(
         list(tensors),
         mkm.get(method_name),
@@ -59,11 +61,6 @@ def run_mergekit(
         base_index=base_index,
         name=name,
     )
-
-
-def _param_spec(p: Any) -> ParamSpec:
-    default = REQUIRED if p.required else p.default
-    return ParamSpec(p.name, p.value_type, _SCOPES[p.scope.value], default, p.description or "")
 
 
 def normalized_weights(weight: str, flag: str, *, base_counts: bool = False) -> Callable:

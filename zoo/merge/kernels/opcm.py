@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-REFERENCE_URL = "https://arxiv.org/abs/2501.09522"
 _EMBEDDING = re.compile(
     r"(^|[._/])(embeddings?|embed_tokens|wte|wpe|tok_embeddings|shared)([._]|$)"
 )
