@@ -124,8 +124,15 @@ class LayerView:
     def read(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
         return self.inner.read(self._names[key], dtype)
 
-    def read_rows(self, key: str, start: int, stop: int, dtype: torch.dtype | None = None):
-        return self.inner.read_rows(self._names[key], start, stop, dtype)
+    def read_rows(
+        self,
+        key: str,
+        start: int,
+        stop: int,
+        dtype: torch.dtype | None = None,
+        out: torch.Tensor | None = None,
+    ):
+        return self.inner.read_rows(self._names[key], start, stop, dtype, out)
 
     def can_read_rows(self, key: str) -> bool:
         return self.inner.can_read_rows(self._names[key])
