@@ -21,7 +21,8 @@ Parts:
           the parameter counts are measured), and at 22M from K = 2 to 16.
 
 Method: sync() before every run (no arm pays for the writeback of earlier files); --threads
-(default 1) torch threads in every arm; each arm its own process, arms interleaved (A B A B),
+(a list, default every core) compute threads in every arm (zoo's `threads`, the peers' torch
+threads), each count its own rows; each arm its own process, arms interleaved (A B A B),
 `runs` rounds, each under `/usr/bin/time` (peak RSS = ru_maxrss of the process; wall time).
 Peak RSS is reported above the peak of a baseline process that only imports torch and the
 arm's library (zoo.merge.engine / sentence_transformers + mergekit / mergekit's CLI module).
@@ -47,12 +48,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = sys.executable
-THREADS = 1  # torch threads in every arm; set from --threads
 METHODS = ("linear", "ties", "multislerp")
 BASELINE_IMPORTS = {  # arm -> what its import-only baseline process imports
     "zoo": "import torch, zoo.merge.engine",
     "st": "import torch, sentence_transformers, mergekit.merge_methods",
     "mergekit": "import torch, mergekit.scripts.run_yaml",
+    "zoo-cli": "import torch, zoo.merge.engine",
 }
 
 
@@ -188,14 +189,21 @@ def child(spec: dict) -> None:
     """Run one merge in this process; print {"seconds": ...} as the last line."""
     import torch
 
-    torch.set_num_threads(int(spec.get("threads", 1)))
+    threads = int(spec.get("threads", 1))
+    torch.set_num_threads(threads)
     if spec["arm"] == "zoo":
         from zoo.merge.engine import MergeInput, merge_folders
 
         inputs = [MergeInput(Path(p), {"weight": 1.0}) for p in spec["inputs"]]
         start = time.perf_counter()
         report = merge_folders(
-            inputs, spec["base"], spec["method"], spec["params"], Path(spec["out"]), progress=False
+            inputs,
+            spec["base"],
+            spec["method"],
+            spec["params"],
+            Path(spec["out"]),
+            progress=False,
+            threads=threads,
         )
         extra = {
             "merged": report.tensors_merged,
@@ -222,7 +230,7 @@ def child(spec: dict) -> None:
     print(json.dumps({"seconds": time.perf_counter() - start, **extra}))
 
 
-def run_measured(cmd: list[str]) -> dict:
+def run_measured(cmd: list[str], threads: int = 1) -> dict:
     """Run cmd under /usr/bin/time; return its wall seconds, peak RSS and the fields of the JSON
     object on its last stdout line. /usr/bin/time forks the command from its own small process:
     ru_maxrss survives exec, so a child forked from this (large) parent would report our RSS."""
@@ -233,7 +241,8 @@ def run_measured(cmd: list[str]) -> dict:
     ):
         timed = ["/usr/bin/time", "-f", "%M %e", "-o", stats.name, *cmd]
         start = time.perf_counter()
-        code = subprocess.run(timed, stdout=out_f, stderr=err_f, cwd=ROOT, env=_env()).returncode
+        env = _env(threads)
+        code = subprocess.run(timed, stdout=out_f, stderr=err_f, cwd=ROOT, env=env).returncode
         wall = time.perf_counter() - start
         out_f.seek(0)
         err_f.seek(0)
@@ -251,11 +260,11 @@ def run_measured(cmd: list[str]) -> dict:
     }
 
 
-def _env() -> dict:
+def _env(threads: int) -> dict:
     """Offline, and the same number of compute threads in every arm (the CLI included)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     env["TOKENIZERS_PARALLELISM"] = "false"
-    env.update(OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -263,7 +272,9 @@ def _env() -> dict:
 def arm_command(arm: str, method: str, inputs, base, out: Path, threads: int) -> list[str]:
     params = {"density": 0.5} if method == "ties" else {}
     if arm == "mergekit":
-        return _mergekit_command(method, inputs, base, params, out)
+        return _mergekit_command(method, inputs, base, params, out, threads)
+    if arm == "zoo-cli":
+        return _zoo_cli_command(method, inputs, base, params, out, threads)
     spec = {
         "arm": arm,
         "method": method,
@@ -276,7 +287,8 @@ def arm_command(arm: str, method: str, inputs, base, out: Path, threads: int) ->
     return [PY, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
 
 
-def _mergekit_command(method, inputs, base, params, out: Path) -> list[str]:
+def _recipe(method, inputs, base, params, out: Path) -> Path:
+    """Write the arms' shared recipe (mergekit's YAML, every model weight 1.0) beside out."""
     import yaml
 
     config = {
@@ -289,9 +301,21 @@ def _mergekit_command(method, inputs, base, params, out: Path) -> list[str]:
         config["base_model"] = str(base)
     path = out.with_suffix(".yml")
     path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _mergekit_command(method, inputs, base, params, out: Path, threads: int) -> list[str]:
+    path = _recipe(method, inputs, base, params, out)
     argv = [str(path), str(out), "--no-copy-tokenizer", "--no-write-model-card", "--quiet"]
-    spec = {"arm": "mergekit", "argv": argv, "threads": THREADS}
+    spec = {"arm": "mergekit", "argv": argv, "threads": threads}
     return [PY, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+
+
+def _zoo_cli_command(method, inputs, base, params, out: Path, threads: int) -> list[str]:
+    """`zoo merge RECIPE --out OUT`: the whole command a user runs (lock, card, the merge)."""
+    path = _recipe(method, inputs, base, params, out)
+    zoo = Path(PY).with_name("zoo")
+    return [str(zoo), "merge", str(path), "--out", str(out), "--quiet", "--threads", str(threads)]
 
 
 def disk_speeds(sample: Path, scratch: Path) -> dict:
@@ -333,7 +357,8 @@ def compare(name, arms, method, inputs, base, work, runs, threads, model_bytes) 
             shutil.rmtree(out, ignore_errors=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             os.sync()  # no arm pays for writeback of the files written before it
-            raw[arm].append(run_measured(arm_command(arm, method, inputs, base, out, threads)))
+            command = arm_command(arm, method, inputs, base, out, threads)
+            raw[arm].append(run_measured(command, threads))
             out_bytes = weight_bytes(out)
             print(
                 f"  {name} {method} {arm} run {r}: {raw[arm][-1]['wall']:.1f}s wall,"
@@ -396,7 +421,7 @@ def summarise(result: dict, baselines: dict) -> dict:
     return summary
 
 
-def part_compare(label, family, peer, ks, work, runs, threads, baselines) -> list[dict]:
+def part_compare(label, family, peers, ks, work, runs, threads, baselines) -> list[dict]:
     rows = []
     for k in ks:
         base, inputs = family(work, k)
@@ -404,7 +429,7 @@ def part_compare(label, family, peer, ks, work, runs, threads, baselines) -> lis
         for method in METHODS:
             result = compare(
                 f"{label}-k{k}",
-                ["zoo", peer],
+                ["zoo", *peers],
                 method,
                 inputs,
                 base,
@@ -416,6 +441,7 @@ def part_compare(label, family, peer, ks, work, runs, threads, baselines) -> lis
             result.update(
                 part=label,
                 k=k,
+                threads=threads,
                 method=method,
                 params=params_of(inputs[0]),
                 summary=summarise(result, baselines),
@@ -447,12 +473,12 @@ def part_scale(work, runs, slow_runs, threads, baselines) -> list[dict]:
         result.update(
             part="scale",
             k=len(members),
+            threads=threads,
             method=method,
             params=params_of(inputs[0]),
             summary=summarise(result, baselines),
         )
         rows.append(result)
-    shutil.rmtree(work / "qwen3-1.5b", ignore_errors=True)  # 11.5 GiB of disk
     return rows
 
 
@@ -463,7 +489,11 @@ def part_growth(work, runs, threads, baselines, done: list[dict]) -> list[dict]:
     points = [("minilm", k) for k in (2, 4, 8, 16)] + [(n, 4) for n in DECODERS]
     for name, k in points:
         part = "minilm" if name == "minilm" else "scale" if name == "qwen3-1.5b" else None
-        found = [r for r in done if r["part"] == part and r["k"] == k and r["method"] == "linear"]
+        found = [
+            r
+            for r in done
+            if (r["part"], r["k"], r["method"], r.get("threads")) == (part, k, "linear", threads)
+        ]
         if found:
             rows.append(dict(found[0], part="growth", model=name, reused_from=part))
             continue
@@ -483,6 +513,7 @@ def part_growth(work, runs, threads, baselines, done: list[dict]) -> list[dict]:
             part="growth",
             model=name,
             k=k,
+            threads=threads,
             method="linear",
             params=params_of(inputs[0]),
             summary=summarise(result, baselines),
@@ -505,7 +536,11 @@ def main() -> None:
         default=1,
         help="runs of ties and multislerp in the 1.5B part (linear: --runs)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads in every arm")
+    parser.add_argument(
+        "--threads",
+        default=str(os.cpu_count() or 1),
+        help="compute threads in every arm, a comma list: one set of rows each (default: all)",
+    )
     work = Path(tempfile.gettempdir()) / "zoo-merge-bench"
     parser.add_argument("--work", type=Path, default=work, help="scratch folder (deleted)")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "merge_bench.json")
@@ -517,8 +552,7 @@ def main() -> None:
         return child(json.loads(args.child))
     if args.render:
         return print(render(json.loads(args.render.read_text())))
-    global THREADS
-    THREADS = args.threads
+    thread_counts = [int(n) for n in args.threads.split(",")]
     parts = args.parts.split(",")
     ks = [int(k) for k in args.ks.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
@@ -529,18 +563,8 @@ def main() -> None:
             baselines[lib].append(run_measured([PY, "-c", BASELINE_IMPORTS[lib]]))
     rows: list[dict] = []
     try:
-        if "minilm" in parts:
-            rows += part_compare(
-                "minilm", minilm_family, "st", ks, args.work, args.runs, args.threads, baselines
-            )
-        if "xlmr" in parts:
-            rows += part_compare(
-                "xlmr", xlmr_family, "mergekit", ks, args.work, args.runs, args.threads, baselines
-            )
-        if "scale" in parts:
-            rows += part_scale(args.work, args.runs, args.scale_slow_runs, args.threads, baselines)
-        if "growth" in parts:
-            rows += part_growth(args.work, args.growth_runs, args.threads, baselines, rows)
+        for n in thread_counts:
+            rows += run_parts(parts, args, ks, n, baselines)
     finally:
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)
@@ -554,6 +578,25 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(render(result))
+
+
+def run_parts(parts, args, ks, threads: int, baselines) -> list[dict]:
+    """Every asked-for part at one thread count."""
+    rows: list[dict] = []
+    if "minilm" in parts:
+        rows += part_compare(
+            "minilm", minilm_family, ["st"], ks, args.work, args.runs, threads, baselines
+        )
+    if "xlmr" in parts:
+        peers = ["mergekit", "zoo-cli"]
+        rows += part_compare(
+            "xlmr", xlmr_family, peers, ks, args.work, args.runs, threads, baselines
+        )
+    if "scale" in parts:
+        rows += part_scale(args.work, args.runs, args.scale_slow_runs, threads, baselines)
+    if "growth" in parts:
+        rows += part_growth(args.work, args.growth_runs, threads, baselines, rows)
+    return rows
 
 
 def _machine() -> dict:
@@ -570,25 +613,33 @@ def _machine() -> dict:
 
 
 def render(result: dict) -> str:
-    """Return a Markdown table of the medians (peer rows: zoo's merge time as a fraction)."""
+    """Return a Markdown table of the medians (peer rows: zoo's times as a fraction of theirs)."""
     lines = [
-        "| part | K | method | params | arm | merge s | process s | floor s | merge ÷ floor |"
-        " peak RSS above baseline | × one model | zoo ÷ arm (merge s) |",
-        "|" + "---|" * 12,
+        "| part | K | threads | method | params | arm | merge s | process s | floor s |"
+        " merge ÷ floor | peak RSS above baseline | × one model | zoo ÷ arm (merge s) |"
+        " zoo ÷ arm (process s) |",
+        "|" + "---|" * 14,
     ]
     for row in result["rows"]:
         zoo = row["summary"]["zoo"]
         for arm, s in row["summary"].items():
             if row["part"] == "growth" and arm != "zoo":
                 continue
-            ratio = f"{zoo['merge_s'] / s['merge_s']:.2f}" if arm != "zoo" else ""
+            merge_ratio = _ratio(zoo["merge_s"], s["merge_s"]) if arm != "zoo" else ""
+            wall_ratio = _ratio(zoo["wall_s"], s["wall_s"]) if arm not in ("zoo", "zoo-cli") else ""
+            merge = f"{s['merge_s']:.2f}" if s["merge_s"] is not None else "–"
             lines.append(
                 f"| {row['part']}{'-' + row['model'] if 'model' in row else ''} | {row['k']} |"
-                f" {row['method']} | {row['params'] / 1e6:.1f}M | {arm} | {s['merge_s']:.2f} |"
-                f" {s['wall_s']:.1f} | {row['floor_seconds']:.2f} | {s['x_floor']:.1f} |"
-                f" {s['rss_above_baseline'] / 2**20:.0f} MiB | {s['rss_x_model']:.2f} | {ratio} |"
+                f" {row.get('threads', 1)} | {row['method']} | {row['params'] / 1e6:.1f}M |"
+                f" {arm} | {merge} | {s['wall_s']:.1f} | {row['floor_seconds']:.2f} |"
+                f" {s['x_floor']:.1f} | {s['rss_above_baseline'] / 2**20:.0f} MiB |"
+                f" {s['rss_x_model']:.2f} | {merge_ratio} | {wall_ratio} |"
             )
     return "\n".join(lines)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else ""
 
 
 if __name__ == "__main__":

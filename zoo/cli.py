@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from zoo import __version__
-from zoo.cli_options import GLOBAL_DEFAULTS, Parser, json_option, key_value, open_hub_for
+from zoo.cli_options import (
+    GLOBAL_DEFAULTS,
+    Parser,
+    json_option,
+    key_value,
+    open_hub_for,
+    positive_int,
+)
 from zoo.cli_text import (
     card_update_text,
     extract_text,
@@ -261,6 +268,12 @@ def _add_merge(sub: Any) -> None:
         "--device", default="cpu", help="cpu, cuda, cuda:N or auto (GPU when present)"
     )
     merge.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="compute threads (default: every core); any count gives the same bytes",
+    )
+    merge.add_argument(
         "--allow-pickle",
         action="store_true",
         help="accept pickle-only checkpoints (loaded with weights_only=True)",
@@ -287,6 +300,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         search=args.search,
         push_inputs=args.push_inputs,
         device=args.device,
+        threads=args.threads,
         allow_pickle=args.allow_pickle,
         progress=not args.quiet,
     )

@@ -63,6 +63,17 @@ def key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def open_hub_for(args: argparse.Namespace, *, create: bool = False, needed: bool = True) -> Any:
     """The Hub the global options name (a context manager), or None when `needed` is false."""
     from zoo.hub.session import open_hub_if

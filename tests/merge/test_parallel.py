@@ -122,3 +122,46 @@ def test_bad_thread_counts_are_refused(bert_family, tmp_path, threads):
     with pytest.raises(UserError, match="threads must be a whole number"):
         _engine(bert_family, "linear", tmp_path / "x", threads=threads)
     assert not (tmp_path / "x").exists()
+
+
+def test_zoo_merge_threads_flag_gives_the_same_bytes(bert_family, tmp_path, tiny_blocks, capsys):
+    import yaml
+
+    from zoo.cli import main
+
+    recipe = tmp_path / "ties.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "merge_method": "ties",
+                "base_model": str(bert_family["base"]),
+                "parameters": {"density": 0.5},
+                "models": [
+                    {"model": str(p), "parameters": {"weight": 0.5}}
+                    for p in bert_family["variants"]
+                ],
+            }
+        )
+    )
+    for threads in ("1", "2"):
+        out = tmp_path / f"t{threads}"
+        assert main(["merge", str(recipe), "--out", str(out), "--threads", threads, "--quiet"]) == 0
+    assert _digest(tmp_path / "t1") == _digest(tmp_path / "t2") != {}
+    capsys.readouterr()
+    assert main(["merge", str(recipe), "--out", str(tmp_path / "bad"), "--threads", "0"]) == 2
+    assert "--threads: expected a whole number of at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
+@pytest.mark.parametrize("name", CHUNKED)
+def test_the_cuda_path_equals_the_cpu_path(bert_family, tmp_path, name):
+    """Pinned buffers copied to the GPU and back: every tensor within 1e-6 of the CPU merge."""
+    from tests import tiny as tm
+
+    _engine(bert_family, name, tmp_path / "cpu", chunk_bytes=4096, device="cpu")
+    _engine(bert_family, name, tmp_path / "cuda", chunk_bytes=4096, device="cuda")
+    cpu, cuda = tm.load_all(tmp_path / "cpu"), tm.load_all(tmp_path / "cuda")
+    assert sorted(cpu) == sorted(cuda)
+    for key in cpu:
+        assert (cpu[key].double() - cuda[key].double()).abs().max() <= 1e-6, key

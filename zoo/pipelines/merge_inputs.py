@@ -132,6 +132,7 @@ def run_engine(
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
         device=opts.device,
+        threads=opts.threads,
         allow_pickle=opts.allow_pickle,
         progress=opts.progress,
         seed=spec.seed,

@@ -26,6 +26,7 @@ class MergeOptions:
     search: bool = False  # run the recipe's zoo.search and merge its best candidate
     push_inputs: bool = False  # push local inputs to the Hub first, pinned, for the lineage
     device: str = "cpu"
+    threads: int | None = None  # compute threads; None: every core (same bytes for any count)
     allow_pickle: bool = False
     progress: bool = True
 
