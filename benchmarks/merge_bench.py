@@ -14,13 +14,16 @@ Parts:
   xlmr    the same methods on a random XLM-R of 22.7M params: zoo vs `mergekit-yaml` (the CLI;
           mergekit crashes on BERT checkpoints, XLM-R goes through its inferred architecture).
           Its click command is called in the child with the CLI's arguments (--no-copy-tokenizer
-          --no-write-model-card --quiet), to time the merge apart from imports like the others.
+          --no-write-model-card --quiet), to time the merge apart from imports like the others;
+          a third arm runs `zoo merge RECIPE --out OUT` on the same recipe file, the whole
+          command (recipe checks, pinning the local inputs, the lock, the card, the merge).
   scale   K = 4 synthetic Qwen3-shaped decoders of 1.54B params each, bf16 on disk (compute in
           float32, output bf16): zoo only, against the I/O floor (ties: 3 + the base).
   growth  zoo linear at K = 4 from 22M to 1.5B params (Qwen3 shapes; the names are shape labels,
           the parameter counts are measured), and at 22M from K = 2 to 16.
 
-Method: sync() before every run (no arm pays for the writeback of earlier files); --threads
+Method: sync() before every run (no arm pays for the writeback of earlier files) and every
+input read once into the page cache (as the floor's dd reads them); --threads
 (a list, default every core) compute threads in every arm (zoo's `threads`, the peers' torch
 threads), each count its own rows; each arm its own process, arms interleaved (A B A B),
 `runs` rounds, each under `/usr/bin/time` (peak RSS = ru_maxrss of the process; wall time).
@@ -345,6 +348,14 @@ def floor_seconds(inputs, base, method, out_bytes: int, speeds: dict) -> float:
     return read / speeds["read_Bps"] + out_bytes / speeds["write_Bps"]
 
 
+def warm(inputs, base) -> None:
+    """Read every input's weights once (to /dev/null), so that no run pays for the page cache
+    the previous one evicted (the 1.5B inputs are 12 GB on a 24 GB machine)."""
+    for folder in [*inputs, *([base] if base else [])]:
+        for file in Path(folder).rglob("*.safetensors"):
+            subprocess.run(["dd", f"if={file}", "of=/dev/null", "bs=16M"], capture_output=True)
+
+
 def compare(name, arms, method, inputs, base, work, runs, threads, model_bytes) -> dict:
     """Interleave the arms `runs` times; return raw runs, the floor and, from the first round,
     the largest difference between each peer's output and zoo's."""
@@ -357,6 +368,7 @@ def compare(name, arms, method, inputs, base, work, runs, threads, model_bytes) 
             shutil.rmtree(out, ignore_errors=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             os.sync()  # no arm pays for writeback of the files written before it
+            warm(inputs, base)  # every run starts as the floor's dd does: inputs in page cache
             command = arm_command(arm, method, inputs, base, out, threads)
             raw[arm].append(run_measured(command, threads))
             out_bytes = weight_bytes(out)

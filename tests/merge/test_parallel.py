@@ -165,3 +165,26 @@ def test_the_cuda_path_equals_the_cpu_path(bert_family, tmp_path, name):
     assert sorted(cpu) == sorted(cuda)
     for key in cpu:
         assert (cpu[key].double() - cuda[key].double()).abs().max() <= 1e-6, key
+
+
+@pytest.mark.parametrize("n", [5, 1024, 70_001])
+def test_blocked_float32_gram_is_within_5e7_of_float64(n):
+    from zoo.merge.kernels.chunked import gram
+
+    gen = torch.Generator().manual_seed(n)
+    vectors = torch.randn(4, n, generator=gen) * 0.02 + 0.001
+    exact = vectors.double() @ vectors.double().T
+    got = gram(vectors)
+    assert got.dtype == torch.float64
+    assert ((got - exact).abs() / exact.abs().max()).max() <= 5e-7
+
+
+def test_the_default_chunk_budget_fits_a_small_model():
+    from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES, fitted_budget
+
+    mib = 2**20
+    assert fitted_budget(DEFAULT_CHUNK_BYTES, 88 * mib) == 22 * mib  # a quarter of MiniLM
+    assert fitted_budget(DEFAULT_CHUNK_BYTES, 6 * 2**30) == DEFAULT_CHUNK_BYTES
+    assert fitted_budget(DEFAULT_CHUNK_BYTES, 1000) == MIN_CHUNK_BYTES
+    assert fitted_budget(256, 88 * mib) == 256  # a budget the caller chose is kept
+    assert fitted_budget(None, 88 * mib) is None

@@ -19,6 +19,7 @@ import torch
 from zoo.merge.kernels.chunked import ChunkedKernel
 
 DEFAULT_CHUNK_BYTES = 64 * 2**20
+MIN_CHUNK_BYTES = 8 * 2**20
 # read(a, b, which) -> rows a:b of the sources in `which` (None: all), compute dtype, on device:
 # a list of tensors, or one tensor of shape (sources, rows, ...)
 Reader = Callable[[int, int, "Sequence[int] | None"], Sequence[torch.Tensor]]
@@ -77,6 +78,15 @@ def plan_chunks(
         rows = chunk_rows(task.shape, size, n, method.scratch, method.chunk_scratch, budget // 2)
         chunks[task.key] = rows or task.shape[0]
     return chunks
+
+
+def fitted_budget(budget: int | None, model_bytes: int) -> int | None:
+    """Return the chunk budget to plan with: the default shrinks to a quarter of one model (in
+    the compute dtype), never below MIN_CHUNK_BYTES, so that a small model's merge holds about
+    one model beside its inputs' pages; any other budget is the caller's choice, kept."""
+    if budget != DEFAULT_CHUNK_BYTES:
+        return budget
+    return min(budget, max(MIN_CHUNK_BYTES, model_bytes // 4))
 
 
 def row_bounds(rows: int, step: int) -> list[tuple[int, int]]:

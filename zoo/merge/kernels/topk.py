@@ -167,8 +167,9 @@ class TieCursor:
         return self._mask(keys, before, count)
 
     def floor(self, before: int | None, count: int | None) -> float | None:
-        """Return the magnitude m such that a block keeps exactly the keys of magnitudes > m
-        (one comparison, no masks), or None when it must pick among its threshold ties."""
+        """Return the float32 magnitude m such that a block keeps exactly the keys of magnitudes
+        > m (one comparison, no masks), or None when it must pick among its threshold ties.
+        For float32 keys only."""
         known = count is not None and before is not None
         if self.all_kept or (known and count <= self.ties - before):
             return self._value(self.threshold - 1)  # the largest magnitude below the threshold
