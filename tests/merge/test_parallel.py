@@ -181,10 +181,13 @@ def test_blocked_float32_gram_is_within_5e7_of_float64(n):
 
 def test_the_default_chunk_budget_fits_a_small_model():
     from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES, fitted_budget
+    from zoo.merge.prepared import MergeOptions
 
     mib = 2**20
-    assert fitted_budget(DEFAULT_CHUNK_BYTES, 88 * mib) == 22 * mib  # a quarter of MiniLM
-    assert fitted_budget(DEFAULT_CHUNK_BYTES, 6 * 2**30) == DEFAULT_CHUNK_BYTES
-    assert fitted_budget(DEFAULT_CHUNK_BYTES, 1000) == MIN_CHUNK_BYTES
-    assert fitted_budget(256, 88 * mib) == 256  # a budget the caller chose is kept
+    assert MergeOptions().chunk_bytes == "auto"
+    assert fitted_budget("auto", 88 * mib) == 22 * mib  # a quarter of MiniLM
+    assert fitted_budget("auto", 6 * 2**30) == DEFAULT_CHUNK_BYTES
+    assert fitted_budget("auto", 1000) == MIN_CHUNK_BYTES
+    assert fitted_budget(DEFAULT_CHUNK_BYTES, 88 * mib) == DEFAULT_CHUNK_BYTES  # chosen: kept
+    assert fitted_budget(256, 88 * mib) == 256
     assert fitted_budget(None, 88 * mib) is None

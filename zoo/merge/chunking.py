@@ -80,13 +80,13 @@ def plan_chunks(
     return chunks
 
 
-def fitted_budget(budget: int | None, model_bytes: int) -> int | None:
-    """Return the chunk budget to plan with: the default shrinks to a quarter of one model (in
-    the compute dtype), never below MIN_CHUNK_BYTES, so that a small model's merge holds about
-    one model beside its inputs' pages; any other budget is the caller's choice, kept."""
-    if budget != DEFAULT_CHUNK_BYTES:
+def fitted_budget(budget: int | str | None, model_bytes: int) -> int | None:
+    """Return the chunk budget to plan with. "auto": DEFAULT_CHUNK_BYTES, shrunk to a quarter of
+    one model (in the compute dtype) but never below MIN_CHUNK_BYTES, so that a small model's
+    merge holds about one model beside its inputs' pages. A number (or None) is kept."""
+    if budget != "auto":
         return budget
-    return min(budget, max(MIN_CHUNK_BYTES, model_bytes // 4))
+    return min(DEFAULT_CHUNK_BYTES, max(MIN_CHUNK_BYTES, model_bytes // 4))
 
 
 def row_bounds(rows: int, step: int) -> list[tuple[int, int]]:

@@ -87,10 +87,10 @@ class Pool:
         return list(self._executor.map(fn, items))
 
     def blocks(
-        self, fn: Callable[[list[torch.Tensor], int, int], R], tensors: Sequence[torch.Tensor]
+        self, fn: Callable[[Sequence[torch.Tensor]], R], tensors: Sequence[torch.Tensor]
     ) -> list[R]:
-        """Return [fn(rows a:b of tensors, a, b) for each row block], in block order."""
-        return self.map(lambda ab: fn(block_of(tensors, *ab), *ab), row_blocks(tensors))
+        """Return [fn(one row block of tensors) for each row block], in block order."""
+        return self.map(lambda ab: fn(block_of(tensors, *ab)), row_blocks(tensors))
 
     def close(self) -> None:
         if self._executor is not None:

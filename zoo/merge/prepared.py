@@ -15,13 +15,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from zoo.errors import UserError
 from zoo.merge import package
-from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, fitted_budget, plan_chunks
+from zoo.merge.chunking import fitted_budget, plan_chunks
 from zoo.merge.mergekit_rng import draws_of, mergekit_rng_states
 from zoo.merge.parallel import usable_cores
 from zoo.merge.params import check_params, resolve_params
@@ -55,8 +55,8 @@ class MergeOptions:
     their folders: zoo.merge.vocab); chat_template: a name, "auto" or Jinja text
     (zoo.merge.tokenizer_files). device: a torch
     device or "auto". allow_pickle: read pickle (.bin) weights too.
-    max_shard_bytes: the largest output safetensors file. chunk_bytes: working-set budget (the
-    default 64 MiB shrinks to a quarter of one model for small models, at least 8 MiB);
+    max_shard_bytes: the largest output safetensors file. chunk_bytes: working-set budget in
+    bytes ("auto": 64 MiB, shrunk to a quarter of one model for small models, at least 8 MiB);
     methods with a chunked kernel (linear, multislerp, task_arithmetic, ties) run it on every
     tensor, in row chunks that fit half the budget (the other half holds the read ahead and
     queued writes). None: every tensor whole through the method's own (mergekit) kernel. The
@@ -76,7 +76,7 @@ class MergeOptions:
     device: str = "cpu"
     allow_pickle: bool = False
     max_shard_bytes: int = DEFAULT_SHARD_BYTES
-    chunk_bytes: int | None = DEFAULT_CHUNK_BYTES
+    chunk_bytes: int | Literal["auto"] | None = "auto"
     mergekit_seed: int | None = None
     threads: int | None = None
 
@@ -244,7 +244,7 @@ class Prepared:
             skipped += missing
         return sorted(tasks, key=lambda t: t.key), sorted(set(skipped))
 
-    def _plan_chunks(self, budget: int | None) -> dict[str, int]:
+    def _plan_chunks(self, budget: int | str | None) -> dict[str, int]:
         merged = [t for t in self.tasks if t.kind == "merge"]
         one_model = sum(math.prod(t.shape) * self.compute_dtype(t).itemsize for t in merged)
         budget = fitted_budget(budget, one_model)

@@ -16,9 +16,9 @@ are added in block order, so the bytes out do not depend on the number of thread
 
 Each output equals mergekit 0.1.5's whole-tensor kernel up to floating-point rounding (tested at
 1e-6 in float32). ties, when the tensor is one chunk (it fits the budget), keeps exactly the
-elements mergekit keeps: the top-k is mergekit's own `sparsify.magnitude` (its
-unstable argsort decides which of the magnitudes tied at the density threshold survive; such
-ties are common in 16-bit checkpoints). Any other tensor keeps the same number of elements with
+elements mergekit keeps: the top-k is mergekit's own `sparsify.magnitude` (its unstable argsort
+decides which of the magnitudes tied at the density threshold survive; such ties are common in
+16-bit checkpoints). Any other tensor keeps the same number of elements with
 the same magnitudes, but among threshold ties the first in row-major order (see `topk`): the
 choice of an unstable sort cannot be streamed. Kernel objects are per tensor and not reusable.
 Inputs are borrowed, never modified. Pure maths, no I/O.
@@ -57,7 +57,9 @@ class ChunkedKernel(abc.ABC):
     """One tensor's merge, run as `passes` statistics passes then one output pass over chunks."""
 
     passes: int = 0
-    pool: Pool = SERIAL
+
+    def __init__(self, shape: Shape):
+        self.pool = shape.pool
 
     # observe and end_pass are optional hooks: a kernel without statistics passes needs neither.
     def observe(self, p: int, chunk: Chunk) -> None:  # noqa: B027
@@ -73,7 +75,7 @@ class ChunkedKernel(abc.ABC):
 
     def output_parts(self, chunk: Chunk) -> list[torch.Tensor]:
         """Return the merged rows of one chunk as consecutive row blocks (see output)."""
-        return self.pool.blocks(lambda block, a, b: self.output_block(block), chunk)
+        return self.pool.blocks(self.output_block, chunk)
 
     @abc.abstractmethod
     def output_block(self, block: Chunk) -> torch.Tensor:
@@ -129,19 +131,16 @@ class LinearChunks(ChunkedKernel):
     """mergekit `linear`: sum_i w_i x_i, divided by sum_i w_i when normalize."""
 
     def __init__(self, params: Mapping[str, Any], base_index: int | None, shape: Shape):
+        super().__init__(shape)
         self.weights = [params["weight"][i] for i in range(shape.n)]
         self.normalize = bool(params["normalize"])
-        self.pool = shape.pool
 
     def output_block(self, block: Chunk) -> torch.Tensor:
-        first = block[0]
-        dtype = torch.float64 if first.dtype == torch.float64 else torch.float32
-        result = torch.zeros_like(first, dtype=dtype)
-        for tensor, w in zip(block, self.weights):
-            result.addcmul_(tensor, torch.tensor(w, dtype=dtype, device=first.device))
+        result = weighted_sum(block, self.weights)
         if self.normalize:
-            result.div_(torch.tensor(self.weights, dtype=dtype).sum().to(first.device))
-        return result.to(first.dtype)
+            total = torch.tensor(self.weights, dtype=result.dtype).sum().to(result.device)
+            result.div_(total)
+        return result.to(block[0].dtype)
 
 
 class TaskArithmeticChunks(ChunkedKernel):
@@ -156,7 +155,7 @@ class TaskArithmeticChunks(ChunkedKernel):
         self.weights = [params["weight"][i] for i in self.inputs]
         self.normalize = bool(params["normalize"])
         self.lambda_ = params["lambda"]
-        self.pool = shape.pool
+        super().__init__(shape)
 
     def sparsify(self, j: int, delta: torch.Tensor, ties: tuple | None) -> None:
         """Sparsify input j's delta rows in place (task arithmetic keeps them all)."""
@@ -232,9 +231,9 @@ class TiesChunks(TaskArithmeticChunks):
         self.tie_counts: dict[int, deque[int]] = {}  # threshold keys per block, stream order
 
     def observe(self, p: int, chunk: Chunk) -> None:
-        if chunk[0].numel() == self.numel:  # the whole tensor: mergekit's own top-k in delta()
+        if chunk[0].numel() == self.numel:  # the whole tensor: mergekit's top-k in sparsify()
             return
-        for part in self.pool.blocks(lambda block, a, b: self._stats(p, block), chunk):
+        for part in self.pool.blocks(lambda block: self._stats(p, block), chunk):
             for j, (histogram, total, found) in part.items():
                 self.totals[j] += total
                 if histogram is not None:
@@ -298,7 +297,9 @@ class TiesChunks(TaskArithmeticChunks):
                 self.tie_counts[j] = deque(column)
         ties = []  # per block: (threshold ties before it, ties in it) of each input
         for _ in bounds:
-            ties.append([self._next_ties(j) if j in counting else (None, None) for j in self._js])
+            ties.append(
+                [self._next_ties(j) if j in counting else None for j in range(len(self.inputs))]
+            )
         return self.pool.map(
             lambda item: self.output_block(block_of(chunk, *item[0]), item[1]),
             list(zip(bounds, ties)),
@@ -312,10 +313,6 @@ class TiesChunks(TaskArithmeticChunks):
         if not self.tie_counts[j]:
             del self.tie_counts[j]
         return before, count
-
-    @property
-    def _js(self) -> range:
-        return range(len(self.inputs))
 
     def _tie_counts(self, counting: Sequence[int], block: Chunk) -> list[int]:
         mags = deltas_of(block, self.inputs, self.base).abs_()
@@ -361,10 +358,10 @@ class MultiSlerpChunks(ChunkedKernel):
         self.passes = 1 if len(self.inputs) > 1 else 0
         self.gram = torch.zeros(len(self.inputs), len(self.inputs), dtype=torch.float64)
         self.error: str | None = None
-        self.pool = shape.pool
+        super().__init__(shape)
 
     def observe(self, p: int, chunk: Chunk) -> None:
-        for gram in self.pool.blocks(lambda block, a, b: self._gram(block), chunk):
+        for gram in self.pool.blocks(self._gram, chunk):
             self.gram += gram
 
     def _gram(self, block: Chunk) -> torch.Tensor:

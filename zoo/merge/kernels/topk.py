@@ -156,39 +156,41 @@ class TieCursor:
         """Return how many of keys equal the threshold (0 when every tie is kept anyway)."""
         return 0 if self.all_kept else int((keys == self.threshold).sum())
 
+    def cut(self, before: int | None, count: int | None) -> str | None:
+        """How a block whose `count` threshold keys follow `before` earlier ones is cut: ">="
+        (all its threshold keys kept), ">" (none kept), or None (it holds the last kept tie, or
+        the counts are unknown: mask() must pick)."""
+        if self.all_kept:
+            return ">="
+        if count is None or before is None:
+            return None
+        if count <= self.ties - before:
+            return ">="
+        return ">" if before >= self.ties else None
+
+    def floor(self, before: int | None, count: int | None) -> float | None:
+        """Return the float32 magnitude m such that the block keeps exactly the magnitudes > m
+        (one comparison, no masks), or None when cut() is None. For float32 keys only."""
+        cut = self.cut(before, count)
+        if cut is None:
+            return None
+        return self._value(self.threshold - 1 if cut == ">=" else self.threshold)
+
+    def _value(self, key: int) -> float:
+        return float(torch.tensor([max(key, 0)], dtype=torch.int32).view(torch.float32))
+
     def mask(
         self, keys: torch.Tensor, before: int | None = None, count: int | None = None
     ) -> torch.Tensor:
         """Return the keep-mask of one block's keys (flat). Without `before`, the block is the
         next in stream order (and the cursor advances); with it, nothing changes here. `count`,
         the block's number of threshold keys when known, spares counting them."""
-        if self.all_kept:
-            return keys >= self.threshold
-        return self._mask(keys, before, count)
-
-    def floor(self, before: int | None, count: int | None) -> float | None:
-        """Return the float32 magnitude m such that a block keeps exactly the keys of magnitudes
-        > m (one comparison, no masks), or None when it must pick among its threshold ties.
-        For float32 keys only."""
-        known = count is not None and before is not None
-        if self.all_kept or (known and count <= self.ties - before):
-            return self._value(self.threshold - 1)  # the largest magnitude below the threshold
-        if known and before >= self.ties:
-            return self._value(self.threshold)
-        return None
-
-    def _value(self, key: int) -> float:
-        return float(torch.tensor([max(key, 0)], dtype=torch.int32).view(torch.float32))
-
-    def _mask(self, keys: torch.Tensor, before: int | None, count: int | None) -> torch.Tensor:
+        cut = self.cut(before, count)
+        if cut is not None:
+            return keys >= self.threshold if cut == ">=" else keys > self.threshold
         streaming = before is None
         before = self.seen if streaming else before
         left = self.ties - before
-        if count is not None and not streaming:
-            if count <= left:  # every threshold key of this block is kept
-                return keys >= self.threshold
-            if left <= 0:
-                return keys > self.threshold
         keep = keys > self.threshold
         equal = keys == self.threshold
         count = int(equal.sum())
