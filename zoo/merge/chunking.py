@@ -98,10 +98,14 @@ class RowSchedule:
     """The order in which run_chunked reads one tensor's row chunks: all chunks once per
     statistics pass and once more for the output (or once, for the pass-through reads)."""
 
-    def __init__(self, bounds: Sequence[tuple[int, int]], passes: int):
+    def __init__(self, bounds: Sequence[tuple[int, int]], passes: Callable[[], int]):
         self.bounds = list(bounds)
-        self.rounds = passes + 1 if len(self.bounds) > 1 else 1  # one chunk is read once
+        self.passes = passes  # asked at every round: a kernel may add passes after its first
         self.seen: Counter = Counter()
+
+    @property
+    def rounds(self) -> int:
+        return self.passes() + 1 if len(self.bounds) > 1 else 1  # one chunk is read once
 
     def after(self, a: int, b: int, which: tuple | None) -> tuple[int, int] | None:
         """Record the read of rows a:b of `which`; return the rows read next, if any."""

@@ -252,7 +252,7 @@ class _Run:
         )
         kernel = method.chunked(params, s.kernel_base, shape)
         bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
-        schedule = RowSchedule(bounds, kernel.passes)
+        schedule = RowSchedule(bounds, lambda: kernel.passes)
 
         def read(a: int, b: int, which: Sequence[int] | None) -> Sequence[torch.Tensor]:
             which = tuple(which) if which is not None else None

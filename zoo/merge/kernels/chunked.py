@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import abc
 import math
+import os
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
-from zoo.merge.kernels.topk import RadixSelect, TieCursor, magnitude_keys
+from zoo.merge.kernels.topk import RadixSelect, TieCursor, WindowSelect, magnitude_keys
 from zoo.merge.parallel import SERIAL, Pool, block_of, row_blocks, stacked
 
 Chunk = Sequence[torch.Tensor]
@@ -207,7 +209,10 @@ class TaskArithmeticChunks(ChunkedKernel):
 
 class TiesChunks(TaskArithmeticChunks):
     """mergekit `ties`: per-input magnitude top-k (density) with optional L1 rescale, then sign
-    consensus. The k-th largest |delta| of each input is found exactly by radix selection."""
+    consensus. The k-th largest |delta| of each input is found exactly: on CPU in float32, in
+    one pass that counts the magnitudes above a window guessed from the first chunk and keeps
+    those inside it (WindowSelect, fused loops), then one output pass (fused); otherwise, or
+    where the window missed, by radix selection (2 more passes)."""
 
     consensus = True
 
@@ -223,7 +228,16 @@ class TiesChunks(TaskArithmeticChunks):
             for j, d in enumerate(self.densities)
             if 0 < d < 1 and self.numel
         }
-        self.passes = max((s.passes for s in self.selects.values()), default=0)
+        self.radix_passes = max((s.passes for s in self.selects.values()), default=0)
+        self.fused = fusable(shape) and all(d > 0 for d in self.densities)
+        self.windows = (
+            {j: WindowSelect(s.k, self.numel) for j, s in self.selects.items()}
+            if self.fused
+            else {}
+        )
+        self.offset = 1 if self.windows else 0  # statistics passes before the radix passes
+        self._guessed = False
+        self.passes = self.offset or self.radix_passes
         self.totals = [0.0] * len(self.inputs)
         self.cursors: dict[int, TieCursor] = {}
         self.factors: dict[int, float] = {}
@@ -233,7 +247,10 @@ class TiesChunks(TaskArithmeticChunks):
     def observe(self, p: int, chunk: Chunk) -> None:
         if chunk[0].numel() == self.numel:  # the whole tensor: mergekit's top-k in sparsify()
             return
-        for part in self.pool.blocks(lambda block: self._stats(p, block), chunk):
+        if p < self.offset:
+            return self._observe_window(chunk)
+        r = p - self.offset
+        for part in self.pool.blocks(lambda block: self._stats(r, block), chunk):
             for j, (histogram, total, found) in part.items():
                 self.totals[j] += total
                 if histogram is not None:
@@ -241,22 +258,62 @@ class TiesChunks(TaskArithmeticChunks):
                 else:
                     self.candidates.setdefault(j, []).append(found)
 
-    def _stats(self, p: int, block: Chunk) -> dict[int, tuple[Any, float, Any]]:
-        """Return {input j: (its radix histogram of pass p, its L1 sum or 0, None)} for one
+    def _stats(self, r: int, block: Chunk) -> dict[int, tuple[Any, float, Any]]:
+        """Return {input j: (its radix histogram of pass r, its L1 sum or 0, None)} for one
         block; in a last pass that filters candidates, (None, 0, the candidates' last digits
         and magnitudes): they are few, and kept to count each block's threshold ties."""
         mags = deltas_of(block, self.inputs, self.base).abs_()
+        sums = r == 0 and self.rescale and not self.offset  # a window pass summed them already
         out = {}
         for j, select in self.selects.items():
-            total = float(mags[j].sum(dtype=torch.float64)) if p == 0 and self.rescale else 0.0
+            total = float(mags[j].sum(dtype=torch.float64)) if sums else 0.0
             found = select.digits(magnitude_keys(mags[j].to(self._key_dtype)), mags[j])
-            if p == self.passes - 1 and p > 0:
+            if r == self.radix_passes - 1 and r > 0:
                 out[j] = (None, total, found)
             else:
                 out[j] = (select.histogram(*found), total, None)
         return out
 
+    def _observe_window(self, chunk: Chunk) -> None:
+        """The window pass over one chunk: the first chunk also sets each input's window."""
+        whole, row = flat_sources(chunk)
+        order = list(self.windows)
+        if not self._guessed:  # a strided sample of the first chunk sets the windows
+            self._guessed = True
+            step = max(1, math.ceil(whole.shape[1] / WINDOW_SAMPLE))
+            base = whole[self.base, ::step]
+            for j in order:
+                sample = np.abs(whole[self.inputs[j], ::step] - base)
+                self.windows[j].guess(torch.from_numpy(sample))
+        sources = np.array([self.inputs[j] for j in order], dtype=np.int64)
+        lo = np.array([self.windows[j].lo for j in order], dtype=np.float32)
+        hi = np.array([self.windows[j].hi for j in order], dtype=np.float32)
+
+        def block(ab: tuple[int, int]) -> list[tuple]:
+            from zoo.merge.kernels import fused
+
+            e0, e1 = ab[0] * row, ab[1] * row
+            counts = np.zeros((len(order), 4), dtype=np.int64)  # above, at lo, at hi, held
+            above_sum, total = np.zeros((2, len(order)), dtype=np.float64)
+            cand = np.empty((len(order), e1 - e0), dtype=np.float32)
+            fused.ties_window(
+                whole, e0, e1, self.base, sources, lo, hi, self.rescale,
+                counts, above_sum, total, cand,
+            )  # fmt: skip
+            return [
+                (*counts[i, :3].tolist(), float(above_sum[i]), float(total[i]),
+                 torch.from_numpy(cand[i, : counts[i, 3]].copy()))
+                for i in range(len(order))
+            ]  # fmt: skip
+
+        for part in self.pool.map(block, row_blocks(chunk)):
+            for j, result in zip(order, part):
+                self.windows[j].add(*result)
+
     def end_pass(self, p: int) -> None:
+        if p < self.offset:
+            return self._end_window()
+        r = p - self.offset
         for j, select in self.selects.items():
             found = self.candidates.get(j)
             if found is not None:  # the last pass's histogram, from every block's candidates
@@ -264,10 +321,24 @@ class TiesChunks(TaskArithmeticChunks):
                 mags = torch.cat([m for _, m in found]) if select.sums else None
                 select.add(select.histogram(digits, mags))
             select.end_pass()
-            if p == self.passes - 1:
+            if r == self.radix_passes - 1:
                 self.cursors[j] = TieCursor(select.threshold, select.ties, select.equal)
-                self.factors[j] = self._rescale(j, select)
+                self.factors[j] = self._rescale(self.totals[j], select.kept_sum(self._key_dtype))
                 self._count_ties(j, select.threshold & 0xFFFF)
+
+    def _end_window(self) -> None:
+        """Take each input's threshold from its window; the missed ones go on to radix passes."""
+        for j, window in self.windows.items():
+            self.totals[j] = window.total
+            if not window.resolve():
+                continue
+            self.cursors[j] = TieCursor(window.threshold, window.ties, window.equal)
+            self.factors[j] = self._rescale(window.total, window.kept_sum)
+            if not self.cursors[j].all_kept:
+                self.tie_counts[j] = deque(window.block_ties)
+            del self.selects[j]
+        self.windows = {}
+        self.passes = self.offset + (self.radix_passes if self.selects else 0)
 
     def _count_ties(self, j: int, digit: int) -> None:
         """Turn input j's kept candidates of every block into its blocks' threshold counts."""
@@ -275,19 +346,28 @@ class TiesChunks(TaskArithmeticChunks):
         if blocks is not None and not self.cursors[j].all_kept:
             self.tie_counts[j] = deque(int((d == digit).sum()) for d, _ in blocks)
 
-    def _rescale(self, j: int, select: RadixSelect) -> float:
+    def _rescale(self, before: float, after: float) -> float:
         if not self.rescale:
             return 1.0
-        before, after = self.totals[j], select.kept_sum(self._key_dtype)
         return 1.0 if before < 1e-7 or after < 1e-7 else before / after
 
     def output_parts(self, chunk: Chunk) -> list[torch.Tensor]:
         if chunk[0].numel() == self.numel:  # mergekit's whole-tensor top-k: one block
             return [self.output_block(chunk)]
+        bounds = row_blocks(chunk)
+        items = list(zip(bounds, self._block_ties(chunk, bounds)))
+        if self.fused:
+            return [self._fused_output(chunk, items)]
+        return self.pool.map(
+            lambda item: self.output_block(block_of(chunk, *item[0]), item[1]), items
+        )
+
+    def _block_ties(self, chunk: Chunk, bounds: list[tuple[int, int]]) -> list:
+        """Return, per block, each input's (threshold ties before the block, ties in it), or
+        None for an input (or a block) that needs no counting."""
         counting = [j for j, c in self.cursors.items() if not c.all_kept]
         if not counting:
-            return super().output_parts(chunk)
-        bounds = row_blocks(chunk)
+            return [None] * len(bounds)
         unknown = [j for j in counting if j not in self.tie_counts]
         if unknown:  # no last pass kept candidates (16-bit keys): count the ties here
             found = self.pool.map(
@@ -295,15 +375,50 @@ class TiesChunks(TaskArithmeticChunks):
             )
             for j, column in zip(unknown, zip(*found)):
                 self.tie_counts[j] = deque(column)
-        ties = []  # per block: (threshold ties before it, ties in it) of each input
-        for _ in bounds:
-            ties.append(
-                [self._next_ties(j) if j in counting else None for j in range(len(self.inputs))]
-            )
-        return self.pool.map(
-            lambda item: self.output_block(block_of(chunk, *item[0]), item[1]),
-            list(zip(bounds, ties)),
-        )
+        return [
+            [self._next_ties(j) if j in counting else None for j in range(len(self.inputs))]
+            for _ in bounds
+        ]
+
+    def _fused_output(self, chunk: Chunk, items: list) -> torch.Tensor:
+        """The output pass with the fused loop, on every block whose inputs all have a floor
+        (all but the one where an input's last kept tie falls, merged by output_block)."""
+        from zoo.merge.kernels import fused
+
+        whole, row = flat_sources(chunk)
+        out = torch.empty(chunk[0].shape, dtype=torch.float32)
+        flat = out.numpy().reshape(-1)
+        sources = np.array(self.inputs, dtype=np.int64)
+        factors = np.array([self.factors.get(j, 1.0) for j in range(len(self.inputs))], np.float32)
+        weights = np.array(self.weights, dtype=np.float32)
+
+        def block(item: tuple) -> None:
+            (a, b), ties = item
+            floors = self._floors(ties)
+            if floors is None:
+                out[a:b] = self.output_block(block_of(chunk, a, b), ties)
+                return
+            fused.ties_output(
+                whole, a * row, b * row, self.base, sources, floors, factors, weights,
+                self.normalize, np.float32(self.lambda_), flat,
+            )  # fmt: skip
+
+        self.pool.map(block, items)
+        return out
+
+    def _floors(self, ties: Sequence[tuple] | None) -> np.ndarray | None:
+        """Return each input's float32 magnitude floor for one block (keep |delta| > floor), or
+        None when an input's last kept threshold tie falls in it."""
+        floors = []
+        for j, density in enumerate(self.densities):
+            if density >= 1 or not self.numel:
+                floors.append(-1.0)
+                continue
+            floor = self.cursors[j].floor(*(ties[j] if ties and ties[j] else (None, None)))
+            if floor is None:
+                return None
+            floors.append(floor)
+        return np.array(floors, dtype=np.float32)
 
     def _next_ties(self, j: int) -> tuple[int, int]:
         """Return (threshold ties of input j before the next block, ties in it); advance."""
@@ -340,6 +455,25 @@ class TiesChunks(TaskArithmeticChunks):
                 delta.mul_(self.cursors[j].mask(keys, before, count).view(delta.shape))
             if self.factors[j] != 1.0:
                 delta.mul_(self.factors[j])
+
+
+WINDOW_SAMPLE = 1 << 20  # elements of the first chunk, per input, that guess ties' window
+
+
+def fusable(shape: Shape) -> bool:
+    """Whether the fused loops (zoo.merge.kernels.fused, numba) serve this tensor: float32 on
+    CPU, and not switched off with ZOO_FUSED=0 (to compare against the torch operations)."""
+    if shape.device.type != "cpu" or shape.dtype != torch.float32:
+        return False
+    return os.environ.get("ZOO_FUSED", "1") != "0"
+
+
+def flat_sources(chunk: Chunk) -> tuple[np.ndarray, int]:
+    """Return a chunk as one C-contiguous (sources, elements) float32 array (a view of the
+    reader's stacked buffer) and the elements per row."""
+    whole = stacked(chunk).contiguous()
+    row = whole[0, 0].numel() if whole.dim() > 1 else 1
+    return whole.reshape(whole.shape[0], -1).numpy(), row
 
 
 class MultiSlerpChunks(ChunkedKernel):

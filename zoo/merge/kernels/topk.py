@@ -18,7 +18,8 @@ budget) goes through mergekit's own top-k and equals mergekit-yaml bit for bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import torch
 
@@ -201,3 +202,85 @@ class TieCursor:
         if streaming:
             self.seen += count
         return keep
+
+
+@dataclass
+class WindowSelect:
+    """Find the k-th largest of n magnitudes in one pass, exactly, when it falls inside a window
+    [lo, hi] guessed beforehand (`guess`, from a sample). The pass (fused.ties_window) counts,
+    block by block, the magnitudes above hi, equal to lo and equal to hi, and keeps those
+    strictly between as candidates; `resolve` then finds the threshold: hi, lo or a candidate.
+    Counting the ends keeps a magnitude shared by many elements (common in 16-bit checkpoints)
+    out of the candidates. When the threshold falls outside the window (the sample misled, or
+    too many candidates: `overflow`), `resolve` returns False and the caller selects by
+    RadixSelect.
+
+    After resolve: `threshold` (the k-th largest, as a float32 key), `ties` (how many keys equal
+    to it are kept: the first in stream order), `equal`, `block_ties` (each block's keys equal
+    to it, in stream order) and `kept_sum` (float64 sum of the kept magnitudes, with sums)."""
+
+    k: int
+    n: int
+    lo: float = 0.0
+    hi: float = math.inf
+    above: int = 0
+    above_sum: float = 0.0
+    total: float = 0.0
+    held: int = 0  # candidates kept so far
+    overflow: bool = False
+    blocks: list = field(default_factory=list)  # per block: (candidates, at lo, at hi)
+
+    MARGIN = 0.01  # quantile margin on each side of the sample's estimate, plus 4 / sqrt(sample)
+    MAX_HELD = 0.15  # of n: more candidates than this and the window is given up
+
+    def guess(self, sample: torch.Tensor) -> None:
+        """Set the window from a sample of the magnitudes (any order): the sample quantiles of
+        the threshold's rank, widened by MARGIN + 4 / sqrt(len(sample)) on each side."""
+        values = sample.reshape(-1).float().sort().values
+        m = len(values)
+        below = 1 - self.k / self.n  # the threshold's quantile from below
+        margin = self.MARGIN + 4 / math.sqrt(max(m, 1))
+        low, high = math.floor((below - margin) * m), math.ceil((below + margin) * m)
+        self.lo = float(values[low]) if m and low > 0 else 0.0
+        self.hi = float(values[high]) if m and high < m else math.inf
+
+    def add(self, above: int, at_lo: int, at_hi: int, above_sum: float, total: float,
+            found: torch.Tensor) -> None:  # fmt: skip
+        """Add one block's results (in stream order)."""
+        self.above += above
+        self.above_sum += above_sum
+        self.total += total
+        self.held += len(found)
+        if self.held > self.MAX_HELD * self.n:
+            self.overflow, self.blocks = True, []
+        if not self.overflow:
+            self.blocks.append((found, at_lo if self.lo < self.hi else 0, at_hi))
+
+    def resolve(self) -> bool:
+        """Find the threshold in the window; False when it is not there. From the top, the
+        window holds hi's ties, the candidates, then lo's ties."""
+        at_hi = sum(b[2] for b in self.blocks)
+        at_lo = sum(b[1] for b in self.blocks)
+        need = self.k - self.above  # the threshold's rank among the window's magnitudes
+        if self.overflow or need <= 0 or need > at_hi + self.held + at_lo:
+            return False
+        every = torch.cat([b[0] for b in self.blocks]) if self.blocks else torch.zeros(0)
+        hi_sum = at_hi * self.hi if at_hi else 0.0
+        if need <= at_hi:
+            value, larger, larger_sum, column = self.hi, 0, 0.0, 2
+        elif need > at_hi + self.held:
+            value, larger, column = self.lo, at_hi + self.held, 1
+            larger_sum = hi_sum + float(every.sum(dtype=torch.float64))
+        else:
+            value, column = float(every.kthvalue(self.held - (need - at_hi) + 1).values), None
+            above = every > value
+            larger = at_hi + int(above.sum())
+            larger_sum = hi_sum + float(every[above].sum(dtype=torch.float64))
+        self.block_ties = [int((b[0] == value).sum()) if column is None else b[column]
+                           for b in self.blocks]  # fmt: skip
+        self.equal = sum(self.block_ties)
+        self.ties = need - larger
+        self.threshold = int(torch.tensor([value], dtype=torch.float32).view(torch.int32))
+        self.kept_sum = self.above_sum + larger_sum + self.ties * value
+        self.blocks = []
+        return True
