@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from zoo.errors import UserError
+from zoo.lazy import Ref
 from zoo.merge import package
 from zoo.merge.chunking import RowSchedule, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
@@ -162,13 +163,26 @@ class _Run:
         if key[0] == "whole":
             return self._load(task)
         _, _, a, b, which = key
-        s, dtype = self.p.sources_of(task), self.p.compute_dtype(task)
+        s, dtype = self.p.sources_of(task), self._read_dtype(task)
         picked = range(len(s.items)) if which is None else which
         # one (inputs, rows, ...) buffer: kernels take it whole, without stacking the inputs
         rows = torch.empty((len(picked), b - a, *task.shape[1:]), dtype=dtype, pin_memory=self._pin)
         for row, i in enumerate(picked):
             s.items[i].read_rows(task.keys[i], a, b, dtype, out=rows[row])
         return rows.to(self.p.device, non_blocking=self._pin)
+
+    def _read_dtype(self, task: TensorTask) -> torch.dtype:
+        """Return the dtype task's row chunks are read in: what its chunked kernel takes
+        (ChunkedKernel.read_dtype) when every input stores the tensor in one dtype, else the
+        compute dtype."""
+        compute = self.p.compute_dtype(task)
+        items = self.p.sources_of(task).items
+        stored = {src.tensors[k].dtype for src, k in zip(items, task.keys)}
+        if len(stored) != 1:
+            return compute
+        kernel = self.p.method.chunked
+        kernel = kernel.load() if isinstance(kernel, Ref) else kernel
+        return kernel.read_dtype(stored.pop(), compute, self.p.device)
 
     def _tasks(self, desc: str, tasks: Sequence[TensorTask]):
         from tqdm.auto import tqdm

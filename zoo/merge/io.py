@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 import struct
 import warnings
 from collections.abc import Iterable, Mapping
@@ -215,7 +216,8 @@ class Checkpoint:
 
 class MappedFile:
     """A safetensors file mapped read-only; reads copy (and convert) a row range in one pass,
-    then drop the pages they touched from this process (they stay in the page cache).
+    then drop the pages they touched from this process (they stay in the page cache). A read
+    into a buffer of the stored dtype is a pread instead (no pages mapped at all).
     Safe to read from several threads."""
 
     def __init__(self, file: Path, label: str):
@@ -224,6 +226,7 @@ class MappedFile:
                 (length,) = struct.unpack("<Q", f.read(8))
                 header = json.loads(f.read(length))
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                self._fd = os.dup(f.fileno())
             except (struct.error, ValueError, OSError) as err:
                 raise UserError(f"{label}: corrupt safetensors file {file}: {err}") from None
         self._start = 8 + length
@@ -247,6 +250,8 @@ class MappedFile:
         if count == 0:
             return torch.empty(shape, dtype=dtype) if out is None else out
         begin = self._start + self._offsets[info.key] + start * row * info.dtype.itemsize
+        if out is not None and out.dtype == info.dtype and out.is_contiguous() and out.is_cpu:
+            return self._pread(out, begin, count * info.dtype.itemsize)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns that the buffer is read-only
             raw = torch.frombuffer(self._map, dtype=info.dtype, count=count, offset=begin)
@@ -258,6 +263,18 @@ class MappedFile:
         self._release(begin, count * info.dtype.itemsize)
         return out
 
+    def _pread(self, out: torch.Tensor, begin: int, size: int) -> torch.Tensor:
+        """Copy the stored bytes straight into out with pread: a copy from the page cache,
+        without faulting the mapping in (twice as fast as copying from the map, measured)."""
+        view = memoryview(out.view(torch.uint8).numpy()).cast("B")
+        done = 0
+        while done < size:
+            got = os.preadv(self._fd, [view[done:size]], begin + done)
+            if got <= 0:
+                raise OSError(f"unexpected end of file at byte {begin + done}")
+            done += got
+        return out
+
     def _release(self, begin: int, size: int) -> None:
         page = mmap.PAGESIZE
         first = -(-begin // page) * page
@@ -266,6 +283,9 @@ class MappedFile:
             self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
 
     def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         try:
             self._map.close()
         except BufferError:  # a view is still alive somewhere; the GC unmaps it

@@ -63,6 +63,12 @@ class ChunkedKernel(abc.ABC):
     def __init__(self, shape: Shape):
         self.pool = shape.pool
 
+    @classmethod
+    def read_dtype(cls, stored: torch.dtype, compute: torch.dtype, device: torch.device):
+        """Return the dtype this kernel takes its chunks in, for inputs all stored in `stored`:
+        the compute dtype (the reader converts), unless the kernel widens them itself."""
+        return compute
+
     # observe and end_pass are optional hooks: a kernel without statistics passes needs neither.
     def observe(self, p: int, chunk: Chunk) -> None:  # noqa: B027
         """Accumulate statistics pass p over one chunk (chunks arrive in row order)."""
@@ -244,6 +250,12 @@ class TiesChunks(TaskArithmeticChunks):
         self.candidates: dict[int, list[tuple]] = {}  # last-pass (digits, magnitudes) by block
         self.tie_counts: dict[int, deque[int]] = {}  # threshold keys per block, stream order
 
+    @classmethod
+    def read_dtype(cls, stored: torch.dtype, compute: torch.dtype, device: torch.device):
+        """As stored, where the fused loops read it (bfloat16 at 2 bytes an element)."""
+        shape = Shape(0, 0, compute, device)
+        return stored if stored in FUSED_STORAGE and fusable(shape) else compute
+
     def observe(self, p: int, chunk: Chunk) -> None:
         if chunk[0].numel() == self.numel:  # the whole tensor: mergekit's top-k in sparsify()
             return
@@ -262,7 +274,7 @@ class TiesChunks(TaskArithmeticChunks):
         """Return {input j: (its radix histogram of pass r, its L1 sum or 0, None)} for one
         block; in a last pass that filters candidates, (None, 0, the candidates' last digits
         and magnitudes): they are few, and kept to count each block's threshold ties."""
-        mags = deltas_of(block, self.inputs, self.base).abs_()
+        mags = deltas_of(widened(block), self.inputs, self.base).abs_()
         sums = r == 0 and self.rescale and not self.offset  # a window pass summed them already
         out = {}
         for j, select in self.selects.items():
@@ -276,15 +288,14 @@ class TiesChunks(TaskArithmeticChunks):
 
     def _observe_window(self, chunk: Chunk) -> None:
         """The window pass over one chunk: the first chunk also sets each input's window."""
-        whole, row = flat_sources(chunk)
+        whole, shift, row = flat_sources(chunk)
         order = list(self.windows)
         if not self._guessed:  # a strided sample of the first chunk sets the windows
             self._guessed = True
             step = max(1, math.ceil(whole.shape[1] / WINDOW_SAMPLE))
-            base = whole[self.base, ::step]
+            sample = stacked(chunk).reshape(len(whole), -1)[:, ::step].float()
             for j in order:
-                sample = np.abs(whole[self.inputs[j], ::step] - base)
-                self.windows[j].guess(torch.from_numpy(sample))
+                self.windows[j].guess((sample[self.inputs[j]] - sample[self.base]).abs_())
         sources = np.array([self.inputs[j] for j in order], dtype=np.int64)
         lo = np.array([self.windows[j].lo for j in order], dtype=np.float32)
         hi = np.array([self.windows[j].hi for j in order], dtype=np.float32)
@@ -297,7 +308,7 @@ class TiesChunks(TaskArithmeticChunks):
             above_sum, total = np.zeros((2, len(order)), dtype=np.float64)
             cand = np.empty((len(order), e1 - e0), dtype=np.float32)
             fused.ties_window(
-                whole, e0, e1, self.base, sources, lo, hi, self.rescale,
+                whole, shift, e0, e1, self.base, sources, lo, hi, self.rescale,
                 counts, above_sum, total, cand,
             )  # fmt: skip
             return [
@@ -385,7 +396,7 @@ class TiesChunks(TaskArithmeticChunks):
         (all but the one where an input's last kept tie falls, merged by output_block)."""
         from zoo.merge.kernels import fused
 
-        whole, row = flat_sources(chunk)
+        whole, shift, row = flat_sources(chunk)
         out = torch.empty(chunk[0].shape, dtype=torch.float32)
         flat = out.numpy().reshape(-1)
         sources = np.array(self.inputs, dtype=np.int64)
@@ -399,12 +410,15 @@ class TiesChunks(TaskArithmeticChunks):
                 out[a:b] = self.output_block(block_of(chunk, a, b), ties)
                 return
             fused.ties_output(
-                whole, a * row, b * row, self.base, sources, floors, factors, weights,
+                whole, shift, a * row, b * row, self.base, sources, floors, factors, weights,
                 self.normalize, np.float32(self.lambda_), flat,
             )  # fmt: skip
 
         self.pool.map(block, items)
         return out
+
+    def output_block(self, block: Chunk, ties: Sequence[tuple] | None = None) -> torch.Tensor:
+        return super().output_block(widened(block), ties)
 
     def _floors(self, ties: Sequence[tuple] | None) -> np.ndarray | None:
         """Return each input's float32 magnitude floor for one block (keep |delta| > floor), or
@@ -430,7 +444,7 @@ class TiesChunks(TaskArithmeticChunks):
         return before, count
 
     def _tie_counts(self, counting: Sequence[int], block: Chunk) -> list[int]:
-        mags = deltas_of(block, self.inputs, self.base).abs_()
+        mags = deltas_of(widened(block), self.inputs, self.base).abs_()
         keys = [magnitude_keys(mags[j].to(self._key_dtype)) for j in counting]
         return [self.cursors[j].count(k) for j, k in zip(counting, keys)]
 
@@ -455,25 +469,6 @@ class TiesChunks(TaskArithmeticChunks):
                 delta.mul_(self.cursors[j].mask(keys, before, count).view(delta.shape))
             if self.factors[j] != 1.0:
                 delta.mul_(self.factors[j])
-
-
-WINDOW_SAMPLE = 1 << 20  # elements of the first chunk, per input, that guess ties' window
-
-
-def fusable(shape: Shape) -> bool:
-    """Whether the fused loops (zoo.merge.kernels.fused, numba) serve this tensor: float32 on
-    CPU, and not switched off with ZOO_FUSED=0 (to compare against the torch operations)."""
-    if shape.device.type != "cpu" or shape.dtype != torch.float32:
-        return False
-    return os.environ.get("ZOO_FUSED", "1") != "0"
-
-
-def flat_sources(chunk: Chunk) -> tuple[np.ndarray, int]:
-    """Return a chunk as one C-contiguous (sources, elements) float32 array (a view of the
-    reader's stacked buffer) and the elements per row."""
-    whole = stacked(chunk).contiguous()
-    row = whole[0, 0].numel() if whole.dim() > 1 else 1
-    return whole.reshape(whole.shape[0], -1).numpy(), row
 
 
 class MultiSlerpChunks(ChunkedKernel):
@@ -533,3 +528,35 @@ class MultiSlerpChunks(ChunkedKernel):
         if self.base is not None:
             result.add_(block[self.base])
         return result.to(block[0].dtype)
+
+
+WINDOW_SAMPLE = 1 << 18  # elements of the first chunk, per input, that guess ties' window
+
+
+def fusable(shape: Shape) -> bool:
+    """Whether the fused loops (zoo.merge.kernels.fused, numba) serve this tensor: float32 on
+    CPU, and not switched off with ZOO_FUSED=0 (to compare against the torch operations)."""
+    if shape.device.type != "cpu" or shape.dtype != torch.float32:
+        return False
+    return os.environ.get("ZOO_FUSED", "1") != "0"
+
+
+def widened(chunk: Chunk) -> Chunk:
+    """Return a chunk read as stored (bfloat16, for the fused loops) in float32; else itself."""
+    if chunk[0].dtype != torch.bfloat16:
+        return chunk
+    return stacked(chunk).float()
+
+
+def flat_sources(chunk: Chunk) -> tuple[np.ndarray, int, int]:
+    """Return a chunk's values as stored (float32 or bfloat16) as one C-contiguous (sources,
+    elements) array of their bits (a view of the reader's stacked buffer), the shift that widens
+    them to float32 bits, and the elements per row."""
+    whole = stacked(chunk).contiguous()
+    row = whole[0, 0].numel() if whole.dim() > 1 else 1
+    bits = whole.view(_BITS[whole.dtype]).reshape(whole.shape[0], -1)
+    return bits.numpy(), 32 - 8 * whole.element_size(), row
+
+
+_BITS = {torch.float32: torch.uint32, torch.bfloat16: torch.uint16}
+FUSED_STORAGE = tuple(_BITS)  # the stored dtypes the fused loops read as they are

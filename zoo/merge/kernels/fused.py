@@ -1,9 +1,11 @@
 """Fused CPU loops for ties: each pass over a row block is one compiled loop (numba), not a
 chain of full-size torch operations that each make a round trip through memory.
 
-Two kernels, both on a chunk stacked as one C-contiguous float32 array of shape (sources, n),
-working on the elements e0:e1 of every source (a row block), and releasing the GIL so the merge's
-thread pool runs blocks side by side:
+Two kernels, both on a chunk stacked as one C-contiguous array of shape (sources, n) holding
+float32 or bfloat16 values as they are stored on disk (viewed as uint32 or uint16: `bits`), so
+16-bit checkpoints are read at 2 bytes an element and widened to float32 in registers, exact.
+Each works on the elements e0:e1 of every source (a row block) and releases the GIL, so the
+merge's thread pool runs blocks side by side:
 
 - `ties_window`: one statistics pass. For each input, the |delta| above a window [lo, hi] are
   counted (and, for `rescale`, summed in float64), those equal to either end are counted, and
@@ -30,20 +32,29 @@ _JIT = {"nogil": True, "cache": True, "boundscheck": False, "error_model": "nump
 
 
 @njit(**_JIT)
-def ties_window(stack, e0, e1, base, inputs, lo, hi, sums, counts, above_sum, total, cand):
+def _widen(src, t0, m, shift, tile):
+    """Write elements t0:t0+m of src (float32 or bfloat16 bits) to tile as float32 bits."""
+    for e in range(m):
+        tile[e] = np.uint32(src[t0 + e]) << shift
+
+
+@njit(**_JIT)
+def ties_window(stack, shift, e0, e1, base, inputs, lo, hi, sums, counts, above_sum, total, cand):
     """For input jj = 0..: count the |x - b| above hi[jj], equal to lo[jj] and equal to hi[jj]
     into counts[jj, 0:3] (and add the float64 sum of those above to above_sum[jj], of all to
     total[jj], when sums); copy those strictly inside (lo, hi) to cand[jj, counts[jj, 3]:],
     counting them in counts[jj, 3] (cand holds e1 - e0 per input)."""
-    b = stack[base]
-    for jj in range(inputs.shape[0]):
-        x = stack[inputs[jj]]
-        low, high = lo[jj], hi[jj]
-        row = cand[jj]
-        c, up, at_low, at_high, up_sum, tot = counts[jj, 3], 0, 0, 0, 0.0, 0.0
-        for t0 in range(e0, e1, TILE):
-            t1 = min(t0 + TILE, e1)
-            for e in range(t0, t1):
+    base_bits = np.empty(TILE, np.uint32)
+    x_bits = np.empty(TILE, np.uint32)
+    b, x = base_bits.view(np.float32), x_bits.view(np.float32)
+    for t0 in range(e0, e1, TILE):
+        m = min(TILE, e1 - t0)
+        _widen(stack[base], t0, m, shift, base_bits)
+        for jj in range(inputs.shape[0]):
+            _widen(stack[inputs[jj]], t0, m, shift, x_bits)
+            low, high, row = lo[jj], hi[jj], cand[jj]
+            c, up, at_low, at_high, up_sum, tot = counts[jj, 3], 0, 0, 0, 0.0, 0.0
+            for e in range(m):
                 a = abs(x[e] - b[e])
                 over = not (a <= high)
                 up += over
@@ -54,34 +65,37 @@ def ties_window(stack, e0, e1, base, inputs, lo, hi, sums, counts, above_sum, to
                 if sums:
                     tot += a
                     up_sum += a if over else 0.0
-        counts[jj, 0] += up
-        counts[jj, 1] += at_low
-        counts[jj, 2] += at_high
-        counts[jj, 3] = c
-        if sums:
-            above_sum[jj] += up_sum
-            total[jj] += tot
+            counts[jj, 0] += up
+            counts[jj, 1] += at_low
+            counts[jj, 2] += at_high
+            counts[jj, 3] = c
+            if sums:
+                above_sum[jj] += up_sum
+                total[jj] += tot
 
 
 @njit(**_JIT)
-def ties_output(stack, e0, e1, base, inputs, floors, factors, weights, normalize, lam, out):
+def ties_output(stack, shift, e0, e1, base, inputs, floors, factors, weights, normalize, lam, out):
     """Write the ties merge of elements e0:e1 to out[e0:e1] (see the module docstring)."""
-    b = stack[base]
     n_in = inputs.shape[0]
     zero, one = np.float32(0), np.float32(1)
+    base_bits = np.empty(TILE, np.uint32)
+    x_bits = np.empty(TILE, np.uint32)
+    b, x = base_bits.view(np.float32), x_bits.view(np.float32)
     terms = np.empty((n_in, TILE), np.float32)
     total = np.empty(TILE, np.float32)
     mixed = np.empty(TILE, np.float32)
     divisor = np.empty(TILE, np.float32)
     for t0 in range(e0, e1, TILE):
         m = min(TILE, e1 - t0)
+        _widen(stack[base], t0, m, shift, base_bits)
         total[:m] = zero
         for jj in range(n_in):
-            x = stack[inputs[jj]]
+            _widen(stack[inputs[jj]], t0, m, shift, x_bits)
             floor, factor, w = floors[jj], factors[jj], weights[jj]
             row = terms[jj]
             for e in range(m):
-                d = x[t0 + e] - b[t0 + e]
+                d = x[e] - b[e]
                 a = abs(d)
                 v = (d * factor) * w if (a > floor or a != a) else zero
                 row[e] = v
@@ -102,4 +116,4 @@ def ties_output(stack, e0, e1, base, inputs, floors, factors, weights, normalize
                 r = r / (one if abs(dv) < np.float32(1e-8) else dv)
             if lam != one:
                 r = r * lam
-            out[t0 + e] = b[t0 + e] + r
+            out[t0 + e] = b[e] + r

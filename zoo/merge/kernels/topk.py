@@ -236,13 +236,13 @@ class WindowSelect:
     def guess(self, sample: torch.Tensor) -> None:
         """Set the window from a sample of the magnitudes (any order): the sample quantiles of
         the threshold's rank, widened by MARGIN + 4 / sqrt(len(sample)) on each side."""
-        values = sample.reshape(-1).float().sort().values
+        values = sample.reshape(-1).float()
         m = len(values)
         below = 1 - self.k / self.n  # the threshold's quantile from below
         margin = self.MARGIN + 4 / math.sqrt(max(m, 1))
         low, high = math.floor((below - margin) * m), math.ceil((below + margin) * m)
-        self.lo = float(values[low]) if m and low > 0 else 0.0
-        self.hi = float(values[high]) if m and high < m else math.inf
+        self.lo = float(values.kthvalue(low + 1).values) if m and low > 0 else 0.0
+        self.hi = float(values.kthvalue(high + 1).values) if m and high < m else math.inf
 
     def add(self, above: int, at_lo: int, at_hi: int, above_sum: float, total: float,
             found: torch.Tensor) -> None:  # fmt: skip
