@@ -132,3 +132,29 @@ def test_a_ties_dry_run_with_a_base_and_a_lora_adapter_imports_none_either(famil
         f"  - model: {base}+{adapter}\n    parameters: {{weight: 0.5, density: 0.7}}\n"
     )
     assert _dry_run_imports(tmp_path, recipe) == []
+
+
+MORE_DRY_RUNS = {
+    # the last merge is planned against a skeleton of the first's output (zoo.merge.skeleton)
+    "multi-merge": (
+        "name: pair\nmerge_method: linear\nmodels:\n  - model: {a}\n"
+        "    parameters: {{weight: 0.5}}\n  - model: {b}\n    parameters: {{weight: 0.5}}\n"
+        "---\nmerge_method: ties\n"
+        "base_model: {base}\nparameters: {{density: 0.5}}\nmodels:\n  - model: pair\n"
+        "    parameters: {{weight: 0.5}}\n  - model: {b}\n    parameters: {{weight: 0.5}}\n"
+    ),
+    # output slices, and a vocabulary planned row by row (zoo.merge.vocab)
+    "slices with a union vocabulary": (
+        "merge_method: slerp\nbase_model: {a}\nparameters: {{t: 0.3}}\ntokenizer_source: union\n"
+        "slices:\n  - sources:\n      - model: {a}\n        layer_range: [0, 2]\n"
+        "      - model: {b}\n        layer_range: [0, 2]\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MORE_DRY_RUNS))
+def test_other_dry_runs_import_none_either(families, tmp_path, kind):
+    bert = families("bert")
+    a, b = bert["variants"][:2]
+    recipe = MORE_DRY_RUNS[kind].format(a=a, b=b, base=bert["base"])
+    assert _dry_run_imports(tmp_path, recipe) == []
