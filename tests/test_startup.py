@@ -102,3 +102,59 @@ def test_a_merge_with_zoos_kernels_imports_no_mergekit_stack(
 def test_importing_the_engine_imports_no_mergekit_at_all(tmp_path):
     loaded = _heavy_after("import zoo.merge.engine", tmp_path)
     assert [m for m in loaded if m.split(".")[0] != "torch"] == []
+
+
+def _dry_run_imports(tmp_path: Path, recipe: str) -> list[str]:
+    """The heavy modules a fresh `zoo merge r.yaml --dry-run` of recipe loads (it must pass)."""
+    (tmp_path / "r.yaml").write_text(recipe)
+    code = "from zoo.cli import main\nassert main(['merge', 'r.yaml', '--dry-run']) == 0"
+    return _heavy_after(code, tmp_path)
+
+
+def test_a_dry_run_imports_no_torch_mergekit_transformers_or_peft(families, tmp_path):
+    a, b = families("bert")["variants"][:2]
+    recipe = (
+        f"merge_method: linear\nmodels:\n  - model: {a}\n    parameters: {{weight: 0.5}}\n"
+        f"  - model: {b}\n    parameters: {{weight: 0.5}}\n"
+    )
+    assert _dry_run_imports(tmp_path, recipe) == []
+
+
+def test_a_ties_dry_run_with_a_base_and_a_lora_adapter_imports_none_either(families, tmp_path):
+    from tests import tiny
+
+    bert = families("bert")
+    base, other = bert["base"], bert["variants"][0]
+    adapter = tiny.lora_adapter(base, tmp_path / "adapter", seed=3, target_modules=["query"])
+    recipe = (
+        f"merge_method: ties\nbase_model: {base}\nparameters: {{normalize: true}}\nmodels:\n"
+        f"  - model: {other}\n    parameters: {{weight: 0.5, density: 0.5}}\n"
+        f"  - model: {base}+{adapter}\n    parameters: {{weight: 0.5, density: 0.7}}\n"
+    )
+    assert _dry_run_imports(tmp_path, recipe) == []
+
+
+MORE_DRY_RUNS = {
+    # the last merge is planned against a skeleton of the first's output (zoo.merge.skeleton)
+    "multi-merge": (
+        "name: pair\nmerge_method: linear\nmodels:\n  - model: {a}\n"
+        "    parameters: {{weight: 0.5}}\n  - model: {b}\n    parameters: {{weight: 0.5}}\n"
+        "---\nmerge_method: ties\n"
+        "base_model: {base}\nparameters: {{density: 0.5}}\nmodels:\n  - model: pair\n"
+        "    parameters: {{weight: 0.5}}\n  - model: {b}\n    parameters: {{weight: 0.5}}\n"
+    ),
+    # output slices, and a vocabulary planned row by row (zoo.merge.vocab)
+    "slices with a union vocabulary": (
+        "merge_method: slerp\nbase_model: {a}\nparameters: {{t: 0.3}}\ntokenizer_source: union\n"
+        "slices:\n  - sources:\n      - model: {a}\n        layer_range: [0, 2]\n"
+        "      - model: {b}\n        layer_range: [0, 2]\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MORE_DRY_RUNS))
+def test_other_dry_runs_import_none_either(families, tmp_path, kind):
+    bert = families("bert")
+    a, b = bert["variants"][:2]
+    recipe = MORE_DRY_RUNS[kind].format(a=a, b=b, base=bert["base"])
+    assert _dry_run_imports(tmp_path, recipe) == []

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from tests import tiny as tm
-from zoo.merge.chunking import chunk_rows, merge_whole_in_chunks, row_bounds
+from zoo.merge.chunk_plan import chunk_rows
+from zoo.merge.chunking import merge_whole_in_chunks, row_bounds
 from zoo.merge.engine import MergeInput, merge_folders, plan
 from zoo.merge.kernels.chunked import Shape
 from zoo.merge.kernels.topk import RadixSelect, TieCursor, magnitude_keys

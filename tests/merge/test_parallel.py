@@ -180,7 +180,7 @@ def test_blocked_float32_gram_is_within_5e7_of_float64(n):
 
 
 def test_the_default_chunk_budget_fits_a_small_model():
-    from zoo.merge.chunking import DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES, fitted_budget
+    from zoo.merge.chunk_plan import DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES, fitted_budget
     from zoo.merge.prepared import MergeOptions
 
     mib = 2**20

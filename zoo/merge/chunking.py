@@ -1,92 +1,24 @@
-"""Merge large tensors in row chunks: which tensors to chunk, and the pass driver.
+"""Merge large tensors in row chunks: the pass driver (which tensors to chunk, and in how many
+rows: zoo.merge.chunk_plan).
 
-A tensor is merged in chunks when its whole-tensor working set (K inputs in the compute dtype,
-the kernel's scratch, the output) would exceed the chunk budget and its method has a chunked
-kernel (`MergeMethod.chunked`). Its rows are then read a slice at a time (safetensors reads only
-those rows), passed through the kernel's statistics passes, and written at their place in the
-output file. Peak memory for such a tensor is about the budget, whatever its size.
+A tensor merged in chunks has its rows read a slice at a time (safetensors reads only those
+rows), passed through the kernel's statistics passes, and written at their place in the output
+file. Peak memory for such a tensor is about the budget, whatever its size.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 
 from zoo.merge.kernels.chunked import ChunkedKernel
 
-DEFAULT_CHUNK_BYTES = 64 * 2**20
-MIN_CHUNK_BYTES = 8 * 2**20
 # read(a, b, which) -> rows a:b of the sources in `which` (None: all), compute dtype, on device:
 # a list of tensors, or one tensor of shape (sources, rows, ...)
 Reader = Callable[[int, int, "Sequence[int] | None"], Sequence[torch.Tensor]]
 Writer = Callable[[int, torch.Tensor], None]  # write(a, rows): output rows starting at row a
-
-
-def working_set(numel: int, itemsize: int, n: int, scratch: tuple[float, float]) -> int:
-    """Return the bytes a kernel holds for numel elements of n inputs: inputs + a*n + b + out."""
-    a, b = scratch
-    return int(numel * itemsize * (n + a * n + b + 1))
-
-
-def chunk_rows(
-    shape: Sequence[int],
-    itemsize: int,
-    n: int,
-    whole_scratch: tuple[float, float],
-    chunk_scratch: tuple[float, float],
-    budget: int | None,
-) -> int | None:
-    """Return rows per chunk for a tensor whose whole working set exceeds budget, else None.
-
-    Chunks are whole rows (elements of a 1-D tensor); at least one row, however wide.
-    """
-    numel = math.prod(shape)
-    if budget is None or not shape or not numel:
-        return None
-    if working_set(numel, itemsize, n, whole_scratch) <= budget:
-        return None
-    per_row = working_set(numel // shape[0], itemsize, n, chunk_scratch)
-    return max(1, min(shape[0], budget // per_row))
-
-
-def plan_chunks(
-    tasks: Sequence[Any],
-    sources: Any,
-    method: Any,
-    compute_dtype: Callable[[Any], torch.dtype],
-    budget: int | None,
-) -> dict[str, int]:
-    """Return {tensor key: rows per chunk} for the merge tasks a chunked kernel runs: every
-    tensor of at least one dimension of a method that has one (a tensor within the budget is one
-    chunk), neither vocabulary-permuted nor LoRA-folded. Half the budget goes to the chunk being
-    merged, half to the next one read ahead and the writes still queued (zoo.merge.prefetch).
-    budget None: no chunked kernels (every tensor whole, through the method's own kernel)."""
-    if method.chunked is None or method.delta_scale is not None or budget is None:
-        return {}
-    chunks = {}
-    n = len(sources.items)
-    for task in tasks:
-        if task.kind != "merge" or task.vocab or not task.shape or not task.shape[0]:
-            continue
-        if not all(src.can_read_rows(k) for src, k in zip(sources.items, task.keys)):
-            continue
-        size = compute_dtype(task).itemsize
-        rows = chunk_rows(task.shape, size, n, method.scratch, method.chunk_scratch, budget // 2)
-        chunks[task.key] = rows or task.shape[0]
-    return chunks
-
-
-def fitted_budget(budget: int | str | None, model_bytes: int) -> int | None:
-    """Return the chunk budget to plan with. "auto": DEFAULT_CHUNK_BYTES, shrunk to a quarter of
-    one model (in the compute dtype) but never below MIN_CHUNK_BYTES, so that a small model's
-    merge holds about one model beside its inputs' pages. A number (or None) is kept."""
-    if budget != "auto":
-        return budget
-    return min(DEFAULT_CHUNK_BYTES, max(MIN_CHUNK_BYTES, model_bytes // 4))
 
 
 def row_bounds(rows: int, step: int) -> list[tuple[int, int]]:

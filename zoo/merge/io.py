@@ -1,10 +1,13 @@
 """Read local checkpoints lazily, tensor by tensor, and map their tensor names onto each other.
 
 A `Checkpoint` is a sentence-transformers folder (modules.json + module folders) or a plain
-Hugging Face folder. Weights are memory-mapped safetensors (`safe_open`), single-file or sharded
-with an index; pickle-only folders are refused unless allow_pickle, then read with
+Hugging Face folder. Weights are memory-mapped safetensors, single-file or sharded with an
+index; pickle-only folders are refused unless allow_pickle, then read with
 `torch.load(weights_only=True, mmap=True)`. Tensor keys are the file's names for the root module
 and "<module dir>/<name>" for other modules (e.g. "2_Dense/linear.weight").
+
+Opening a safetensors checkpoint reads its headers only (zoo.merge.header) and imports no torch,
+so a merge is planned without it; torch is imported where a tensor is read.
 """
 
 from __future__ import annotations
@@ -12,18 +15,19 @@ from __future__ import annotations
 import json
 import mmap
 import os
-import struct
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import safe_open
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
+from zoo.merge.dtypes import TORCH_NAMES, name_of, to_torch
+from zoo.merge.header import Header, read_header
 from zoo.safety import PICKLE_FILE, PICKLE_INDEX
+
+if TYPE_CHECKING:
+    import torch
 
 SAFE_INDEX = "model.safetensors.index.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".msgpack", ".h5", ".onnx")
@@ -39,18 +43,6 @@ KNOWN_PREFIXES = (
     "base_model.model.",
     "0.auto_model.",
 )
-SAFE_DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
 
 
 @dataclass(frozen=True)
@@ -58,9 +50,14 @@ class TensorInfo:
     """Where one tensor lives and what it looks like, known from file headers only."""
 
     shape: tuple[int, ...]
-    dtype: torch.dtype
+    dtype_name: str  # safetensors' name ("BF16"): zoo.merge.dtypes
     file: Path
     key: str
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The torch dtype (imports torch: for reading the tensor)."""
+        return to_torch(self.dtype_name)
 
 
 def read_json(path: Path) -> Any:
@@ -200,13 +197,12 @@ class Checkpoint:
         if missing:
             raise UserError(f"{self.label}: {file.name} lacks {missing[0]!r} listed in its index")
 
-    def _open(self, file: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    def _open(self, file: Path) -> dict[str, tuple[tuple[int, ...], str]]:
         if file in self._described:
             return self._described[file]
         if file.suffix == ".safetensors":
-            with open_safetensors(file, self.label) as handle:  # checks the header
-                described = describe(handle, file, self.label)
-            self._maps[file] = MappedFile(file, self.label)
+            self._maps[file] = MappedFile(file, self.label)  # checks the header
+            described = describe_header(self._maps[file].header, file, self.label)
         else:
             self._handles[file] = load_pickle(file, self.label)
             described = describe(self._handles[file], file, self.label)
@@ -221,16 +217,15 @@ class MappedFile:
     Safe to read from several threads."""
 
     def __init__(self, file: Path, label: str):
+        self.header = safetensors_header(file, label)
         with open(file, "rb") as f:
             try:
-                (length,) = struct.unpack("<Q", f.read(8))
-                header = json.loads(f.read(length))
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
                 self._fd = os.dup(f.fileno())
-            except (struct.error, ValueError, OSError) as err:
-                raise UserError(f"{label}: corrupt safetensors file {file}: {err}") from None
-        self._start = 8 + length
-        self._offsets = {k: v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"}
+            except (ValueError, OSError) as err:
+                raise UserError(f"{label}: cannot map {file}: {_first_line(err)}") from None
+        self._start = self.header.data_start
+        self._offsets = {k: e.begin for k, e in self.header.tensors.items()}
 
     def read(
         self,
@@ -242,6 +237,8 @@ class MappedFile:
     ) -> torch.Tensor:
         """Return rows start:stop of info's tensor (the whole tensor when 0-d) in dtype, or
         copied into out (its dtype) in the same one pass."""
+        import torch
+
         row = 1
         for dim in info.shape[1:]:
             row *= dim
@@ -330,8 +327,36 @@ def _from_index(folder: Path, index_name: str) -> dict[Path, list[str]]:
     return files
 
 
+def safetensors_header(file: Path, label: str) -> Header:
+    """Return the checked header of a safetensors file (zoo.merge.header; no torch); raise
+    UserError naming the file when it is not a valid one."""
+    try:
+        with open(file, "rb") as f:
+            return read_header(f, os.fstat(f.fileno()).st_size)
+    except (ValueError, OSError) as err:
+        raise UserError(f"{label}: corrupt safetensors file {file}: {_first_line(err)}") from None
+
+
+def describe_header(
+    header: Header, file: Path, label: str
+) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Return {key: (shape, dtype name)} of a header; raise UserError for a dtype zoo cannot
+    merge."""
+    out = {}
+    for key, entry in header.tensors.items():
+        if entry.dtype not in TORCH_NAMES:
+            raise UserError(
+                f"{label}: {file} stores {key!r} as {entry.dtype}, which zoo cannot merge"
+            )
+        out[key] = (entry.shape, entry.dtype)
+    return out
+
+
 def open_safetensors(file: Path, label: str) -> Any:
-    """Return a safe_open handle (memory-mapped); raise UserError for a corrupt file."""
+    """Return a safe_open handle (memory-mapped, for reading tensors: imports torch); raise
+    UserError for a corrupt file."""
+    from safetensors import safe_open
+
     try:
         return safe_open(str(file), framework="pt", device="cpu")
     except Exception as err:  # SafetensorError and OSError alike
@@ -340,6 +365,8 @@ def open_safetensors(file: Path, label: str) -> Any:
 
 def load_pickle(file: Path, label: str) -> dict[str, torch.Tensor]:
     """Return a pickled state dict loaded with weights_only=True (memory-mapped when possible)."""
+    import torch
+
     try:
         try:
             state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
@@ -360,19 +387,19 @@ def read_tensor(file: Path, key: str, label: str) -> torch.Tensor:
         return handle.get_tensor(key)
 
 
-def describe(handle: Any, file: Path, label: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """Return {key: (shape, dtype)} from a handle without reading tensor data."""
-    if isinstance(handle, dict):
-        return {k: (tuple(v.shape), v.dtype) for k, v in handle.items()}
+def describe(
+    state: Mapping[str, Any], file: Path, label: str
+) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Return {key: (shape, dtype name)} of a loaded state dict; raise UserError for a dtype zoo
+    cannot merge."""
     out = {}
-    for key in handle.keys():
-        view = handle.get_slice(key)
-        dtype = SAFE_DTYPES.get(view.get_dtype())
-        if dtype is None:
+    for key, tensor in state.items():
+        try:
+            out[key] = (tuple(tensor.shape), name_of(tensor.dtype))
+        except ValueError:
             raise UserError(
-                f"{label}: {file} stores {key!r} as {view.get_dtype()}, which zoo cannot merge"
-            )
-        out[key] = (tuple(view.get_shape()), dtype)
+                f"{label}: {file} stores {key!r} as {tensor.dtype}, which zoo cannot merge"
+            ) from None
     return out
 
 
@@ -412,6 +439,9 @@ def _first_line(err: BaseException) -> str:
 
 def first_nonfinite(folder: Path) -> str | None:
     """'file: tensor' of the first floating tensor under folder holding NaN or Inf, else None."""
+    import torch
+    from safetensors import safe_open
+
     for path in sorted(Path(folder).rglob("*.safetensors")):
         with safe_open(str(path), "pt") as f:
             for name in f.keys():

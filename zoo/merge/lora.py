@@ -6,6 +6,7 @@ the adapter's rank for that module and lora_alpha honours alpha_pattern (peft's 
 Trained biases (lora_bias) are added the same way; tensors saved whole (modules_to_save,
 bias="all") replace the base's. No merged copy of a model is ever held: `LoraCheckpoint.read`
 folds one tensor at a time. DoRA, trainable tokens, activated LoRA and conv LoRA are refused.
+Opening an adapter reads its safetensors header only (no torch); torch comes with the first read.
 """
 
 from __future__ import annotations
@@ -15,12 +16,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
-from zoo.merge.io import Checkpoint, align_names, load_pickle, open_safetensors, read_json
+from zoo.merge.io import (
+    Checkpoint,
+    align_names,
+    load_pickle,
+    open_safetensors,
+    read_json,
+    safetensors_header,
+)
+
+if TYPE_CHECKING:
+    import torch
 
 ADAPTER_CONFIG = "adapter_config.json"
 _PEFT_PREFIX = "base_model.model."
@@ -55,6 +64,8 @@ def fold_lora(
     weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scale: float, transpose: bool = False
 ) -> torch.Tensor:
     """Return weight + scale * (b @ a) (transposed when asked), computed in float32 or float64."""
+    import torch  # tensors are torch's: torch is loaded already
+
     rows, cols = b.shape[0], a.shape[-1]
     if (
         a.dim() != 2
@@ -81,15 +92,22 @@ class LoraAdapter:
         self.config = read_json(self.folder / ADAPTER_CONFIG)
         _check_config(self.config, label)
         self._file, self._handle = _open_adapter(self.folder, label, allow_pickle)
+        self._shapes = (
+            {k: tuple(v.shape) for k, v in self._handle.items()}
+            if isinstance(self._handle, dict)
+            else {k: e.shape for k, e in safetensors_header(self._file, label).tensors.items()}
+        )
 
     def read(self, key: str) -> torch.Tensor:
-        """Return one adapter tensor (CPU)."""
+        """Return one adapter tensor (CPU); a safetensors file is opened on the first read."""
+        if self._handle is None:
+            self._handle = open_safetensors(self._file, self.label)
         if isinstance(self._handle, dict):
             return self._handle[key]
         return self._handle.get_tensor(key)
 
     def keys(self) -> list[str]:
-        return sorted(self._handle.keys())
+        return sorted(self._shapes)
 
     def folds(self, base_names: list[str]) -> dict[str, Fold]:
         """Return {base tensor name: Fold} for every base tensor this adapter changes."""
@@ -192,9 +210,7 @@ class LoraAdapter:
         raise UserError(f"{self.label}: LoRA module {module!r} lacks lora_A")
 
     def _handle_shape(self, key: str) -> tuple[int, ...]:
-        if isinstance(self._handle, dict):
-            return tuple(self._handle[key].shape)
-        return tuple(self._handle.get_slice(key).get_shape())
+        return self._shapes[key]
 
     def apply(self, name: str, weight: torch.Tensor, fold: Fold) -> torch.Tensor:
         """Return the base tensor `name` with this adapter's change applied."""
@@ -207,6 +223,8 @@ class LoraAdapter:
                 )
             return new.to(weight.dtype)
         if fold.bias is not None:
+            import torch  # tensors are torch's: torch is loaded already
+
             dtype = torch.float64 if weight.dtype == torch.float64 else torch.float32
             return (weight.to(dtype) + self.read(fold.bias).to(dtype) * fold.scale).to(weight.dtype)
         return fold_lora(weight, self.read(fold.a), self.read(fold.b), fold.scale, fold.transpose)
@@ -244,9 +262,10 @@ def _check_config(config: Any, label: str) -> None:
 
 
 def _open_adapter(folder: Path, label: str, allow_pickle: bool) -> tuple[Path, Any]:
+    """(the weights file, its state dict when pickled, else None: read it on first use)."""
     safe = folder / "adapter_model.safetensors"
     if safe.is_file():
-        return safe, open_safetensors(safe, label)
+        return safe, None
     pickled = folder / "adapter_model.bin"
     if not pickled.is_file():
         raise UserError(

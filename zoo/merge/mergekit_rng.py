@@ -18,8 +18,10 @@ seed (`zoo.seed`), which needs no knowledge of the other tensors.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 # one tensor: (name, shape, the density of each non-base input in input order)
 Draws = tuple[str, tuple[int, ...], Sequence[float]]
@@ -27,7 +29,10 @@ Draws = tuple[str, tuple[int, ...], Sequence[float]]
 
 def mergekit_rng_states(seed: int, tensors: Sequence[Draws]) -> dict[str, torch.Tensor]:
     """Return {tensor name: the CPU generator state its kernel starts from} under mergekit's
-    `--random-seed seed`. The caller's generator state is restored."""
+    `--random-seed seed`. The caller's generator state is restored. Imports torch (the states
+    are its generator's); planning without a seed does not call this."""
+    import torch
+
     states: dict[str, torch.Tensor] = {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # what set_seed does to torch's CPU generator

@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from zoo.errors import UserError, disk_full
 from zoo.hashing import folder_digest, skip_nothing
+from zoo.merge.dtypes import TORCH_NAMES, name_of
 from zoo.merge.io import WEIGHT_SUFFIXES, read_json
 from zoo.merge.lora import LoraCheckpoint
 from zoo.merge.tokenizer_files import write_chat_template, write_tokenizer
@@ -139,14 +138,15 @@ def tokenizer_files(folder: Path) -> dict[str, Path]:
     return {name: folder / name for name in TOKENIZER_FILES if (folder / name).is_file()}
 
 
-def update_config(tmp: Path, *, dtype: torch.dtype | None, vocab_rows: int | None) -> None:
-    """Record the output dtype and vocabulary size in config.json, when they changed."""
+def update_config(tmp: Path, *, dtype: Any, vocab_rows: int | None) -> None:
+    """Record the output dtype (a safetensors name or a torch.dtype) and vocabulary size in
+    config.json, when they changed."""
     if dtype is None and vocab_rows is None:
         return
 
     def change(config: dict[str, Any]) -> dict[str, Any]:
         if dtype is not None:
-            name = str(dtype).removeprefix("torch.")
+            name = TORCH_NAMES[name_of(dtype)]
             for key in ("dtype", "torch_dtype"):
                 if key in config or key == "dtype":
                     config[key] = name
@@ -169,7 +169,7 @@ def assemble(
     tmp: Path,
     donor: Any,
     vocab: VocabPlan | None,
-    dtype: torch.dtype | None,
+    dtype: Any,
     chat_template: str | None = None,
 ) -> None:
     """Copy the donor's non-weight files into tmp (the tokenizer from vocab's source when a

@@ -2,7 +2,9 @@
 
 Pure bookkeeping: which sources feed the kernel (inputs in order, then the base), which one
 donates the folder layout, how tensor names line up, what each output tensor's shape and dtype
-are, and which checks fail. Nothing is written; no tensor data is read.
+are, and which checks fail. Nothing is written; no tensor data is read, and torch is not
+imported: dtypes are safetensors names (zoo.merge.dtypes), a torch dtype is made from one only
+where a tensor is read (`TensorTask.dtype`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.errors import UserError
-from zoo.merge.chunking import working_set
+from zoo.merge import dtypes
+from zoo.merge.chunk_plan import working_set
 from zoo.merge.io import Checkpoint, align_names, read_json
 from zoo.merge.lora import ADAPTER_CONFIG, LoraCheckpoint, is_adapter
 from zoo.merge.method import MergeMethod
@@ -25,14 +26,18 @@ from zoo.merge.slices import LayerSlice, LayerView, layer_lists, num_layers
 from zoo.merge.vocab import VocabPlan, is_vocab_tensor, plan_vocab, read_vocab
 from zoo.merge.writer import Entry
 
+if TYPE_CHECKING:
+    import torch
+
+# The names a recipe's dtype / out_dtype may take, with the safetensors dtype each means.
 DTYPES = {
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float64": torch.float64,
+    "float16": "F16",
+    "fp16": "F16",
+    "bfloat16": "BF16",
+    "bf16": "BF16",
+    "float32": "F32",
+    "fp32": "F32",
+    "float64": "F64",
 }
 # config.json keys that may differ between checkpoints of one architecture.
 _CONFIG_FREE = {
@@ -102,7 +107,7 @@ class TensorTask:
     key: str
     keys: tuple[str | None, ...]  # per source, in kernel order
     shape: tuple[int, ...]
-    dtype: torch.dtype
+    dtype_name: str  # the output's, a safetensors name ("BF16")
     kind: Literal["merge", "copy"]
     t: float = 0.0
     vocab: bool = False
@@ -118,15 +123,21 @@ class TensorTask:
         return self.key.rpartition("/")[2]
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The output's torch dtype (imports torch: for the merge itself)."""
+        return dtypes.to_torch(self.dtype_name)
+
+    @property
     def entry(self) -> Entry:
         """The tensor as the output file holds it (its name within its module folder)."""
-        return Entry(self.name, self.dtype, self.shape)
+        return Entry(self.name, self.dtype_name, self.shape)
 
 
-def parse_dtype(value: str | torch.dtype | None, what: str) -> torch.dtype | None:
-    """Return a floating torch dtype from a name like "bfloat16"; raise UserError otherwise."""
-    if value is None or isinstance(value, torch.dtype) and value.is_floating_point:
-        return value
+def parse_dtype(value: str | torch.dtype | None, what: str) -> str | None:
+    """Return the safetensors name of a floating dtype given as a name like "bfloat16" (or a
+    torch.dtype); raise UserError otherwise."""
+    if value is None:
+        return None
     dtype = DTYPES.get(str(value).removeprefix("torch."))
     if dtype is None:
         raise UserError(f"{what} must be one of {', '.join(sorted(DTYPES))}, not {value!r}")
@@ -359,16 +370,17 @@ def _read_vocabs(dirs: Sequence[Path]) -> list[dict[str, int] | None]:
 def plan_tensors(
     sources: Sources,
     vocab: VocabPlan | None,
-    dtype: torch.dtype | None,
-    out_dtype: torch.dtype | None,
+    dtype: str | None,
+    out_dtype: str | None,
     *,
     part: int = 0,
     layers: LayerSlice | None = None,
 ) -> tuple[list[TensorTask], list[str]]:
     """Return (one task per output tensor, sorted; names present only in non-donor sources).
 
-    layers: the slice the sources are seen through (gradient positions run over it), else the
-    whole models'. part: recorded on every task.
+    dtype, out_dtype: safetensors names (parse_dtype). layers: the slice the sources are seen
+    through (gradient positions run over it), else the whole models'. part: recorded on every
+    task.
     """
     donor = sources.items[sources.donor]
     reference = sorted(donor.tensors)
@@ -397,13 +409,14 @@ def _name_map(source, reference: list[str]) -> dict[str, str]:
 def _task(key, sources, maps, vocab, dtype, out_dtype, layers) -> TensorTask:
     donor = sources.items[sources.donor].tensors[key]
     keys = tuple(m.get(key) for m in maps)
-    if not donor.dtype.is_floating_point:
+    if not dtypes.is_float(donor.dtype_name):
         src = sources.donor
         pos = sources.base_pos
         if pos is not None and keys[pos] is not None:
             theirs = sources.items[pos].tensors[keys[pos]]
-            src = pos if (theirs.shape, theirs.dtype) == (donor.shape, donor.dtype) else src
-        return TensorTask(key, keys, donor.shape, donor.dtype, "copy", copy_from=src)
+            same = (theirs.shape, theirs.dtype_name) == (donor.shape, donor.dtype_name)
+            src = pos if same else src
+        return TensorTask(key, keys, donor.shape, donor.dtype_name, "copy", copy_from=src)
     infos = []
     for source, k in zip(sources.items, keys):
         if k is None:
@@ -411,12 +424,12 @@ def _task(key, sources, maps, vocab, dtype, out_dtype, layers) -> TensorTask:
         infos.append(source.tensors[k])
     aligned = vocab is not None and is_vocab_tensor(key)
     _check_shapes(key, sources.labels, infos, aligned)
-    if not all(i.dtype.is_floating_point for i in infos):
+    if not all(dtypes.is_float(i.dtype_name) for i in infos):
         raise UserError(f"tensor {key!r} is floating point in some models and not in others")
     shape = (vocab.rows, *donor.shape[1:]) if aligned else donor.shape
-    promoted = infos[0].dtype
+    promoted = infos[0].dtype_name
     for info in infos[1:]:
-        promoted = torch.promote_types(promoted, info.dtype)
+        promoted = dtypes.promote(promoted, info.dtype_name)
     t = layers.position(key)
     return TensorTask(key, keys, shape, out_dtype or dtype or promoted, "merge", t, aligned)
 
@@ -435,7 +448,7 @@ def _check_shapes(key: str, labels: Sequence[str], infos: Sequence[Any], aligned
 def estimate_peak(
     tasks: Sequence[TensorTask],
     n_sources: int,
-    dtype: torch.dtype | None,
+    dtype: str | None,
     scratch: tuple[float, float],
     chunks: Mapping[str, int] | None = None,
     chunk_scratch: tuple[float, float] = (0.0, 0.0),
@@ -452,19 +465,21 @@ def estimate_peak(
     for task in tasks:
         numel = math.prod(task.shape)
         if task.kind == "copy":
-            worst = max(worst, numel * task.dtype.itemsize)
+            worst = max(worst, numel * dtypes.itemsize(task.dtype_name))
             continue
-        itemsize = compute_dtype(dtype, task.dtype).itemsize
+        itemsize = dtypes.itemsize(compute_dtype(dtype, task.dtype_name))
         rows = (chunks or {}).get(task.key)
         if rows:
             numel = rows * (numel // task.shape[0])
             work = working_set(numel, itemsize, n_sources, chunk_scratch)
         else:
             work = working_set(numel, itemsize, n_sources, scratch)
-        worst = max(worst, work + numel * itemsize * n_sources + 2 * numel * task.dtype.itemsize)
+        out_bytes = 2 * numel * dtypes.itemsize(task.dtype_name)
+        worst = max(worst, work + numel * itemsize * n_sources + out_bytes)
     return worst
 
 
-def compute_dtype(dtype: torch.dtype | None, stored: torch.dtype) -> torch.dtype:
-    """Return the dtype a tensor is merged in: dtype if given, else at least float32."""
-    return dtype or torch.promote_types(stored, torch.float32)
+def compute_dtype(dtype: str | None, stored: str) -> str:
+    """Return the dtype a tensor is merged in (safetensors names): dtype if given, else at
+    least float32."""
+    return dtype or dtypes.promote(stored, "F32")

@@ -3,7 +3,9 @@
 A merge has one part (whole models) or one part per output slice (mergekit's `slices:`, see
 zoo.merge.slices). Each part is a group of sources merged into its own output tensors, with its
 own parameter scopes and base; the tensors of every part go to one set of output files. The
-folder layout and config come from the first part's donor. Nothing here reads tensor data.
+folder layout and config come from the first part's donor. Nothing here reads tensor data, and
+planning imports no torch (dtypes are names; the torch dtypes, the device and the thread count
+the merge itself uses are made on first use).
 """
 
 from __future__ import annotations
@@ -14,16 +16,14 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.errors import UserError
-from zoo.merge import package
-from zoo.merge.chunking import fitted_budget, plan_chunks
+from zoo.merge import dtypes, package
+from zoo.merge.chunk_plan import fitted_budget, plan_chunks
 from zoo.merge.mergekit_rng import draws_of, mergekit_rng_states
-from zoo.merge.parallel import usable_cores
 from zoo.merge.params import check_params, resolve_params
 from zoo.merge.planning import (
     MergeInput,
@@ -38,11 +38,14 @@ from zoo.merge.planning import (
     plan_vocabulary,
 )
 from zoo.merge.registry import get_method
-from zoo.merge.resources import resolve_device
+from zoo.merge.resources import device_name
 from zoo.merge.slices import LayerSlice, check_slice, check_slice_inputs, sliced_config
 from zoo.merge.tokenizer_files import chat_template_text
 from zoo.merge.vocab import VocabPlan
 from zoo.merge.writer import DEFAULT_SHARD_BYTES, planned_files
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -154,11 +157,11 @@ class Prepared:
         self.scopes = (
             tuple(map(dict, params)) if isinstance(params, (tuple, list)) else (dict(params or {}),)
         )
-        self.dtype = parse_dtype(options.dtype, "dtype")
-        self.out_dtype = parse_dtype(options.out_dtype, "out_dtype")
-        self.device = resolve_device(options.device)
+        self.dtype_name = parse_dtype(options.dtype, "dtype")  # safetensors names, or None
+        self.out_dtype_name = parse_dtype(options.out_dtype, "out_dtype")
+        self.device_name = device_name(options.device)
         self.max_shard_bytes = options.max_shard_bytes
-        self.threads = _threads(options.threads)
+        self._threads = _checked_threads(options.threads)
         self.sliced = slices is not None
         self.parts: list[Part] = []
         self._cache: dict = {}
@@ -238,7 +241,12 @@ class Prepared:
         tasks, skipped = [], []
         for i, part in enumerate(self.parts):
             more, missing = plan_tensors(
-                part.sources, part.vocab, self.dtype, self.out_dtype, part=i, layers=part.layers
+                part.sources,
+                part.vocab,
+                self.dtype_name,
+                self.out_dtype_name,
+                part=i,
+                layers=part.layers,
             )
             tasks += more
             skipped += missing
@@ -246,12 +254,14 @@ class Prepared:
 
     def _plan_chunks(self, budget: int | str | None) -> dict[str, int]:
         merged = [t for t in self.tasks if t.kind == "merge"]
-        one_model = sum(math.prod(t.shape) * self.compute_dtype(t).itemsize for t in merged)
+        one_model = sum(
+            math.prod(t.shape) * dtypes.itemsize(self.compute_dtype_name(t)) for t in merged
+        )
         budget = fitted_budget(budget, one_model)
         chunks: dict[str, int] = {}
         for i, part in enumerate(self.parts):
             mine = [t for t in self.tasks if t.part == i]
-            chunks |= plan_chunks(mine, part.sources, self.method, self.compute_dtype, budget)
+            chunks |= plan_chunks(mine, part.sources, self.method, self.compute_dtype_name, budget)
         return chunks
 
     def _rng_states(self, seed: int | None) -> dict[str, torch.Tensor]:
@@ -290,11 +300,40 @@ class Prepared:
         for checkpoint in self._cache.values():
             checkpoint.close()
 
-    def compute_dtype(self, task: TensorTask) -> torch.dtype:
-        """Return the dtype task is merged in: dtype, else its inputs' (at least float32)."""
+    def compute_dtype_name(self, task: TensorTask) -> str:
+        """Return the dtype task is merged in (a safetensors name): dtype, else its inputs'
+        (at least float32)."""
         items = self.sources_of(task).items
-        stored = [src.tensors[k].dtype for src, k in zip(items, task.keys)]
-        return self.dtype or torch.promote_types(_promoted_dtypes(stored), torch.float32)
+        stored = [src.tensors[k].dtype_name for src, k in zip(items, task.keys)]
+        return self.dtype_name or dtypes.promote(_promoted_dtypes(stored), "F32")
+
+    def compute_dtype(self, task: TensorTask) -> torch.dtype:
+        """compute_dtype_name's torch dtype (imports torch: for the merge itself)."""
+        return dtypes.to_torch(self.compute_dtype_name(task))
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The compute dtype asked for, as a torch dtype (imports torch), or None."""
+        return dtypes.to_torch(self.dtype_name) if self.dtype_name else None
+
+    @property
+    def out_dtype(self) -> torch.dtype | None:
+        """The output dtype asked for, as a torch dtype (imports torch), or None."""
+        return dtypes.to_torch(self.out_dtype_name) if self.out_dtype_name else None
+
+    @cached_property
+    def device(self) -> torch.device:
+        """The torch device to merge on (imports torch)."""
+        import torch
+
+        return torch.device(self.device_name)
+
+    @cached_property
+    def threads(self) -> int:
+        """Compute threads: as given, else every core this process may use."""
+        from zoo.merge.parallel import usable_cores  # parallel imports torch: the merge's
+
+        return self._threads or usable_cores()
 
     @property
     def base_label(self) -> str | None:
@@ -315,14 +354,14 @@ class Prepared:
             peak_bytes=estimate_peak(
                 self.tasks,
                 max(len(p.sources.items) for p in self.parts),
-                self.dtype,
+                self.dtype_name,
                 self.method.scratch,
                 self.chunks,
                 self.method.chunk_scratch,
             ),
             scratch_disk_bytes=self._scratch_bytes(),
             vocab_rows=self.vocab.rows if self.vocab else None,
-            device=str(self.device),
+            device=self.device_name,
             chunked=tuple(sorted(k for k, rows in self.chunks.items() if rows < self._rows(k))),
             slices=tuple(_slice_plan(p) for p in self.parts) if self.sliced else (),
         )
@@ -342,7 +381,7 @@ class Prepared:
             seconds=time.perf_counter() - started,
             files=files,
             seed=seed,
-            device=str(self.device),
+            device=self.device_name,
         )
 
     def _rows(self, key: str) -> int:
@@ -351,21 +390,41 @@ class Prepared:
     def _scratch_bytes(self) -> int:
         if self.method.delta_scale is None:
             return 0
-        wide = 8 if self.dtype == torch.float64 else 4
+        wide = 8 if self.dtype_name == "F64" else 4
         return sum(math.prod(t.shape) * wide for t in self.tasks if t.kind == "merge")
 
 
-def _promoted_dtypes(dtypes: Sequence[torch.dtype]) -> torch.dtype:
-    dtype = dtypes[0]
-    for other in dtypes[1:]:
-        dtype = torch.promote_types(dtype, other)
+def _promoted_dtypes(names: Sequence[str]) -> str:
+    dtype = names[0]
+    for other in names[1:]:
+        dtype = dtypes.promote(dtype, other)
     return dtype
+
+
+def plan(
+    inputs: Sequence[MergeInput | Path],
+    base: Path | None,
+    method: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    slices: Sequence[OutputSlice] | None = None,
+    **options: Any,
+) -> MergePlan:
+    """Check a merge and describe it (tensors, output files, memory estimate) without reading
+    any weights or importing torch (with the default device, "cpu"): zoo.merge.engine.plan
+    without the engine, for `zoo merge --dry-run`. options: the fields of MergeOptions. Raises
+    the same UserErrors merge_folders would raise before merging."""
+    prepared = Prepared(inputs, base, method, params, MergeOptions(**options), slices)
+    try:
+        return prepared.plan()
+    finally:
+        prepared.close()
 
 
 def package_output(p: Prepared, tmp: Path) -> None:
     """Copy the donor's non-weight files (tokenizer from the tokenizer source) into tmp."""
-    floats = {t.dtype for t in p.tasks if t.kind == "merge"}
-    changed = (p.out_dtype or p.dtype) if len(floats) == 1 else None
+    floats = {t.dtype_name for t in p.tasks if t.kind == "merge"}
+    changed = (p.out_dtype_name or p.dtype_name) if len(floats) == 1 else None
     donor = p.sources.items[p.sources.donor]
     package.assemble(tmp, getattr(donor, "inner", donor), p.vocab, changed, p.chat_template)
     if p.sliced:
@@ -404,9 +463,9 @@ def _slice_plan(part: Part) -> SlicePlan:
     return SlicePlan((layers.offset, layers.offset + layers.length), sources, base)
 
 
-def _threads(threads: int | None) -> int:
+def _checked_threads(threads: int | None) -> int | None:
     if threads is None:
-        return usable_cores()
+        return None
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise UserError(f"threads must be a whole number of at least 1, got {threads!r}")
     return threads

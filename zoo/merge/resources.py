@@ -8,11 +8,14 @@ import ctypes.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
-import torch
 
 from zoo.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class PeakRss:
@@ -49,8 +52,16 @@ def _high_water_mark() -> int:
     return 0
 
 
+def device_name(device: str | torch.device) -> str:
+    """Return the name of the device to merge on ("cpu", "cuda:1"), as resolve_device resolves
+    it; "cpu", the default, is known without importing torch (any other device needs it)."""
+    return "cpu" if str(device) == "cpu" else str(resolve_device(device))
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """Return the torch device to merge on; "auto" picks CUDA when torch sees a GPU."""
+    import torch
+
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

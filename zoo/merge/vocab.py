@@ -20,16 +20,18 @@ does, even when all vocabularies agree; without one, differing vocabularies are 
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import UserError
 from zoo.merge.io import read_json
 from zoo.merge.tokenizer import SOURCES, TokenizerSettings, TokenRule, tokenizer_settings
+
+if TYPE_CHECKING:
+    import torch
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -93,7 +95,9 @@ class VocabPlan:
 
     vocab: dict[str, int]
     rows: int  # output rows: the vocabulary, padded to pad_to_multiple_of
-    index: list[torch.Tensor]  # per input: source row per vocabulary row, -1 where missing
+    # per input: source row per vocabulary row, -1 where missing (int64s, as plain data: planning
+    # a vocabulary needs no torch; permute_rows makes tensors of them)
+    index: list[array]
     tokenizer_dir: Path  # whose tokenizer files the output keeps
     added: list[dict]  # added tokens appended to that tokenizer: content (+ flags)
     rules: tuple[RowRule, ...] = ()
@@ -187,8 +191,8 @@ def _union_tokens(used, sizes, dirs, src) -> list[dict]:
     return new
 
 
-def _row_index(out: dict[str, int], vocab: dict[str, int], rows: int) -> torch.Tensor:
-    index = torch.full((rows,), -1, dtype=torch.long)
+def _row_index(out: dict[str, int], vocab: dict[str, int], rows: int) -> array:
+    index = array("q", [-1]) * rows
     for token, new_id in out.items():
         if token in vocab:
             index[new_id] = vocab[token]
@@ -233,9 +237,11 @@ def permute_rows(
 
     Source ids beyond a tensor's rows count as missing. Pure; inputs are not modified.
     """
+    import torch  # tensors are torch's: torch is loaded already
+
     present, gathered = [], []
-    for tensor, ix in zip(tensors, plan.index):
-        ix = ix.to(tensor.device)
+    for tensor, row_index in zip(tensors, plan.index):
+        ix = _index_tensor(row_index, tensor.device)
         ok = (ix >= 0) & (ix < tensor.shape[0])
         present.append(ok)
         gathered.append(tensor[torch.where(ok, ix, 0)])
@@ -256,8 +262,19 @@ def permute_rows(
     return [_pad_rows(t, plan.rows) for t in out]
 
 
+def _index_tensor(row_index: array, device: torch.device) -> torch.Tensor:
+    """A copy of a row index as an int64 tensor on device."""
+    import torch
+
+    if not row_index:  # frombuffer refuses an empty buffer
+        return torch.empty(0, dtype=torch.long, device=device)
+    return torch.frombuffer(row_index, dtype=torch.long).to(device, copy=True)
+
+
 def _pad_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
     """Append rows - len(tensor) copies of its mean row (mergekit's pad_to_multiple_of)."""
+    import torch
+
     extra = rows - tensor.shape[0]
     if extra <= 0:
         return tensor

@@ -3,6 +3,7 @@
 Names, dtypes and shapes are known from the plan, so the header (and the shard split) is written
 first and each tensor's bytes go straight to their offset: the output model is never held in
 memory. The layout is a pure function of the entries, so equal inputs give byte-identical files.
+Laying files out (and writing their headers) needs no torch; it is imported to write a tensor.
 """
 
 from __future__ import annotations
@@ -16,38 +17,32 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from zoo.errors import ZooError
+from zoo.merge.dtypes import itemsize, name_of, to_torch
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_SHARD_BYTES = 5_000_000_000
-SAFE_NAMES = {
-    torch.float64: "F64",
-    torch.float32: "F32",
-    torch.float16: "F16",
-    torch.bfloat16: "BF16",
-    torch.int64: "I64",
-    torch.int32: "I32",
-    torch.int16: "I16",
-    torch.int8: "I8",
-    torch.uint8: "U8",
-    torch.bool: "BOOL",
-}
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One output tensor: its name in the file, dtype and shape."""
+    """One output tensor: its name in the file, dtype and shape. dtype: a safetensors name
+    ("BF16") or a torch.dtype, kept as the name (zoo.merge.dtypes)."""
 
     name: str
-    dtype: torch.dtype
+    dtype: str
     shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", name_of(self.dtype))
 
     @property
     def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+        return math.prod(self.shape) * itemsize(self.dtype)
 
 
 @dataclass(frozen=True)
@@ -96,7 +91,7 @@ def _sha256_of(path: Path) -> str:
 
 def layout(entries: Sequence[Entry], stem: str, max_shard_bytes: int) -> list[list[Entry]]:
     """Split entries into shards: widest dtypes first, then by name (keeps every tensor aligned)."""
-    ordered = sorted(entries, key=lambda e: (-e.dtype.itemsize, e.name))
+    ordered = sorted(entries, key=lambda e: (-itemsize(e.dtype), e.name))
     shards: list[list[Entry]] = [[]]
     size = 0
     for entry in ordered:
@@ -173,7 +168,7 @@ class StreamWriter:
         offset = 0
         for e in shard:
             header[e.name] = {
-                "dtype": SAFE_NAMES[e.dtype],
+                "dtype": e.dtype,
                 "shape": list(e.shape),
                 "data_offsets": [offset, offset + e.nbytes],
             }
@@ -218,8 +213,10 @@ class StreamWriter:
         if self._rows_done[name] == shape[0]:
             self._pending.discard(name)
 
-    def _submit(self, path: Path, offset: int, tensor: torch.Tensor, dtype: torch.dtype) -> None:
-        data = tensor.detach().to("cpu", dtype).contiguous().reshape(-1)
+    def _submit(self, path: Path, offset: int, tensor: torch.Tensor, dtype: str) -> None:
+        import torch  # tensors are torch's: torch is loaded already
+
+        data = tensor.detach().to("cpu", to_torch(dtype)).contiguous().reshape(-1)
         view = memoryview(data.view(torch.uint8).numpy())  # keeps data alive until written
         while len(self._queued) >= self._in_flight:
             self._queued.popleft().result()

@@ -10,7 +10,7 @@ from typing import Any
 from zoo.hashing import folder_digest
 from zoo.hub import client
 from zoo.hub.session import Hub
-from zoo.merge import engine
+from zoo.merge import prepared
 from zoo.merge.planning import MergeInput
 from zoo.merge.skeleton import write_skeleton
 from zoo.pipelines.members import push
@@ -97,7 +97,7 @@ def engine_inputs(spec: MergeSpec, paths: dict[str, Path]) -> dict[str, Any]:
     slices = None
     if spec.slices:
         slices = [
-            engine.OutputSlice(
+            prepared.OutputSlice(
                 tuple(MergeInput(paths[s.ref], s.params) for s in sl.sources),
                 tuple(s.layer_range for s in sl.sources),
                 paths[sl.base] if sl.base else None,
@@ -125,7 +125,9 @@ def engine_inputs(spec: MergeSpec, paths: dict[str, Path]) -> dict[str, Any]:
 
 def run_engine(
     spec: MergeSpec, inputs: dict[str, Input], target: Path, opts: MergeOptions
-) -> engine.MergeReport:
+) -> prepared.MergeReport:
+    from zoo.merge import engine  # imports torch: only a real merge needs it
+
     return engine.merge_folders(
         **engine_inputs(spec, {ref: i.path for ref, i in inputs.items()}),
         out=target,
@@ -156,10 +158,10 @@ def write_skeleton_of(
 
 def plan_merge(
     h: Hub | None, spec: MergeSpec, tmp: Path, opts: MergeOptions, built: dict[str, Input]
-) -> tuple[engine.MergePlan, dict[str, Any]]:
+) -> tuple[prepared.MergePlan, dict[str, Any]]:
     """The engine's plan of spec from headers alone, and its plain data ('paths': the folders)."""
     paths, pinned = _skeletons(h, spec, tmp, built)
-    plan = engine.plan(
+    plan = prepared.plan(
         **engine_inputs(spec, paths),
         dtype=spec.dtype,
         out_dtype=spec.out_dtype,
@@ -208,7 +210,7 @@ def _skeletons(
     return paths, pinned
 
 
-def _slices_plan(spec: MergeSpec, plan: engine.MergePlan, pinned: dict[str, str]) -> list[dict]:
+def _slices_plan(spec: MergeSpec, plan: prepared.MergePlan, pinned: dict[str, str]) -> list[dict]:
     """Each output slice of a dry run: its output layers, base, parameters and sources."""
     return [
         {

@@ -16,7 +16,7 @@ from typing import Any
 
 from zoo.errors import UserError
 from zoo.hub.session import Hub
-from zoo.merge import engine
+from zoo.merge import prepared
 from zoo.pipelines.merge_inputs import (
     Input,
     fetch,
@@ -42,7 +42,7 @@ class MergeOutcome:
     lock: Lock | None
     plan: dict[str, Any]
     out: Path | None = None
-    report: engine.MergeReport | None = None
+    report: prepared.MergeReport | None = None
     published: str | None = None
     tag: str | None = None
     pr_url: str | None = None  # with pr: the pull request that proposes the published commit
