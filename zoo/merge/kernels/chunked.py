@@ -256,8 +256,13 @@ class TiesChunks(TaskArithmeticChunks):
         shape = Shape(0, 0, compute, device)
         return stored if stored in FUSED_STORAGE and fusable(shape) else compute
 
+    def _mergekit_topk(self, elements: int) -> bool:
+        """Whether a chunk of this many elements takes mergekit's own top-k: when it is the
+        whole tensor, and the tensor is small (MERGEKIT_TOPK) or not fused."""
+        return elements == self.numel and (elements <= MERGEKIT_TOPK or not self.fused)
+
     def observe(self, p: int, chunk: Chunk) -> None:
-        if chunk[0].numel() == self.numel:  # the whole tensor: mergekit's top-k in sparsify()
+        if self._mergekit_topk(chunk[0].numel()):  # the whole tensor: mergekit's, in sparsify()
             return
         if p < self.offset:
             return self._observe_window(chunk)
@@ -294,8 +299,10 @@ class TiesChunks(TaskArithmeticChunks):
             self._guessed = True
             step = max(1, math.ceil(whole.shape[1] / WINDOW_SAMPLE))
             sample = stacked(chunk).reshape(len(whole), -1)[:, ::step].float()
-            for j in order:
-                self.windows[j].guess((sample[self.inputs[j]] - sample[self.base]).abs_())
+            base = sample[self.base]
+            self.pool.map(
+                lambda j: self.windows[j].guess((sample[self.inputs[j]] - base).abs_()), order
+            )
         sources = np.array([self.inputs[j] for j in order], dtype=np.int64)
         lo = np.array([self.windows[j].lo for j in order], dtype=np.float32)
         hi = np.array([self.windows[j].hi for j in order], dtype=np.float32)
@@ -339,9 +346,10 @@ class TiesChunks(TaskArithmeticChunks):
 
     def _end_window(self) -> None:
         """Take each input's threshold from its window; the missed ones go on to radix passes."""
-        for j, window in self.windows.items():
+        found = self.pool.map(lambda window: window.resolve(), list(self.windows.values()))
+        for (j, window), resolved in zip(self.windows.items(), found):
             self.totals[j] = window.total
-            if not window.resolve():
+            if not resolved:
                 continue
             self.cursors[j] = TieCursor(window.threshold, window.ties, window.equal)
             self.factors[j] = self._rescale(window.total, window.kept_sum)
@@ -363,7 +371,7 @@ class TiesChunks(TaskArithmeticChunks):
         return 1.0 if before < 1e-7 or after < 1e-7 else before / after
 
     def output_parts(self, chunk: Chunk) -> list[torch.Tensor]:
-        if chunk[0].numel() == self.numel:  # mergekit's whole-tensor top-k: one block
+        if self._mergekit_topk(chunk[0].numel()):  # mergekit's whole-tensor top-k: one block
             return [self.output_block(chunk)]
         bounds = row_blocks(chunk)
         items = list(zip(bounds, self._block_ties(chunk, bounds)))
@@ -392,8 +400,7 @@ class TiesChunks(TaskArithmeticChunks):
         ]
 
     def _fused_output(self, chunk: Chunk, items: list) -> torch.Tensor:
-        """The output pass with the fused loop, on every block whose inputs all have a floor
-        (all but the one where an input's last kept tie falls, merged by output_block)."""
+        """The output pass, every block in the fused loop."""
         from zoo.merge.kernels import fused
 
         whole, shift, row = flat_sources(chunk)
@@ -402,37 +409,42 @@ class TiesChunks(TaskArithmeticChunks):
         sources = np.array(self.inputs, dtype=np.int64)
         factors = np.array([self.factors.get(j, 1.0) for j in range(len(self.inputs))], np.float32)
         weights = np.array(self.weights, dtype=np.float32)
+        values = np.array([self._threshold(j) for j in range(len(self.inputs))], np.float32)
 
         def block(item: tuple) -> None:
             (a, b), ties = item
-            floors = self._floors(ties)
-            if floors is None:
-                out[a:b] = self.output_block(block_of(chunk, a, b), ties)
-                return
+            e0, e1 = a * row, b * row
+            cuts = np.array(
+                [self._cut(j, ties, whole, shift, e0, e1, values) for j in range(len(values))],
+                dtype=np.int64,
+            )
             fused.ties_output(
-                whole, shift, a * row, b * row, self.base, sources, floors, factors, weights,
+                whole, shift, e0, e1, self.base, sources, values, cuts, factors, weights,
                 self.normalize, np.float32(self.lambda_), flat,
             )  # fmt: skip
 
         self.pool.map(block, items)
         return out
 
-    def output_block(self, block: Chunk, ties: Sequence[tuple] | None = None) -> torch.Tensor:
-        return super().output_block(widened(block), ties)
+    def _threshold(self, j: int) -> float:
+        """Input j's threshold magnitude (-1 when it keeps every element)."""
+        if self.densities[j] >= 1 or not self.numel:
+            return -1.0
+        return self.cursors[j].value
 
-    def _floors(self, ties: Sequence[tuple] | None) -> np.ndarray | None:
-        """Return each input's float32 magnitude floor for one block (keep |delta| > floor), or
-        None when an input's last kept threshold tie falls in it."""
-        floors = []
-        for j, density in enumerate(self.densities):
-            if density >= 1 or not self.numel:
-                floors.append(-1.0)
-                continue
-            floor = self.cursors[j].floor(*(ties[j] if ties and ties[j] else (None, None)))
-            if floor is None:
-                return None
-            floors.append(floor)
-        return np.array(floors, dtype=np.float32)
+    def _cut(self, j: int, ties, whole: np.ndarray, shift: int, e0: int, e1: int, values) -> int:
+        """Return the element before which input j's threshold ties are kept in block e0:e1."""
+        if values[j] < 0:
+            return e0
+        before, count = ties[j] if ties and ties[j] else (None, None)
+        cut = self.cursors[j].cut(before, count)
+        if cut is not None:
+            return e1 if cut == ">=" else e0
+        from zoo.merge.kernels import fused
+
+        keep = self.cursors[j].ties - before
+        source = self.inputs[j]
+        return fused.tie_cut(whole, shift, e0, e1, self.base, source, values[j], keep)
 
     def _next_ties(self, j: int) -> tuple[int, int]:
         """Return (threshold ties of input j before the next block, ties in it); advance."""
@@ -454,7 +466,7 @@ class TiesChunks(TaskArithmeticChunks):
             return
         if density <= 0:
             delta.zero_()
-        elif delta.numel() == self.numel:
+        elif self._mergekit_topk(delta.numel()):
             from mergekit.sparsify import RescaleNorm, magnitude
 
             delta.copy_(magnitude(delta, density, RescaleNorm.l1 if self.rescale else None))
@@ -530,7 +542,11 @@ class MultiSlerpChunks(ChunkedKernel):
         return result.to(block[0].dtype)
 
 
-WINDOW_SAMPLE = 1 << 18  # elements of the first chunk, per input, that guess ties' window
+# a tensor merged whole up to this size keeps mergekit's top-k (its argsort's choice among tied
+# magnitudes, bit for bit with mergekit-yaml); a larger one is selected exactly by zoo in one
+# fused pass (the first tied positions kept), instead of sorting it (0.1 s per million elements)
+MERGEKIT_TOPK = 1 << 16
+WINDOW_SAMPLE = 1 << 17  # elements of the first chunk, per input, that guess ties' window
 
 
 def fusable(shape: Shape) -> bool:

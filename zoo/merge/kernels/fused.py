@@ -11,7 +11,9 @@ merge's thread pool runs blocks side by side:
   counted (and, for `rescale`, summed in float64), those equal to either end are counted, and
   those strictly inside are copied out as candidates for the exact k-th largest
   (zoo.merge.kernels.topk.WindowSelect). NaN counts as above.
-- `ties_output`: the output pass: keep |delta| > floor (NaN is kept), scale by the rescale
+- `ties_output`: the output pass: keep |delta| above the threshold, NaN, and the threshold's
+  ties before a cut (found by `tie_cut` in the one block where an input's last kept tie
+  falls; the first ties in element order are kept), scale by the rescale
   factor and the weight, take mergekit's sign consensus (sign of the sum, `sum >= 0` positive),
   sum the agreeing terms and their weights, divide (a divisor under 1e-8 is 1), scale by lambda,
   add the base. Every step is mergekit's float32 operation in mergekit's order, element by
@@ -34,8 +36,35 @@ _JIT = {"nogil": True, "cache": True, "boundscheck": False, "error_model": "nump
 @njit(**_JIT)
 def _widen(src, t0, m, shift, tile):
     """Write elements t0:t0+m of src (float32 or bfloat16 bits) to tile as float32 bits."""
+    part, by = src[t0 : t0 + m], np.uint32(shift)
+    for e in range(m):  # indices straight from range(): no wraparound check, so it vectorises
+        tile[e] = np.uint32(part[e]) << by
+
+
+@njit(**_JIT)
+def _count(x, b, m, low, high, mags):
+    """Write |x - b| of a tile to mags; return how many are above high (or NaN), equal to low,
+    equal to high, and strictly between."""
+    up, at_low, at_high, inside = 0, 0, 0, 0
     for e in range(m):
-        tile[e] = np.uint32(src[t0 + e]) << shift
+        a = abs(x[e] - b[e])
+        mags[e] = a
+        up += (a > high) | (a != a)
+        at_low += a == low
+        at_high += a == high
+        inside += (a > low) & (a < high)
+    return up, at_low, at_high, inside
+
+
+@njit(**_JIT)
+def _sums(mags, m, high):
+    """Return the float64 sums of a tile's magnitudes above high (or NaN), and of all."""
+    up_sum, tot = 0.0, 0.0
+    for e in range(m):
+        a = mags[e]
+        tot += a
+        up_sum += a if not (a <= high) else 0.0
+    return up_sum, tot
 
 
 @njit(**_JIT)
@@ -47,36 +76,54 @@ def ties_window(stack, shift, e0, e1, base, inputs, lo, hi, sums, counts, above_
     base_bits = np.empty(TILE, np.uint32)
     x_bits = np.empty(TILE, np.uint32)
     b, x = base_bits.view(np.float32), x_bits.view(np.float32)
+    mags = np.empty(TILE, np.float32)
     for t0 in range(e0, e1, TILE):
         m = min(TILE, e1 - t0)
         _widen(stack[base], t0, m, shift, base_bits)
         for jj in range(inputs.shape[0]):
             _widen(stack[inputs[jj]], t0, m, shift, x_bits)
-            low, high, row = lo[jj], hi[jj], cand[jj]
-            c, up, at_low, at_high, up_sum, tot = counts[jj, 3], 0, 0, 0, 0.0, 0.0
-            for e in range(m):
-                a = abs(x[e] - b[e])
-                over = not (a <= high)
-                up += over
-                at_low += a == low
-                at_high += a == high
-                row[c] = a
-                c += (a > low) and (a < high)
-                if sums:
-                    tot += a
-                    up_sum += a if over else 0.0
+            low, high = lo[jj], hi[jj]
+            up, at_low, at_high, inside = _count(x, b, m, low, high, mags)
+            if inside:  # then the candidates, without a branch per element
+                row, c = cand[jj], np.uint64(counts[jj, 3])  # unsigned: no wraparound check
+                for e in range(m):
+                    a = mags[e]
+                    row[c] = a
+                    c += np.uint64((a > low) & (a < high))
+                counts[jj, 3] = np.int64(c)
             counts[jj, 0] += up
             counts[jj, 1] += at_low
             counts[jj, 2] += at_high
-            counts[jj, 3] = c
-            if sums:
+            if sums:  # a loop of its own: float64 sums would keep the counts from vectorising
+                up_sum, tot = _sums(mags, m, high)
                 above_sum[jj] += up_sum
                 total[jj] += tot
 
 
 @njit(**_JIT)
-def ties_output(stack, shift, e0, e1, base, inputs, floors, factors, weights, normalize, lam, out):
-    """Write the ties merge of elements e0:e1 to out[e0:e1] (see the module docstring)."""
+def tie_cut(stack, shift, e0, e1, base, source, value, keep):
+    """Return the element index just past the keep-th |x - b| equal to value in e0:e1 (in
+    element order), e1 when there are fewer."""
+    b_bits = np.empty(TILE, np.uint32)
+    x_bits = np.empty(TILE, np.uint32)
+    b, x = b_bits.view(np.float32), x_bits.view(np.float32)
+    for t0 in range(e0, e1, TILE):
+        m = min(TILE, e1 - t0)
+        _widen(stack[base], t0, m, shift, b_bits)
+        _widen(stack[source], t0, m, shift, x_bits)
+        for e in range(m):
+            if abs(x[e] - b[e]) == value:
+                keep -= 1
+                if keep <= 0:
+                    return t0 + e + 1
+    return e1
+
+
+@njit(**_JIT)
+def ties_output(stack, shift, e0, e1, base, inputs, values, cuts, factors, weights, normalize,
+                lam, out):  # fmt: skip
+    """Write the ties merge of elements e0:e1 to out[e0:e1] (see the module docstring). Input
+    jj keeps the |delta| above values[jj], NaN, and those equal to it before element cuts[jj]."""
     n_in = inputs.shape[0]
     zero, one = np.float32(0), np.float32(1)
     base_bits = np.empty(TILE, np.uint32)
@@ -92,12 +139,14 @@ def ties_output(stack, shift, e0, e1, base, inputs, floors, factors, weights, no
         total[:m] = zero
         for jj in range(n_in):
             _widen(stack[inputs[jj]], t0, m, shift, x_bits)
-            floor, factor, w = floors[jj], factors[jj], weights[jj]
+            value, factor, w = values[jj], factors[jj], weights[jj]
+            cut = cuts[jj] - t0  # tile elements before it keep their ties
             row = terms[jj]
             for e in range(m):
                 d = x[e] - b[e]
                 a = abs(d)
-                v = (d * factor) * w if (a > floor or a != a) else zero
+                keep = (a > value) | (a != a) | ((a == value) & (e < cut))
+                v = (d * factor) * w if keep else zero
                 row[e] = v
                 total[e] += v
         mixed[:m] = zero
@@ -109,6 +158,7 @@ def ties_output(stack, shift, e0, e1, base, inputs, floors, factors, weights, no
                 agree = (v > zero) if total[e] >= zero else (v < zero)
                 mixed[e] += v if agree else zero
                 divisor[e] += w if agree else zero
+        result = out[t0 : t0 + m]
         for e in range(m):
             r = mixed[e]
             if normalize:
@@ -116,4 +166,4 @@ def ties_output(stack, shift, e0, e1, base, inputs, floors, factors, weights, no
                 r = r / (one if abs(dv) < np.float32(1e-8) else dv)
             if lam != one:
                 r = r * lam
-            out[t0 + e] = b[e] + r
+            result[e] = b[e] + r

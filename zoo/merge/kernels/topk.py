@@ -177,6 +177,11 @@ class TieCursor:
             return None
         return self._value(self.threshold - 1 if cut == ">=" else self.threshold)
 
+    @property
+    def value(self) -> float:
+        """The threshold as a float32 magnitude (float32 keys only)."""
+        return self._value(self.threshold)
+
     def _value(self, key: int) -> float:
         return float(torch.tensor([max(key, 0)], dtype=torch.int32).view(torch.float32))
 
@@ -230,16 +235,17 @@ class WindowSelect:
     overflow: bool = False
     blocks: list = field(default_factory=list)  # per block: (candidates, at lo, at hi)
 
-    MARGIN = 0.01  # quantile margin on each side of the sample's estimate, plus 4 / sqrt(sample)
+    MARGIN = 0.0025  # quantile margin on each side of the sample's estimate, + 3 / sqrt(sample)
     MAX_HELD = 0.15  # of n: more candidates than this and the window is given up
 
     def guess(self, sample: torch.Tensor) -> None:
         """Set the window from a sample of the magnitudes (any order): the sample quantiles of
-        the threshold's rank, widened by MARGIN + 4 / sqrt(len(sample)) on each side."""
+        the threshold's rank, widened by MARGIN + 3 / sqrt(len(sample)) on each side (six
+        standard deviations of a sample quantile, and some)."""
         values = sample.reshape(-1).float()
         m = len(values)
         below = 1 - self.k / self.n  # the threshold's quantile from below
-        margin = self.MARGIN + 4 / math.sqrt(max(m, 1))
+        margin = self.MARGIN + 3 / math.sqrt(max(m, 1))
         low, high = math.floor((below - margin) * m), math.ceil((below + margin) * m)
         self.lo = float(values.kthvalue(low + 1).values) if m and low > 0 else 0.0
         self.hi = float(values.kthvalue(high + 1).values) if m and high < m else math.inf
