@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -48,6 +49,34 @@ class RowSchedule:
             return self.bounds[index + 1]
         rounds = self.rounds if which is None else 1
         return self.bounds[0] if round_ + 1 < rounds else None
+
+
+class KeptChunks:
+    """One tensor's chunks kept in memory from the first pass for the later ones, when
+    `keeping` (the tensor's inputs fit the budget for it): each chunk is read once instead of
+    once per pass, and dropped after its last pass (`passes()` + 1 reads, asked each time)."""
+
+    def __init__(self, passes: Callable[[], int], keeping: bool):
+        self.passes = passes
+        self.keeping = keeping
+        self._chunks: dict[tuple[int, int], Any] = {}
+        self._reads: Counter = Counter()
+
+    def get(self, a: int, b: int) -> Any | None:
+        """Return the kept chunk a:b (counting the read), or None when it is not kept."""
+        if (a, b) not in self._chunks:
+            return None
+        self._reads[a, b] += 1
+        if self._reads[a, b] > self.passes():
+            return self._chunks.pop((a, b))
+        return self._chunks[a, b]
+
+    def put(self, a: int, b: int, chunk: Any) -> Any:
+        """Keep chunk a:b read for the first time (when keeping); return it."""
+        if self.keeping and self.passes():
+            self._chunks[a, b] = chunk
+            self._reads[a, b] = 1
+        return chunk
 
 
 def run_chunked(

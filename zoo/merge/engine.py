@@ -27,7 +27,7 @@ import torch
 from zoo.errors import UserError
 from zoo.lazy import Ref
 from zoo.merge import package
-from zoo.merge.chunking import RowSchedule, row_bounds, run_chunked
+from zoo.merge.chunking import KeptChunks, RowSchedule, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
 from zoo.merge.kernels.chunked import Shape
 from zoo.merge.parallel import Pool, torch_threads
@@ -266,13 +266,18 @@ class _Run:
         )
         kernel = method.chunked(params, s.kernel_base, shape)
         bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
-        schedule = RowSchedule(bounds, lambda: kernel.passes)
+        raw = len(s.items) * math.prod(task.shape) * self._read_dtype(task).itemsize
+        kept = KeptChunks(lambda: kernel.passes, raw <= self.p.keep_bytes and len(bounds) > 1)
+        schedule = RowSchedule(bounds, lambda: 0 if kept.keeping else kernel.passes)
 
         def read(a: int, b: int, which: Sequence[int] | None) -> Sequence[torch.Tensor]:
             which = tuple(which) if which is not None else None
+            if which is None and (hit := kept.get(a, b)) is not None:
+                return hit
             then = schedule.after(a, b, which)
             then = ("rows", i, *then, which) if then else following
-            return ahead.get(("rows", i, a, b, which), then)
+            got = ahead.get(("rows", i, a, b, which), then)
+            return kept.put(a, b, got) if which is None else got
 
         def write(a: int, rows: torch.Tensor) -> None:
             writer.write_rows(task.name, a, _finite(task, rows))

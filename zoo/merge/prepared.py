@@ -151,6 +151,8 @@ class Part:
 class Prepared:
     """Everything resolved before any tensor is read; owns the open sources."""
 
+    keep_bytes = 0  # a chunked tensor whose inputs (as read) fit this is read once (KeptChunks)
+
     def __init__(self, inputs, base, method, params, options: MergeOptions, slices=None):
         self.method = get_method(method)
         # parameter scopes, highest precedence first: (module's, recipe's) or just the recipe's
@@ -258,6 +260,8 @@ class Prepared:
             math.prod(t.shape) * dtypes.itemsize(self.compute_dtype_name(t)) for t in merged
         )
         budget = fitted_budget(budget, one_model)
+        # a tensor whose inputs take at most a quarter of one model is read once for all passes
+        self.keep_bytes = 0 if budget is None else one_model // 4
         chunks: dict[str, int] = {}
         for i, part in enumerate(self.parts):
             mine = [t for t in self.tasks if t.part == i]

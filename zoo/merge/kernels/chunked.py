@@ -237,7 +237,7 @@ class TiesChunks(TaskArithmeticChunks):
         self.radix_passes = max((s.passes for s in self.selects.values()), default=0)
         self.fused = fusable(shape) and all(d > 0 for d in self.densities)
         self.windows = (
-            {j: WindowSelect(s.k, self.numel) for j, s in self.selects.items()}
+            {j: WindowSelect(s.k, self.numel, self.rescale) for j, s in self.selects.items()}
             if self.fused
             else {}
         )
@@ -546,7 +546,7 @@ class MultiSlerpChunks(ChunkedKernel):
 # magnitudes, bit for bit with mergekit-yaml); a larger one is selected exactly by zoo in one
 # fused pass (the first tied positions kept), instead of sorting it (0.1 s per million elements)
 MERGEKIT_TOPK = 1 << 16
-WINDOW_SAMPLE = 1 << 17  # elements of the first chunk, per input, that guess ties' window
+WINDOW_SAMPLE = 1 << 16  # elements of the first chunk, per input, that guess ties' window
 
 
 def fusable(shape: Shape) -> bool:

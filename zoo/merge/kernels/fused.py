@@ -167,3 +167,16 @@ def ties_output(stack, shift, e0, e1, base, inputs, values, cuts, factors, weigh
             if lam != one:
                 r = r * lam
             result[e] = b[e] + r
+
+
+@njit(**_JIT)
+def above(values, value, sums):
+    """Return how many of values are above value, and (when sums) their float64 sum."""
+    count = 0
+    for e in range(values.shape[0]):
+        count += values[e] > value
+    total = 0.0
+    if sums:
+        for e in range(values.shape[0]):
+            total += values[e] if values[e] > value else 0.0
+    return count, total

@@ -226,6 +226,7 @@ class WindowSelect:
 
     k: int
     n: int
+    sums: bool = True  # also find kept_sum
     lo: float = 0.0
     hi: float = math.inf
     above: int = 0
@@ -276,12 +277,13 @@ class WindowSelect:
             value, larger, larger_sum, column = self.hi, 0, 0.0, 2
         elif need > at_hi + self.held:
             value, larger, column = self.lo, at_hi + self.held, 1
-            larger_sum = hi_sum + float(every.sum(dtype=torch.float64))
+            larger_sum = hi_sum + (float(every.sum(dtype=torch.float64)) if self.sums else 0.0)
         else:
+            from zoo.merge.kernels.fused import above
+
             value, column = float(every.kthvalue(self.held - (need - at_hi) + 1).values), None
-            above = every > value
-            larger = at_hi + int(above.sum())
-            larger_sum = hi_sum + float(every[above].sum(dtype=torch.float64))
+            count, total = above(every.numpy(), value, self.sums)
+            larger, larger_sum = at_hi + count, hi_sum + total
         self.block_ties = [int((b[0] == value).sum()) if column is None else b[column]
                            for b in self.blocks]  # fmt: skip
         self.equal = sum(self.block_ties)
