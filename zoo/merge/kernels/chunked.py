@@ -263,6 +263,7 @@ class TiesChunks(TaskArithmeticChunks):
 
     def observe(self, p: int, chunk: Chunk) -> None:
         if self._mergekit_topk(chunk[0].numel()):  # the whole tensor: mergekit's, in sparsify()
+            self.windows = {}  # nothing to select here, in any pass
             return
         if p < self.offset:
             return self._observe_window(chunk)
@@ -346,6 +347,8 @@ class TiesChunks(TaskArithmeticChunks):
 
     def _end_window(self) -> None:
         """Take each input's threshold from its window; the missed ones go on to radix passes."""
+        if not self.windows:  # the whole tensor took mergekit's top-k: no more passes
+            return
         found = self.pool.map(lambda window: window.resolve(), list(self.windows.values()))
         for (j, window), resolved in zip(self.windows.items(), found):
             self.totals[j] = window.total
@@ -425,6 +428,9 @@ class TiesChunks(TaskArithmeticChunks):
 
         self.pool.map(block, items)
         return out
+
+    def output_block(self, block: Chunk, ties: Sequence[tuple] | None = None) -> torch.Tensor:
+        return super().output_block(widened(block), ties)
 
     def _threshold(self, j: int) -> float:
         """Input j's threshold magnitude (-1 when it keeps every element)."""
