@@ -11,7 +11,11 @@ exact threshold is found (a miss falls back to the radix passes), never what is 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,15 +24,19 @@ from safetensors.torch import load_file, save_file
 
 from tests import tiny as tm
 from zoo.merge import chunking, parallel
+from zoo.merge import prepared as prepared_module
 from zoo.merge.chunking import in_memory_reader, row_bounds, run_chunked
 from zoo.merge.engine import MergeInput, merge_folders
 from zoo.merge.io import Checkpoint
 from zoo.merge.kernels import fused
-from zoo.merge.kernels.chunked import Shape, TiesChunks
+from zoo.merge.kernels.chunked import Shape
+from zoo.merge.kernels.ties import TiesChunks
 from zoo.merge.kernels.topk import WindowSelect
 from zoo.merge.parallel import Pool
+from zoo.merge.prepared import MergeOptions, Prepared
 
 CPU = torch.device("cpu")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _inputs(n=3, shape=(300, 40), seed=0, dtype=torch.float32, scale=0.01):
@@ -246,6 +254,7 @@ def test_chunks_that_fit_are_read_once_for_every_pass(bf16_family, tmp_path, mon
         return original(self, key, start, stop, dtype, out)
 
     monkeypatch.setattr(Checkpoint, "read_rows", counted)
+    monkeypatch.setenv("ZOO_FUSED", "1")
     _ties(bf16_family, tmp_path / "kept", chunk_bytes=4096)
     kept = list(reads)
     reads.clear()
@@ -272,3 +281,33 @@ def test_a_stored_dtype_row_read_is_the_file_s_bytes(bf16_family):
     wide = torch.empty(rows.shape, dtype=torch.float32)
     assert torch.equal(checkpoint.read_rows(key, 3, 9, torch.float32, out=wide), rows.float())
     checkpoint.close()
+
+
+def test_a_small_merge_keeps_to_torch_operations_and_never_loads_numba(bf16_family, tmp_path):
+    inputs = [str(p) for p in bf16_family["variants"]]
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from zoo.merge.engine import MergeInput, merge_folders\n"
+        f"inputs = [MergeInput(Path(p), {{'weight': 1.0, 'density': 0.4}}) for p in {inputs!r}]\n"
+        f"merge_folders(inputs, Path({str(bf16_family['base'])!r}), 'ties', {{}}, "
+        f"Path({str(tmp_path / 'out')!r}), progress=False, chunk_bytes=4096)\n"
+        "print('numba' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ZOO_FUSED"}
+    env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "False"  # 2 MiB of weights: below FUSE_MIN_BYTES
+
+
+def test_the_size_gate_follows_one_model_in_the_compute_dtype(bf16_family, monkeypatch):
+    inputs = [MergeInput(p, {"weight": 1.0, "density": 0.4}) for p in bf16_family["variants"]]
+    options = MergeOptions(chunk_bytes=4096)
+    small = Prepared(inputs, bf16_family["base"], "ties", {}, options)
+    monkeypatch.setattr(prepared_module, "FUSE_MIN_BYTES", 1)
+    large = Prepared(inputs, bf16_family["base"], "ties", {}, options)
+    try:
+        assert not small.fuse and large.fuse
+    finally:
+        small.close()
+        large.close()

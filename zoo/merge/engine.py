@@ -40,6 +40,7 @@ from zoo.merge.prepared import (
     Prepared,
     SlicePlan,
     package_output,
+    plan,  # the dry run's planner, re-exported: zoo.merge.engine.plan
 )
 from zoo.merge.resources import PeakRss, reuse_freed_buffers
 from zoo.merge.vocab import permute_rows
@@ -56,25 +57,6 @@ __all__ = [
     "plan",
 ]
 _SCRATCH = ".zoo-scratch"
-
-
-def plan(
-    inputs: Sequence[MergeInput | Path],
-    base: Path | None,
-    method: str,
-    params: Mapping[str, Any] | None = None,
-    *,
-    slices: Sequence[OutputSlice] | None = None,
-    **options: Any,
-) -> MergePlan:
-    """Check a merge and describe it (tensors, output files, memory estimate) without reading
-    any weights. options: the fields of MergeOptions. Raises the same UserErrors merge_folders
-    would raise before merging."""
-    prepared = Prepared(inputs, base, method, params, MergeOptions(**options), slices)
-    try:
-        return prepared.plan()
-    finally:
-        prepared.close()
 
 
 def merge_folders(
@@ -175,14 +157,19 @@ class _Run:
         """Return the dtype task's row chunks are read in: what its chunked kernel takes
         (ChunkedKernel.read_dtype) when every input stores the tensor in one dtype, else the
         compute dtype."""
-        compute = self.p.compute_dtype(task)
         items = self.p.sources_of(task).items
         stored = {src.tensors[k].dtype for src, k in zip(items, task.keys)}
         if len(stored) != 1:
-            return compute
+            return self.p.compute_dtype(task)
         kernel = self.p.method.chunked
         kernel = kernel.load() if isinstance(kernel, Ref) else kernel
-        return kernel.read_dtype(stored.pop(), compute, self.p.device)
+        return kernel.read_dtype(stored.pop(), self._shape(task))
+
+    def _shape(self, task: TensorTask) -> Shape:
+        """What task's chunked kernel knows up front."""
+        items, dtype = self.p.sources_of(task).items, self.p.compute_dtype(task)
+        numel = math.prod(task.shape)
+        return Shape(len(items), numel, dtype, self.p.device, self.pool, self.p.fuse)
 
     def _tasks(self, desc: str, tasks: Sequence[TensorTask]):
         from tqdm.auto import tqdm
@@ -257,13 +244,7 @@ class _Run:
         every chunk's read announces the next one (then `following`, the next task's read)."""
         s, method = self.p.sources_of(task), self.p.method
         params = self._params(task)
-        shape = Shape(
-            len(s.items),
-            math.prod(task.shape),
-            self.p.compute_dtype(task),
-            self.p.device,
-            self.pool,
-        )
+        shape = self._shape(task)
         kernel = method.chunked(params, s.kernel_base, shape)
         bounds = row_bounds(task.shape[0], self.p.chunks[task.key])
         raw = len(s.items) * math.prod(task.shape) * self._read_dtype(task).itemsize

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.errors import UserError
 from zoo.merge import dtypes, package
-from zoo.merge.chunk_plan import fitted_budget, plan_chunks
+from zoo.merge.chunk_plan import FUSE_MIN_BYTES, fitted_budget, plan_chunks
 from zoo.merge.mergekit_rng import draws_of, mergekit_rng_states
 from zoo.merge.params import check_params, resolve_params
 from zoo.merge.planning import (
@@ -152,6 +152,7 @@ class Prepared:
     """Everything resolved before any tensor is read; owns the open sources."""
 
     keep_bytes = 0  # a chunked tensor whose inputs (as read) fit this is read once (KeptChunks)
+    fuse = True  # large enough for compiled loops (FUSE_MIN_BYTES)
 
     def __init__(self, inputs, base, method, params, options: MergeOptions, slices=None):
         self.method = get_method(method)
@@ -262,6 +263,7 @@ class Prepared:
         budget = fitted_budget(budget, one_model)
         # a tensor whose inputs take at most a quarter of one model is read once for all passes
         self.keep_bytes = 0 if budget is None else one_model // 4
+        self.fuse = one_model >= FUSE_MIN_BYTES
         chunks: dict[str, int] = {}
         for i, part in enumerate(self.parts):
             mine = [t for t in self.tasks if t.part == i]
@@ -415,8 +417,8 @@ def plan(
     **options: Any,
 ) -> MergePlan:
     """Check a merge and describe it (tensors, output files, memory estimate) without reading
-    any weights or importing torch (with the default device, "cpu"): zoo.merge.engine.plan
-    without the engine, for `zoo merge --dry-run`. options: the fields of MergeOptions. Raises
+    any weights or importing torch (with the default device, "cpu"), for `zoo merge --dry-run`
+    (zoo.merge.engine re-exports it). options: the fields of MergeOptions. Raises
     the same UserErrors merge_folders would raise before merging."""
     prepared = Prepared(inputs, base, method, params, MergeOptions(**options), slices)
     try:

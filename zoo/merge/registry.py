@@ -50,7 +50,9 @@ _METHODS: tuple[MergeMethod, ...] = (
         chunked=Ref(_CHUNKED + "TaskArithmeticChunks"),
         chunk_scratch=(1.0, 3.0),
     ),
-    mergekit_method("ties", chunked=Ref(_CHUNKED + "TiesChunks"), chunk_scratch=(0.25, 2.0)),
+    mergekit_method(
+        "ties", chunked=Ref("zoo.merge.kernels.ties:TiesChunks"), chunk_scratch=(0.25, 2.0)
+    ),
     mergekit_method("dare_ties", stochastic=True),
     mergekit_method("dare_linear", stochastic=True),
     mergekit_method("breadcrumbs"),

@@ -11,9 +11,13 @@ are kept, i.e. the choice of a stable descending sort. mergekit's `torch.argsort
 so where ties straddle the threshold the two keep the same number of elements with the same
 magnitudes, but may pick different positions. Such ties are common in float16/bfloat16
 checkpoints (few distinct magnitudes): on a tiny fp16 Llama with mergekit's examples/ties.yml,
-30 of 180 800 elements differed, by up to 7.2e-2. That is why ties uses this selection only for
-tensors merged in several chunks; a tensor merged in one chunk (any tensor within the chunk
-budget) goes through mergekit's own top-k and equals mergekit-yaml bit for bit.
+30 of 180 800 elements differed, by up to 7.2e-2. That is why ties uses zoo's selection only for
+tensors merged in several chunks or larger than MERGEKIT_TOPK elements (zoo.merge.kernels.
+chunked); a smaller tensor merged in one chunk goes through mergekit's own top-k and equals
+mergekit-yaml bit for bit.
+
+WindowSelect finds the same threshold and ties in a single pass when the threshold falls inside
+a window guessed from a sample (the fused ties path); RadixSelect is its fallback.
 """
 
 from __future__ import annotations
