@@ -38,7 +38,7 @@ Chunk = Sequence[torch.Tensor]
 class Shape:
     """What a chunked kernel knows up front: n inputs of numel elements, compute dtype, device,
     the threads it may use, and whether the merge is large enough for compiled loops (`fuse`:
-    Prepared.fuse; they cost a fixed ~100 MiB of resident memory)."""
+    Prepared.fuse; they cost a fixed 117 MiB of resident memory)."""
 
     n: int
     numel: int
