@@ -31,8 +31,12 @@ Peak RSS is reported above the peak of a baseline process that only imports torc
 arm's library (zoo.merge.engine / sentence_transformers + mergekit / mergekit's CLI module).
 Merge time is the child's own timing of the merge call (load + merge + save; imports
 excluded); process wall time is reported too. The floor is the inputs' bytes read once plus the
-output written once, at the read and write speeds `dd` measures in the same run on the same
-files (the page cache is not dropped, so reads mostly come from it, as the merges' do).
+output written once. In the scale part it is an arm of its own, interleaved with zoo's runs
+under the same sync and warm-up: `dd` reads every input file to /dev/null, then writes the
+output's bytes to a new file (its median wall time). Elsewhere it is those bytes at the read and
+write speeds `dd` measures after the runs, on the same files (kept for the 1.5B rows too as
+floor_dd_speeds_seconds). The page cache is not dropped, so reads mostly come from it, as the
+merges' do.
 """
 
 from __future__ import annotations
@@ -272,6 +276,20 @@ def _env(threads: int) -> dict:
     return env
 
 
+def floor_command(method: str, inputs, base, out: Path, out_bytes: int) -> list[str]:
+    """The floor as an arm: `dd` reads every input's weights once (to /dev/null), then writes
+    out_bytes into a new file under out, the same bytes a merge reads and writes, in one
+    process run beside the merges (same page cache, same writeback)."""
+    sources = list(inputs) + ([base] if base is not None and method == "ties" else [])
+    files = [str(f) for p in sources for f in sorted(Path(p).rglob("*.safetensors"))]
+    blocks = -(-out_bytes // (1 << 20))
+    script = (
+        'for f in "$@"; do dd if="$f" of=/dev/null bs=16M status=none; done;'
+        f' mkdir -p "{out}"; dd if=/dev/zero of="{out}/floor.bin" bs=1M count={blocks} status=none'
+    )
+    return ["sh", "-c", script, "floor", *files]
+
+
 def arm_command(arm: str, method: str, inputs, base, out: Path, threads: int) -> list[str]:
     params = {"density": 0.5} if method == "ties" else {}
     if arm == "mergekit":
@@ -361,6 +379,7 @@ def compare(name, arms, method, inputs, base, work, runs, threads, model_bytes) 
     the largest difference between each peer's output and zoo's."""
     raw = {arm: [] for arm in arms}
     diffs = {}
+    out_bytes = 0  # zoo runs first in every round (arms[0]); its output sizes the floor's write
     for r in range(runs):
         outs = {}
         for arm in arms:
@@ -369,9 +388,13 @@ def compare(name, arms, method, inputs, base, work, runs, threads, model_bytes) 
             out.parent.mkdir(parents=True, exist_ok=True)
             os.sync()  # no arm pays for writeback of the files written before it
             warm(inputs, base)  # every run starts as the floor's dd does: inputs in page cache
-            command = arm_command(arm, method, inputs, base, out, threads)
+            if arm == "floor":  # after zoo's run: its output's size is known
+                command = floor_command(method, inputs, base, out, out_bytes)
+            else:
+                command = arm_command(arm, method, inputs, base, out, threads)
             raw[arm].append(run_measured(command, threads))
-            out_bytes = weight_bytes(out)
+            if arm != "floor":
+                out_bytes = weight_bytes(out)
             print(
                 f"  {name} {method} {arm} run {r}: {raw[arm][-1]['wall']:.1f}s wall,"
                 f" {raw[arm][-1].get('seconds', float('nan')):.1f}s merge,"
@@ -379,17 +402,23 @@ def compare(name, arms, method, inputs, base, work, runs, threads, model_bytes) 
                 flush=True,
             )
         if r == 0:
-            diffs = {arm: max_difference(outs["zoo"], outs[arm]) for arm in arms if arm != "zoo"}
+            peers = [arm for arm in arms if arm not in ("zoo", "floor")]
+            diffs = {arm: max_difference(outs["zoo"], outs[arm]) for arm in peers}
         for out in outs.values():
             shutil.rmtree(out, ignore_errors=True)
     os.sync()
     speeds = disk_speeds(Path(next(Path(inputs[0]).rglob("model*.safetensors"))), work)
+    measured = [r["wall"] for r in raw.get("floor", [])]
     return {
         "raw": raw,
         "out_bytes": out_bytes,
         "model_bytes": model_bytes,
         "disk": speeds,
-        "floor_seconds": floor_seconds(inputs, base, method, out_bytes, speeds),
+        "floor_dd_speeds_seconds": floor_seconds(inputs, base, method, out_bytes, speeds),
+        # the floor arm's median when it ran, else the bytes at the speeds dd measured after
+        "floor_seconds": statistics.median(measured)
+        if measured
+        else floor_seconds(inputs, base, method, out_bytes, speeds),
         "max_abs_diff_vs_zoo": diffs,
     }
 
@@ -416,6 +445,8 @@ def summarise(result: dict, baselines: dict) -> dict:
     minus the import-only baseline's wall ("work"), and peak RSS above the baseline's."""
     summary = {}
     for arm, runs in result["raw"].items():
+        if arm == "floor":  # the floor itself: result["floor_seconds"]
+            continue
         base_rss = statistics.median(b["peak_rss"] for b in baselines[arm])
         base_wall = statistics.median(b["wall"] for b in baselines[arm])
         wall = statistics.median(r["wall"] for r in runs)
@@ -473,7 +504,7 @@ def part_scale(work, runs, slow_runs, threads, baselines) -> list[dict]:
         members = inputs[1:] if method == "ties" else inputs
         result = compare(
             "scale",
-            ["zoo"],
+            ["zoo", "floor"],
             method,
             members,
             base,
