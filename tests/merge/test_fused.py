@@ -68,7 +68,7 @@ def _merge(stack, params, rows, monkeypatch, fused_on, threads=1):
     n = len(stack)
     out = torch.empty(stack[0].shape)  # float32, as the kernels return their rows
 
-    def write(a: int, part: torch.Tensor) -> None:
+    def write(a: int, part: torch.Tensor, checked: bool) -> None:
         out[a : a + part.shape[0]] = part
 
     with Pool(threads) as pool:

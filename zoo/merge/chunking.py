@@ -19,7 +19,9 @@ from zoo.merge.kernels.chunked import ChunkedKernel
 # read(a, b, which) -> rows a:b of the sources in `which` (None: all), compute dtype, on device:
 # a list of tensors, or one tensor of shape (sources, rows, ...)
 Reader = Callable[[int, int, "Sequence[int] | None"], Sequence[torch.Tensor]]
-Writer = Callable[[int, torch.Tensor], None]  # write(a, rows): output rows starting at row a
+# write(a, rows, checked): output rows starting at row a; checked: they are in the output dtype
+# and checked finite already (ChunkedKernel.checked), else the rows of an input or a kernel's
+Writer = Callable[[int, torch.Tensor, bool], None]
 
 
 def row_bounds(rows: int, step: int) -> list[tuple[int, int]]:
@@ -106,7 +108,7 @@ def run_chunked(
         kernel.observe(0, chunk)
     if equal and (identity_on_equal or not nonzero):
         for a, b in bounds:
-            write(a, read(a, b, [0])[0])
+            write(a, read(a, b, [0])[0], False)
         return True
     kernel.end_pass(0)
     for p in range(1, kernel.passes):
@@ -114,14 +116,14 @@ def run_chunked(
             kernel.observe(p, read(a, b, None))
         kernel.end_pass(p)
     for a, b in bounds:
-        _write_parts(write, a, kernel.output_parts(read(a, b, None)))
+        _write_parts(write, a, kernel.output_parts(read(a, b, None)), kernel.checked)
     return False
 
 
-def _write_parts(write: Writer, a: int, parts: Sequence[torch.Tensor]) -> None:
+def _write_parts(write: Writer, a: int, parts: Sequence[torch.Tensor], checked: bool) -> None:
     """Write consecutive row blocks starting at row a."""
     for part in parts:
-        write(a, part)
+        write(a, part, checked)
         a += part.shape[0] if part.dim() else 1
 
 
@@ -130,10 +132,10 @@ def _single_pass(kernel, read, write, bounds, identity_on_equal) -> bool:
     for a, b in bounds:
         chunk = read(a, b, None)
         if _all_equal(chunk) and (identity_on_equal or not torch.any(chunk[0])):
-            write(a, chunk[0])
+            write(a, chunk[0], False)
         else:
             passed = False
-            _write_parts(write, a, kernel.output_parts(chunk))
+            _write_parts(write, a, kernel.output_parts(chunk), kernel.checked)
     return passed
 
 
@@ -160,7 +162,7 @@ def merge_whole_in_chunks(
     out = torch.empty_like(tensors[0])
     bounds = row_bounds(tensors[0].shape[0], rows)
 
-    def write(a: int, part: torch.Tensor) -> None:
+    def write(a: int, part: torch.Tensor, checked: bool) -> None:
         out[a : a + part.shape[0]] = part
 
     passed = run_chunked(kernel, in_memory_reader(tensors), write, bounds, identity)

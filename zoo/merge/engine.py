@@ -30,6 +30,7 @@ from zoo.merge import package
 from zoo.merge.chunking import KeptChunks, RowSchedule, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
 from zoo.merge.kernels.chunked import Shape
+from zoo.merge.kernels.fusing import NotFinite
 from zoo.merge.parallel import Pool, torch_threads
 from zoo.merge.planning import MergeInput, OutputSlice, TensorTask
 from zoo.merge.prefetch import Prefetch
@@ -169,7 +170,7 @@ class _Run:
         """What task's chunked kernel knows up front."""
         items, dtype = self.p.sources_of(task).items, self.p.compute_dtype(task)
         numel = math.prod(task.shape)
-        return Shape(len(items), numel, dtype, self.p.device, self.pool, self.p.fuse)
+        return Shape(len(items), numel, dtype, self.p.device, self.pool, self.p.fuse, task.dtype)
 
     def _tasks(self, desc: str, tasks: Sequence[TensorTask]):
         from tqdm.auto import tqdm
@@ -232,6 +233,8 @@ class _Run:
             return run()
         except UserError:
             raise
+        except NotFinite:
+            raise _not_finite(task) from None
         except (ValueError, TypeError, RuntimeError, ArithmeticError) as err:
             raise UserError(
                 f"{self.p.method.name} failed on tensor {task.key!r}: {_one_line(err)}"
@@ -260,8 +263,8 @@ class _Run:
             got = ahead.get(("rows", i, a, b, which), then)
             return kept.put(a, b, got) if which is None else got
 
-        def write(a: int, rows: torch.Tensor) -> None:
-            writer.write_rows(task.name, a, _finite(task, rows))
+        def write(a: int, rows: torch.Tensor, checked: bool) -> None:
+            writer.write_rows(task.name, a, rows if checked else _finite(task, rows))
 
         identity = method.identity_on_equal(params, s.kernel_base is not None)
         passed = self._guard(task, lambda: run_chunked(kernel, read, write, bounds, identity))
@@ -328,8 +331,12 @@ def _finite(task: TensorTask, tensor: torch.Tensor) -> torch.Tensor:
         low, high = torch.aminmax(tensor)
         limit = torch.finfo(task.dtype).max
         if not (float(low) >= -limit and float(high) <= limit):
-            raise UserError(
-                f"the merge produced NaN or Inf in {task.key!r} (dtype {task.dtype}); "
-                "check the inputs, the parameters and out_dtype"
-            )
+            raise _not_finite(task)
     return tensor.to(task.dtype)
+
+
+def _not_finite(task: TensorTask) -> UserError:
+    return UserError(
+        f"the merge produced NaN or Inf in {task.key!r} (dtype {task.dtype}); "
+        "check the inputs, the parameters and out_dtype"
+    )

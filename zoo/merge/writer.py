@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import torch
 
 DEFAULT_SHARD_BYTES = 5_000_000_000
+QUEUE_BYTES = 64 * 2**20  # output bytes queued for the writer thread before the caller waits
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,10 @@ class _Slot:
 
 class _File:
     """One output file: an open handle and the sha256 of its bytes, kept while writes arrive in
-    file order (the engine writes in that order); out of order, the hash is taken at close."""
+    file order (the engine writes in that order); out of order, the hash is taken at close.
+    The hash is taken on `hasher`'s thread, beside the next write."""
 
-    def __init__(self, path: Path, header: bytes, size: int):
+    def __init__(self, path: Path, header: bytes, size: int, hasher: ThreadPoolExecutor):
         self.path = path
         self.size = size
         self.handle = open(path, "wb+")
@@ -64,15 +66,17 @@ class _File:
         self.handle.truncate(size)
         self.digest = hashlib.sha256(header)
         self.hashed_to: int | None = len(header)  # None: out of order, hash at close
+        self.hasher = hasher
 
-    def write(self, offset: int, data: memoryview) -> None:
+    def write(self, offset: int, data: memoryview) -> Future | None:
+        """Write data at offset; return the future of its hash update (None: not hashed)."""
         self.handle.seek(offset)
         self.handle.write(data)
         if self.hashed_to == offset:
-            self.digest.update(data)
             self.hashed_to = offset + len(data)
-        else:
-            self.hashed_to = None
+            return self.hasher.submit(self.digest.update, data)  # one thread: in file order
+        self.hashed_to = None
+        return None
 
     def finish(self) -> str:
         self.handle.close()
@@ -113,11 +117,12 @@ def shard_names(stem: str, count: int) -> list[str]:
 class StreamWriter:
     """Write a planned set of tensors into one folder, in any order, each exactly once.
 
-    Files are created (at full size) on construction. Writes go to a background thread (at most
-    `in_flight` tensors queued), which overlaps the disk with the next tensor's merge; a write
-    error surfaces on a later call. Writing tensors in `order()` lets the sha256 of each file be
-    taken on the way (see `hashes`). `close()` waits for the writes, checks that every tensor
-    was written and, when sharded, writes the index json; `abort()` stops without checking.
+    Files are created (at full size) on construction. Writes go to a background thread (up to
+    `queue_bytes` queued, and at least two tensors of any size), which overlaps the disk with the
+    next tensor's merge, and the hashes to another; a write error surfaces on a later call.
+    Writing tensors in `order()` lets the sha256 of each file be taken on the way (`hashes`).
+    `close()` waits for the writes, checks that every tensor was written and, when sharded,
+    writes the index json; `abort()` stops without checking.
     Call from one thread.
     """
 
@@ -128,7 +133,7 @@ class StreamWriter:
         *,
         stem: str = "model",
         max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-        in_flight: int = 2,
+        queue_bytes: int = QUEUE_BYTES,
     ):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -138,8 +143,9 @@ class StreamWriter:
         self._slots: dict[str, _Slot] = {}
         self._open: dict[Path, _File] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-writer")
-        self._queued: deque[Future] = deque()
-        self._in_flight = max(1, in_flight)
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoo-hasher")
+        self._queued: deque[tuple[Future, int]] = deque()  # (write, its bytes)
+        self._queue_bytes = queue_bytes
         self._hashes: dict[str, str] = {}
         try:
             for path, shard in zip(self.files, shards):
@@ -176,7 +182,8 @@ class StreamWriter:
         raw = json.dumps(header, separators=(",", ":")).encode()
         raw += b" " * (-len(raw) % 8)
         start = 8 + len(raw)
-        self._open[path] = _File(path, struct.pack("<Q", len(raw)) + raw, start + offset)
+        header_bytes = struct.pack("<Q", len(raw)) + raw
+        self._open[path] = _File(path, header_bytes, start + offset, self._hasher)
         for e in shard:
             begin = header[e.name]["data_offsets"][0]
             self._slots[e.name] = _Slot(path, start + begin, e)
@@ -218,13 +225,22 @@ class StreamWriter:
 
         data = tensor.detach().to("cpu", to_torch(dtype)).contiguous().reshape(-1)
         view = memoryview(data.view(torch.uint8).numpy())  # keeps data alive until written
-        while len(self._queued) >= self._in_flight:
-            self._queued.popleft().result()
-        self._queued.append(self._pool.submit(self._open[path].write, offset, view))
+        queued = sum(n for _, n in self._queued)
+        while len(self._queued) >= 2 and queued + view.nbytes > self._queue_bytes:
+            queued -= self._wait_oldest()
+        self._queued.append((self._pool.submit(self._open[path].write, offset, view), view.nbytes))
+
+    def _wait_oldest(self) -> int:
+        """Wait for the oldest queued write (and its hash); return its bytes."""
+        write, nbytes = self._queued.popleft()
+        hashed = write.result()
+        if hashed is not None:
+            hashed.result()
+        return nbytes
 
     def _drain(self) -> None:
         while self._queued:
-            self._queued.popleft().result()
+            self._wait_oldest()
 
     def close(self) -> list[Path]:
         """Wait for the writes, check completeness, write the shard index if any, and return the
@@ -240,6 +256,7 @@ class StreamWriter:
                 f"e.g. {sorted(self._pending)[0]!r}"
             )
         self._pool.shutdown()
+        self._hasher.shutdown()
         for path, file in self._open.items():
             self._hashes[path.name] = file.finish()
         self._open.clear()
@@ -250,10 +267,11 @@ class StreamWriter:
     def abort(self) -> None:
         """Stop: cancel queued writes, wait for the running one, close the files (left as they
         are, for the caller to remove)."""
-        for future in self._queued:
+        for future, _ in self._queued:
             future.cancel()
         self._queued.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._hasher.shutdown(wait=True, cancel_futures=True)
         for file in self._open.values():
             file.handle.close()
         self._open.clear()

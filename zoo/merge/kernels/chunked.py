@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from zoo.merge.kernels.fusing import final, fusable, out_dtype, stored_dtype, weighted, widened
 from zoo.merge.parallel import SERIAL, Pool, stacked
 
 Chunk = Sequence[torch.Tensor]
@@ -37,8 +38,9 @@ Chunk = Sequence[torch.Tensor]
 @dataclass(frozen=True)
 class Shape:
     """What a chunked kernel knows up front: n inputs of numel elements, compute dtype, device,
-    the threads it may use, and whether the merge is large enough for compiled loops (`fuse`:
-    Prepared.fuse; they cost a fixed 117 MiB of resident memory)."""
+    the threads it may use, whether the merge is large enough for compiled loops (`fuse`:
+    Prepared.fuse; they cost a fixed 117 MiB of resident memory), and the output's dtype (None:
+    the compute dtype)."""
 
     n: int
     numel: int
@@ -46,12 +48,16 @@ class Shape:
     device: torch.device
     pool: Pool = field(default=SERIAL, compare=False)
     fuse: bool = True
+    out_dtype: torch.dtype | None = None
 
 
 class ChunkedKernel(abc.ABC):
     """One tensor's merge, run as `passes` statistics passes then one output pass over chunks."""
 
     passes: int = 0
+    # True when the parts output_parts last returned are in the output dtype and were checked
+    # finite there (the fused loops' outputs): the engine writes them as they are
+    checked: bool = False
 
     def __init__(self, shape: Shape):
         self.pool = shape.pool
@@ -135,6 +141,20 @@ class LinearChunks(ChunkedKernel):
         super().__init__(shape)
         self.weights = [params["weight"][i] for i in range(shape.n)]
         self.normalize = bool(params["normalize"])
+        self.fused = fusable(shape)  # every output through the fused loop
+        self.checked = self.fused and final(shape)
+        self.out_dtype = out_dtype(shape)
+
+    @classmethod
+    def read_dtype(cls, stored: torch.dtype, shape: Shape) -> torch.dtype:
+        return stored_dtype(stored, shape)
+
+    def output_parts(self, chunk: Chunk) -> list[torch.Tensor]:
+        if not self.fused:
+            return super().output_parts(chunk)
+        total = torch.tensor(self.weights, dtype=torch.float32).sum() if self.normalize else 1.0
+        n = range(len(self.weights))
+        return [weighted(chunk, self.pool, self.out_dtype, n, self.weights, divisor=float(total))]
 
     def output_block(self, block: Chunk) -> torch.Tensor:
         result = weighted_sum(block, self.weights)
@@ -157,6 +177,23 @@ class TaskArithmeticChunks(ChunkedKernel):
         self.normalize = bool(params["normalize"])
         self.lambda_ = params["lambda"]
         super().__init__(shape)
+        self.fused = fusable(shape) and bool(self.inputs) and not self.consensus
+        self.checked = self.fused and final(shape)
+        self.out_dtype = out_dtype(shape)
+
+    @classmethod
+    def read_dtype(cls, stored: torch.dtype, shape: Shape) -> torch.dtype:
+        return stored_dtype(stored, shape)
+
+    def output_parts(self, chunk: Chunk) -> list[torch.Tensor]:
+        if not self.fused:  # (ties overrides this: its own fused loop)
+            return super().output_parts(chunk)
+        total = float(torch.tensor(self.weights, dtype=torch.float32).sum())
+        divisor = (1.0 if abs(total) < 1e-8 else total) if self.normalize else 1.0
+        return [
+            weighted(chunk, self.pool, self.out_dtype, self.inputs, self.weights, self.base,
+                     divisor, self.lambda_)
+        ]  # fmt: skip
 
     def sparsify(self, j: int, delta: torch.Tensor, ties: tuple | None) -> None:
         """Sparsify input j's delta rows in place (task arithmetic keeps them all)."""
@@ -223,12 +260,20 @@ class MultiSlerpChunks(ChunkedKernel):
         self.gram = torch.zeros(len(self.inputs), len(self.inputs), dtype=torch.float64)
         self.error: str | None = None
         super().__init__(shape)
+        self.fused = fusable(shape)
+        self.final = final(shape)
+        self.out_dtype = out_dtype(shape)
+
+    @classmethod
+    def read_dtype(cls, stored: torch.dtype, shape: Shape) -> torch.dtype:
+        return stored_dtype(stored, shape)
 
     def observe(self, p: int, chunk: Chunk) -> None:
         for gram in self.pool.blocks(self._gram, chunk):
             self.gram += gram
 
     def _gram(self, block: Chunk) -> torch.Tensor:
+        block = widened(block)
         return gram(deltas_of(block, self.inputs, self.base).reshape(len(self.inputs), -1))
 
     def end_pass(self, p: int) -> None:
@@ -254,11 +299,23 @@ class MultiSlerpChunks(ChunkedKernel):
         s = avg_norm * (math.cos(theta) / mean_norm + math.sin(theta) / theta * (1 - c / mean_norm))
         self.coefficients = (s * self.w * scale).tolist()
 
+    def output_parts(self, chunk: Chunk) -> list[torch.Tensor]:
+        fused = self.fused and self.passes > 0
+        self.checked = fused and self.final
+        if not fused:
+            return super().output_parts(chunk)
+        if self.error:
+            raise ValueError(self.error)
+        return [
+            weighted(chunk, self.pool, self.out_dtype, self.inputs, self.coefficients, self.base)
+        ]
+
     def output_block(self, block: Chunk) -> torch.Tensor:
         if not self.passes:
             return block[self.inputs[0]]
         if self.error:
             raise ValueError(self.error)
+        block = widened(block)
         result = weighted_sum(deltas_of(block, self.inputs, self.base), self.coefficients)
         if self.base is not None:
             result.add_(block[self.base])

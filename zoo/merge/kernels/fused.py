@@ -1,5 +1,6 @@
-"""Fused CPU loops for ties: each pass over a row block is one compiled loop (numba), not a
-chain of full-size torch operations that each make a round trip through memory.
+"""Fused CPU loops for ties and the weighted sums (linear, task arithmetic, multislerp's output):
+each pass over a row block is one compiled loop (numba), not a chain of full-size torch
+operations that each make a round trip through memory.
 
 Two kernels, both on a chunk stacked as one C-contiguous array of shape (sources, n) holding
 float32 or bfloat16 values as they are stored on disk (viewed as uint32 or uint16: `bits`), so
@@ -18,6 +19,12 @@ merge's thread pool runs blocks side by side:
   sum the agreeing terms and their weights, divide (a divisor under 1e-8 is 1), scale by lambda,
   add the base. Every step is mergekit's float32 operation in mergekit's order, element by
   element, so blocks and threads cannot change the bytes.
+- `weighted_output`: sum_j c_j (x_j - b) (or sum_j c_j x_j without a base), divided, scaled by
+  lambda, plus the base: linear, task arithmetic and multislerp's output pass.
+
+Both output loops write the result in the output's dtype (float32, or bfloat16 rounded to
+nearest even as torch rounds) and count the results that are NaN or beyond +-limit (the output
+dtype's largest value), the check the engine makes before writing (zoo.merge.engine._finite).
 
 Elements are walked in tiles of TILE, so each source's loop is a straight vectorisable loop and
 the per-tile scratch stays in L1. `load()` compiles on first use (about 1 s, cached on disk by
@@ -39,6 +46,26 @@ def _widen(src, t0, m, shift, tile):
     part, by = src[t0 : t0 + m], np.uint32(shift)
     for e in range(m):  # indices straight from range(): no wraparound check, so it vectorises
         tile[e] = np.uint32(part[e]) << by
+
+
+@njit(**_JIT)
+def _store(res_bits, m, dst, limit):
+    """Write a tile of float32 results (res_bits, as uint32) to dst: as they are (a uint32 dst)
+    or rounded to bfloat16 (a uint16 dst: round to nearest even, torch's rule). Return how many
+    are NaN or beyond +-limit."""
+    res, bad = res_bits.view(np.float32), 0
+    for e in range(m):
+        r = res[e]
+        bad += not ((r >= -limit) & (r <= limit))
+    if dst.itemsize == 2:
+        one, bias = np.uint32(1), np.uint32(0x7FFF)
+        for e in range(m):
+            u = res_bits[e]
+            dst[e] = np.uint16((u + (((u >> np.uint32(16)) & one) + bias)) >> np.uint32(16))
+    else:
+        for e in range(m):
+            dst[e] = res_bits[e]
+    return bad
 
 
 @njit(**_JIT)
@@ -121,9 +148,10 @@ def tie_cut(stack, shift, e0, e1, base, source, value, keep):
 
 @njit(**_JIT)
 def ties_output(stack, shift, e0, e1, base, inputs, values, cuts, factors, weights, normalize,
-                lam, out):  # fmt: skip
-    """Write the ties merge of elements e0:e1 to out[e0:e1] (see the module docstring). Input
-    jj keeps the |delta| above values[jj], NaN, and those equal to it before element cuts[jj]."""
+                lam, limit, out):  # fmt: skip
+    """Write the ties merge of elements e0:e1 to out[e0:e1] (float32 or bfloat16 bits; see the
+    module docstring); return how many are NaN or beyond +-limit. Input jj keeps the |delta|
+    above values[jj], NaN, and those equal to it before element cuts[jj]."""
     n_in = inputs.shape[0]
     zero, one = np.float32(0), np.float32(1)
     base_bits = np.empty(TILE, np.uint32)
@@ -133,6 +161,8 @@ def ties_output(stack, shift, e0, e1, base, inputs, values, cuts, factors, weigh
     total = np.empty(TILE, np.float32)
     mixed = np.empty(TILE, np.float32)
     divisor = np.empty(TILE, np.float32)
+    res_bits = np.empty(TILE, np.uint32)
+    res, bad = res_bits.view(np.float32), 0
     for t0 in range(e0, e1, TILE):
         m = min(TILE, e1 - t0)
         _widen(stack[base], t0, m, shift, base_bits)
@@ -158,7 +188,6 @@ def ties_output(stack, shift, e0, e1, base, inputs, values, cuts, factors, weigh
                 agree = (v > zero) if total[e] >= zero else (v < zero)
                 mixed[e] += v if agree else zero
                 divisor[e] += w if agree else zero
-        result = out[t0 : t0 + m]
         for e in range(m):
             r = mixed[e]
             if normalize:
@@ -166,7 +195,49 @@ def ties_output(stack, shift, e0, e1, base, inputs, values, cuts, factors, weigh
                 r = r / (one if abs(dv) < np.float32(1e-8) else dv)
             if lam != one:
                 r = r * lam
-            result[e] = b[e] + r
+            res[e] = b[e] + r
+        bad += _store(res_bits, m, out[t0 : t0 + m], limit)
+    return bad
+
+
+@njit(**_JIT)
+def weighted_output(stack, shift, e0, e1, base, inputs, coefficients, divisor, lam, limit, out):
+    """Write r = sum_jj c[jj] (x_jj - b), then r / divisor (when divisor != 1), r * lam (when
+    lam != 1), b + r, for elements e0:e1 to out[e0:e1] (float32 or bfloat16 bits), each step one
+    float32 operation in that order; without a base (base < 0) the terms are c[jj] x_jj and
+    nothing is added. Return how many results are NaN or beyond +-limit."""
+    one = np.float32(1)
+    b_bits = np.empty(TILE, np.uint32)
+    x_bits = np.empty(TILE, np.uint32)
+    b, x = b_bits.view(np.float32), x_bits.view(np.float32)
+    acc = np.empty(TILE, np.float32)
+    res_bits = np.empty(TILE, np.uint32)
+    res, bad = res_bits.view(np.float32), 0
+    for t0 in range(e0, e1, TILE):
+        m = min(TILE, e1 - t0)
+        if base >= 0:
+            _widen(stack[base], t0, m, shift, b_bits)
+        for jj in range(inputs.shape[0]):
+            _widen(stack[inputs[jj]], t0, m, shift, x_bits)
+            c = coefficients[jj]
+            if base >= 0:
+                for e in range(m):
+                    x[e] = x[e] - b[e]
+            if jj == 0:  # the first term as it is: a sum starting from 0 would turn -0 into +0
+                for e in range(m):
+                    acc[e] = x[e] * c
+            else:
+                for e in range(m):
+                    acc[e] = acc[e] + x[e] * c
+        for e in range(m):
+            r = acc[e]
+            if divisor != one:
+                r = r / divisor
+            if lam != one:
+                r = r * lam
+            res[e] = b[e] + r if base >= 0 else r
+        bad += _store(res_bits, m, out[t0 : t0 + m], limit)
+    return bad
 
 
 @njit(**_JIT)

@@ -20,7 +20,6 @@ tensor costs 0.1 s per million elements.
 from __future__ import annotations
 
 import math
-import os
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +28,16 @@ import numpy as np
 import torch
 
 from zoo.merge.kernels.chunked import Chunk, Shape, TaskArithmeticChunks, deltas_of
+from zoo.merge.kernels.fusing import (
+    check,
+    final,
+    flat_sources,
+    fusable,
+    out_dtype,
+    output_buffer,
+    stored_dtype,
+    widened,
+)
 from zoo.merge.kernels.topk import RadixSelect, TieCursor, WindowSelect, magnitude_keys
 from zoo.merge.parallel import block_of, row_blocks, stacked
 
@@ -56,6 +65,8 @@ class TiesChunks(TaskArithmeticChunks):
         }
         self.radix_passes = max((s.passes for s in self.selects.values()), default=0)
         self.fused = fusable(shape) and all(d > 0 for d in self.densities)
+        self.out_dtype = out_dtype(shape)
+        self.final = final(shape)
         self.windows = (
             {j: WindowSelect(s.k, self.numel, self.rescale) for j, s in self.selects.items()}
             if self.fused
@@ -73,7 +84,7 @@ class TiesChunks(TaskArithmeticChunks):
     @classmethod
     def read_dtype(cls, stored: torch.dtype, shape: Shape) -> torch.dtype:
         """As stored, where the fused loops read it (bfloat16 at 2 bytes an element)."""
-        return stored if stored in FUSED_STORAGE and fusable(shape) else shape.dtype
+        return stored_dtype(stored, shape)
 
     def _mergekit_topk(self, elements: int) -> bool:
         """Whether a chunk of this many elements takes mergekit's own top-k: when it is the
@@ -193,11 +204,13 @@ class TiesChunks(TaskArithmeticChunks):
         return 1.0 if before < 1e-7 or after < 1e-7 else before / after
 
     def output_parts(self, chunk: Chunk) -> list[torch.Tensor]:
+        self.checked = False
         if self._mergekit_topk(chunk[0].numel()):  # mergekit's whole-tensor top-k: one block
             return [self.output_block(chunk)]
         bounds = row_blocks(chunk)
         items = list(zip(bounds, self._block_ties(chunk, bounds)))
         if self.fused:
+            self.checked = self.final
             return [self._fused_output(chunk, items)]
         return self.pool.map(
             lambda item: self.output_block(block_of(chunk, *item[0]), item[1]), items
@@ -226,26 +239,25 @@ class TiesChunks(TaskArithmeticChunks):
         from zoo.merge.kernels import fused
 
         whole, shift, row = flat_sources(chunk)
-        out = torch.empty(chunk[0].shape, dtype=torch.float32)
-        flat = out.numpy().reshape(-1)
+        out, flat, limit = output_buffer(chunk[0], self.out_dtype)
         sources = np.array(self.inputs, dtype=np.int64)
         factors = np.array([self.factors.get(j, 1.0) for j in range(len(self.inputs))], np.float32)
         weights = np.array(self.weights, dtype=np.float32)
         values = np.array([self._threshold(j) for j in range(len(self.inputs))], np.float32)
 
-        def block(item: tuple) -> None:
+        def block(item: tuple) -> int:
             (a, b), ties = item
             e0, e1 = a * row, b * row
             cuts = np.array(
                 [self._cut(j, ties, whole, shift, e0, e1, values) for j in range(len(values))],
                 dtype=np.int64,
             )
-            fused.ties_output(
+            return fused.ties_output(
                 whole, shift, e0, e1, self.base, sources, values, cuts, factors, weights,
-                self.normalize, np.float32(self.lambda_), flat,
+                self.normalize, np.float32(self.lambda_), np.float32(limit), flat,
             )  # fmt: skip
 
-        self.pool.map(block, items)
+        check(sum(self.pool.map(block, items)))
         return out
 
     def output_block(self, block: Chunk, ties: Sequence[tuple] | None = None) -> torch.Tensor:
@@ -313,34 +325,3 @@ class TiesChunks(TaskArithmeticChunks):
 # fused pass (the first tied positions kept), instead of sorting it (0.1 s per million elements)
 MERGEKIT_TOPK = 1 << 16
 WINDOW_SAMPLE = 1 << 16  # elements of the first chunk, per input, that guess ties' window
-
-
-def fusable(shape: Shape) -> bool:
-    """Whether the fused loops (zoo.merge.kernels.fused, numba) serve this tensor: float32 on
-    CPU, in a merge large enough for them (shape.fuse); ZOO_FUSED=1 or 0 overrides the size
-    (to compare the two paths, which give the same bytes)."""
-    if shape.device.type != "cpu" or shape.dtype != torch.float32:
-        return False
-    forced = os.environ.get("ZOO_FUSED")
-    return shape.fuse if forced not in ("0", "1") else forced == "1"
-
-
-def widened(chunk: Chunk) -> Chunk:
-    """Return a chunk read as stored (bfloat16, for the fused loops) in float32; else itself."""
-    if chunk[0].dtype != torch.bfloat16:
-        return chunk
-    return stacked(chunk).float()
-
-
-def flat_sources(chunk: Chunk) -> tuple[np.ndarray, int, int]:
-    """Return a chunk's values as stored (float32 or bfloat16) as one C-contiguous (sources,
-    elements) array of their bits (a view of the reader's stacked buffer), the shift that widens
-    them to float32 bits, and the elements per row."""
-    whole = stacked(chunk).contiguous()
-    row = whole[0, 0].numel() if whole.dim() > 1 else 1
-    bits = whole.view(_BITS[whole.dtype]).reshape(whole.shape[0], -1)
-    return bits.numpy(), 32 - 8 * whole.element_size(), row
-
-
-_BITS = {torch.float32: torch.uint32, torch.bfloat16: torch.uint16}
-FUSED_STORAGE = tuple(_BITS)  # the stored dtypes the fused loops read as they are
