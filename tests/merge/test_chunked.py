@@ -96,8 +96,14 @@ def test_the_benchmark_methods_have_chunked_kernels():
 @pytest.mark.parametrize("name,case", [(n, i) for n in sorted(CASES) for i in range(len(CASES[n]))])
 @pytest.mark.parametrize("rows", [1, 5, 37])
 @pytest.mark.parametrize("shape", [(37, 11), (37,), (37, 3, 4), (300, 64)])
-def test_chunked_kernel_equals_mergekit(name, case, rows, shape):
+@pytest.mark.parametrize("fused", ["1", "0"], ids=["fused", "torch"])
+def test_chunked_kernel_equals_mergekit(name, case, rows, shape, fused, monkeypatch):
+    monkeypatch.setenv("ZOO_FUSED", fused)  # both paths, whatever the size
     xs, base_index, resolved = _case(name, *CASES[name][case], _tensors(3, shape))
+    method = get_method(name)
+    kernel = method.chunked(resolved, base_index, Shape(len(xs), xs[0].numel(), xs[0].dtype, CPU))
+    if fused == "0" or name in ("linear", "multislerp"):  # (ties, TA: where the case allows)
+        assert getattr(kernel, "fused", False) == (fused == "1")
     out, passed = _run(name, xs, base_index, resolved, rows)
     ref = _mergekit(name, xs, base_index, resolved)
     assert not passed and out.dtype == ref.dtype

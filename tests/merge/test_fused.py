@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
 from tests import tiny as tm
 from zoo.merge import chunking, parallel
@@ -208,22 +206,6 @@ def test_a_large_tensor_in_one_chunk_is_selected_by_zoo_not_sorted(monkeypatch):
 
 
 # ---- the engine: 16-bit checkpoints read as stored, and chunks read once when they fit ----
-
-
-def _as_bf16(folder, dst):
-    shutil.copytree(folder, dst)
-    for file in dst.rglob("*.safetensors"):
-        tensors = load_file(file)
-        converted = {k: v.bfloat16() if v.is_floating_point() else v for k, v in tensors.items()}
-        save_file(converted, file, metadata={"format": "pt"})
-    return dst
-
-
-@pytest.fixture(scope="module")
-def bf16_family(bert_family, tmp_path_factory):
-    root = tmp_path_factory.mktemp("bf16")
-    variants = [_as_bf16(p, root / f"v{i}") for i, p in enumerate(bert_family["variants"])]
-    return {"base": _as_bf16(bert_family["base"], root / "base"), "variants": variants}
 
 
 def _digest(folder):

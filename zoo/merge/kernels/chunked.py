@@ -192,7 +192,7 @@ class TaskArithmeticChunks(ChunkedKernel):
         divisor = (1.0 if abs(total) < 1e-8 else total) if self.normalize else 1.0
         return [
             weighted(chunk, self.pool, self.out_dtype, self.inputs, self.weights, self.base,
-                     divisor, self.lambda_)
+                     divisor, self.lambda_, fma=False)
         ]  # fmt: skip
 
     def sparsify(self, j: int, delta: torch.Tensor, ties: tuple | None) -> None:

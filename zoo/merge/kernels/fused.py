@@ -201,11 +201,27 @@ def ties_output(stack, shift, e0, e1, base, inputs, values, cuts, factors, weigh
 
 
 @njit(**_JIT)
-def weighted_output(stack, shift, e0, e1, base, inputs, coefficients, divisor, lam, limit, out):
-    """Write r = sum_jj c[jj] (x_jj - b), then r / divisor (when divisor != 1), r * lam (when
-    lam != 1), b + r, for elements e0:e1 to out[e0:e1] (float32 or bfloat16 bits), each step one
-    float32 operation in that order; without a base (base < 0) the terms are c[jj] x_jj and
-    nothing is added. Return how many results are NaN or beyond +-limit."""
+def _add_terms(acc, x, c, m):
+    for e in range(m):
+        acc[e] = acc[e] + x[e] * c
+
+
+@njit(**_JIT, fastmath={"contract"})
+def _fma_terms(acc, x, c, m):
+    """acc + x * c rounded once (a fused multiply-add where the CPU has one): torch's addcmul_
+    and add_(alpha=) on such CPUs, so mergekit's linear."""
+    for e in range(m):
+        acc[e] = acc[e] + x[e] * c
+
+
+@njit(**_JIT)
+def weighted_output(stack, shift, e0, e1, base, inputs, coefficients, fma, divisor, lam, limit,
+                    out):  # fmt: skip
+    """Write r = sum_jj c[jj] (x_jj - b) (each term added after rounding its product, or with
+    one rounding when fma), then r / divisor (when divisor != 1), r * lam (when lam != 1), b + r,
+    for elements e0:e1 to out[e0:e1] (float32 or bfloat16 bits), each step float32 in that
+    order; without a base (base < 0) the terms are c[jj] x_jj and nothing is added. Return how
+    many results are NaN or beyond +-limit."""
     one = np.float32(1)
     b_bits = np.empty(TILE, np.uint32)
     x_bits = np.empty(TILE, np.uint32)
@@ -226,9 +242,10 @@ def weighted_output(stack, shift, e0, e1, base, inputs, coefficients, divisor, l
             if jj == 0:  # the first term as it is: a sum starting from 0 would turn -0 into +0
                 for e in range(m):
                     acc[e] = x[e] * c
+            elif fma:
+                _fma_terms(acc, x, c, m)
             else:
-                for e in range(m):
-                    acc[e] = acc[e] + x[e] * c
+                _add_terms(acc, x, c, m)
         for e in range(m):
             r = acc[e]
             if divisor != one:

@@ -94,16 +94,19 @@ def weighted(
     base: int | None = None,
     divisor: float = 1.0,
     lam: float = 1.0,
+    fma: bool = True,
 ) -> torch.Tensor:
     """Return ((sum_j c_j (x_j - base)) / divisor * lam + base) over a chunk read as stored, in
-    dtype (fused.weighted_output), its row blocks on the pool; raise NotFinite."""
+    dtype (fused.weighted_output), its row blocks on the pool; raise NotFinite. fma: each term
+    is added with one rounding, as torch's add_(alpha=)/addcmul_ do (linear, multislerp), else
+    after its product's (mergekit's sum of products: task arithmetic)."""
     from zoo.merge.kernels import fused
 
     whole, shift, row = flat_sources(chunk)
     out, flat, limit = output_buffer(chunk[0], dtype)
     sources = np.array(inputs, dtype=np.int64)
     c = np.array(coefficients, dtype=np.float32)
-    params = (-1 if base is None else base, sources, c, np.float32(divisor), np.float32(lam))
+    params = (-1 if base is None else base, sources, c, fma, np.float32(divisor), np.float32(lam))
 
     def block(ab: tuple[int, int]) -> int:
         e0, e1 = ab[0] * row, ab[1] * row
