@@ -21,8 +21,7 @@ import pytest
 import torch
 
 from tests import tiny as tm
-from zoo.merge import chunking, parallel
-from zoo.merge import prepared as prepared_module
+from zoo.merge import chunk_plan, chunking, parallel
 from zoo.merge.chunking import in_memory_reader, row_bounds, run_chunked
 from zoo.merge.engine import MergeInput, merge_folders
 from zoo.merge.io import Checkpoint
@@ -285,11 +284,18 @@ def test_a_small_merge_keeps_to_torch_operations_and_never_loads_numba(bf16_fami
 def test_the_size_gate_follows_one_model_in_the_compute_dtype(bf16_family, monkeypatch):
     inputs = [MergeInput(p, {"weight": 1.0, "density": 0.4}) for p in bf16_family["variants"]]
     options = MergeOptions(chunk_bytes=4096)
+    monkeypatch.delenv("ZOO_FUSED", raising=False)
     small = Prepared(inputs, bf16_family["base"], "ties", {}, options)
-    monkeypatch.setattr(prepared_module, "FUSE_MIN_BYTES", 1)
+    monkeypatch.setenv("ZOO_FUSED", "1")
+    forced = Prepared(inputs, bf16_family["base"], "ties", {}, options)
+    monkeypatch.delenv("ZOO_FUSED")
+    monkeypatch.setattr(chunk_plan, "FUSE_MIN_BYTES", 1)
     large = Prepared(inputs, bf16_family["base"], "ties", {}, options)
     try:
-        assert not small.fuse and large.fuse
+        assert not small.fuse and forced.fuse and large.fuse
+        # the torch path's chunks are planned for its larger working set (registry: ties)
+        key = "encoder.layer.0.intermediate.dense.weight"
+        assert small.chunks[key] < large.chunks[key] == forced.chunks[key]
     finally:
-        small.close()
-        large.close()
+        for p in (small, forced, large):
+            p.close()

@@ -8,6 +8,7 @@ kernel (`MergeMethod.chunked`); zoo.merge.chunking runs the chunks.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,13 @@ DEFAULT_CHUNK_BYTES = 64 * 2**20
 # a 22M-parameter model, and at that size the torch operations are as fast (BENCHMARKS.md)
 FUSE_MIN_BYTES = 512 * 2**20
 MIN_CHUNK_BYTES = 8 * 2**20
+
+
+def fuses(model_bytes: int) -> bool:
+    """Whether a merge of one model of this size (compute dtype) runs the compiled loops where
+    they apply; ZOO_FUSED=1 or 0 overrides the size (tests and benchmarks compare the paths)."""
+    forced = os.environ.get("ZOO_FUSED")
+    return model_bytes >= FUSE_MIN_BYTES if forced not in ("0", "1") else forced == "1"
 
 
 def working_set(numel: int, itemsize: int, n: int, scratch: tuple[float, float]) -> int:
@@ -54,12 +62,14 @@ def plan_chunks(
     method: Any,
     compute_dtype: Callable[[Any], str],
     budget: int | None,
+    fused: bool = False,
 ) -> dict[str, int]:
     """Return {tensor key: rows per chunk} for the merge tasks a chunked kernel runs: every
     tensor of at least one dimension of a method that has one (a tensor within the budget is one
     chunk), neither vocabulary-permuted nor LoRA-folded. Half the budget goes to the chunk being
     merged, half to the next one read ahead and the writes still queued (zoo.merge.prefetch).
-    budget None: no chunked kernels (every tensor whole, through the method's own kernel)."""
+    budget None: no chunked kernels (every tensor whole, through the method's own kernel).
+    fused: the merge is large enough for the compiled loops (their working set applies)."""
     if method.chunked is None or method.delta_scale is not None or budget is None:
         return {}
     chunks = {}
@@ -70,7 +80,8 @@ def plan_chunks(
         if not all(src.can_read_rows(k) for src, k in zip(sources.items, task.keys)):
             continue
         size = dtypes.itemsize(compute_dtype(task))
-        rows = chunk_rows(task.shape, size, n, method.scratch, method.chunk_scratch, budget // 2)
+        scratch = method.chunk_working_set(fused)
+        rows = chunk_rows(task.shape, size, n, method.scratch, scratch, budget // 2)
         chunks[task.key] = rows or task.shape[0]
     return chunks
 

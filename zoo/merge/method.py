@@ -81,6 +81,12 @@ class MergeMethod:
     # beyond the input chunks, in chunk-sizes, as (a, b) for a*K + b.
     chunked: Callable[..., Any] | None = field(default=None, repr=False)
     chunk_scratch: tuple[float, float] = (2.0, 4.0)
+    # the same for the compiled loops' path (zoo.merge.kernels.fused), where it differs
+    fused_chunk_scratch: tuple[float, float] | None = None
+
+    def chunk_working_set(self, fused: bool) -> tuple[float, float]:
+        """The chunked kernel's scratch on the fused path (fused) or torch's."""
+        return (self.fused_chunk_scratch or self.chunk_scratch) if fused else self.chunk_scratch
 
     def __post_init__(self) -> None:
         if not self.reference_url:

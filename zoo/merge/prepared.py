@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zoo.errors import UserError
 from zoo.merge import dtypes, package
-from zoo.merge.chunk_plan import FUSE_MIN_BYTES, fitted_budget, plan_chunks
+from zoo.merge.chunk_plan import fitted_budget, fuses, plan_chunks
 from zoo.merge.mergekit_rng import draws_of, mergekit_rng_states
 from zoo.merge.params import check_params, resolve_params
 from zoo.merge.planning import (
@@ -263,11 +263,13 @@ class Prepared:
         budget = fitted_budget(budget, one_model)
         # a tensor whose inputs take at most a quarter of one model is read once for all passes
         self.keep_bytes = 0 if budget is None else one_model // 4
-        self.fuse = one_model >= FUSE_MIN_BYTES
+        self.fuse = fuses(one_model)
         chunks: dict[str, int] = {}
         for i, part in enumerate(self.parts):
             mine = [t for t in self.tasks if t.part == i]
-            chunks |= plan_chunks(mine, part.sources, self.method, self.compute_dtype_name, budget)
+            chunks |= plan_chunks(
+                mine, part.sources, self.method, self.compute_dtype_name, budget, self.fuse
+            )
         return chunks
 
     def _rng_states(self, seed: int | None) -> dict[str, torch.Tensor]:
@@ -363,7 +365,7 @@ class Prepared:
                 self.dtype_name,
                 self.method.scratch,
                 self.chunks,
-                self.method.chunk_scratch,
+                self.method.chunk_working_set(self.fuse),
             ),
             scratch_disk_bytes=self._scratch_bytes(),
             vocab_rows=self.vocab.rows if self.vocab else None,

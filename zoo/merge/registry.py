@@ -50,8 +50,11 @@ _METHODS: tuple[MergeMethod, ...] = (
         chunked=Ref(_CHUNKED + "TaskArithmeticChunks"),
         chunk_scratch=(1.0, 3.0),
     ),
-    mergekit_method(
-        "ties", chunked=Ref("zoo.merge.kernels.ties:TiesChunks"), chunk_scratch=(0.25, 2.0)
+    mergekit_method(  # torch's path: deltas, keys, digits and float64 weights per input
+        "ties",
+        chunked=Ref("zoo.merge.kernels.ties:TiesChunks"),
+        chunk_scratch=(2.0, 8.0),
+        fused_chunk_scratch=(0.25, 2.0),
     ),
     mergekit_method("dare_ties", stochastic=True),
     mergekit_method("dare_linear", stochastic=True),
