@@ -62,6 +62,12 @@ class ChunkedKernel(abc.ABC):
     def __init__(self, shape: Shape):
         self.pool = shape.pool
 
+    def _fuse(self, shape: Shape, allowed: bool = True) -> None:
+        """Put every output through the fused loops where they serve this Shape (and allowed)."""
+        self.fused = fusable(shape) and allowed
+        self.checked = self.fused and final(shape)
+        self.out_dtype = out_dtype(shape)
+
     @classmethod
     def read_dtype(cls, stored: torch.dtype, shape: Shape) -> torch.dtype:
         """Return the dtype this kernel takes its chunks in, for inputs all stored in `stored`:
@@ -141,9 +147,7 @@ class LinearChunks(ChunkedKernel):
         super().__init__(shape)
         self.weights = [params["weight"][i] for i in range(shape.n)]
         self.normalize = bool(params["normalize"])
-        self.fused = fusable(shape)  # every output through the fused loop
-        self.checked = self.fused and final(shape)
-        self.out_dtype = out_dtype(shape)
+        self._fuse(shape)
 
     @classmethod
     def read_dtype(cls, stored: torch.dtype, shape: Shape) -> torch.dtype:
@@ -177,9 +181,7 @@ class TaskArithmeticChunks(ChunkedKernel):
         self.normalize = bool(params["normalize"])
         self.lambda_ = params["lambda"]
         super().__init__(shape)
-        self.fused = fusable(shape) and bool(self.inputs) and not self.consensus
-        self.checked = self.fused and final(shape)
-        self.out_dtype = out_dtype(shape)
+        self._fuse(shape, bool(self.inputs) and not self.consensus)
 
     @classmethod
     def read_dtype(cls, stored: torch.dtype, shape: Shape) -> torch.dtype:
