@@ -27,6 +27,7 @@ import torch
 from zoo.errors import UserError
 from zoo.lazy import Ref
 from zoo.merge import package
+from zoo.merge.buffers import Buffers
 from zoo.merge.chunking import KeptChunks, RowSchedule, row_bounds, run_chunked
 from zoo.merge.io import read_tensor
 from zoo.merge.kernels.chunked import Shape
@@ -109,6 +110,7 @@ class _Run:
         self.progress = progress
         self._pin = prepared.device.type == "cuda"  # page-locked buffers: async copies to the GPU
         self.counts: Counter = Counter(merged=0, passed=0, copied=0)
+        self.buffers = Buffers(pin=self._pin)  # the row chunks' read buffers, reused
 
     def execute(self) -> tuple[Counter, dict[str, str]]:
         """Merge every tensor into tmp; return the counts and {weight file: sha256}."""
@@ -118,7 +120,7 @@ class _Run:
         with (
             torch_threads(1 if self.p.chunks else self.p.threads),  # before the reader copies it
             ModuleWriters(self.tmp, self.p.tasks, self.p.max_shard_bytes) as writers,
-            Prefetch(self._read) as ahead,
+            Prefetch(self._read, self._rows_buffer) as ahead,
             Pool(self.p.threads) as self.pool,
         ):
             self.order = writers.order
@@ -139,17 +141,27 @@ class _Run:
             return ("rows", i, 0, min(self.p.chunks[task.key], task.shape[0]), None)
         return ("whole", i)
 
-    def _read(self, key: tuple) -> Sequence[torch.Tensor]:
+    def _rows_buffer(self, key: tuple) -> torch.Tensor | None:
+        """Return the empty (inputs, rows, ...) buffer a ("rows", ...) key's read fills (None for
+        a "whole" read): taken by the merging thread, from the pool of reused buffers."""
+        if key[0] == "whole":
+            return None
+        _, i, a, b, which = key
+        task = self.order[i]
+        picked = len(self.p.sources_of(task).items) if which is None else len(which)
+        shape, dtype = (picked, b - a, *task.shape[1:]), self._read_dtype(task)
+        return self.buffers.empty(shape, dtype)
+
+    def _read(self, key: tuple, rows: torch.Tensor | None) -> Sequence[torch.Tensor]:
         """Read what a Prefetch key names: ("whole", i), a list of tensors, or ("rows", i, a, b,
-        which), one tensor stacking the rows of every input read."""
+        which) into rows (from _rows_buffer), one tensor stacking the rows of every input read:
+        kernels take it whole, without stacking the inputs."""
         task = self.order[key[1]]
         if key[0] == "whole":
             return self._load(task)
         _, _, a, b, which = key
-        s, dtype = self.p.sources_of(task), self._read_dtype(task)
+        s, dtype = self.p.sources_of(task), rows.dtype
         picked = range(len(s.items)) if which is None else which
-        # one (inputs, rows, ...) buffer: kernels take it whole, without stacking the inputs
-        rows = torch.empty((len(picked), b - a, *task.shape[1:]), dtype=dtype, pin_memory=self._pin)
         for row, i in enumerate(picked):
             s.items[i].read_rows(task.keys[i], a, b, dtype, out=rows[row])
         return rows.to(self.p.device, non_blocking=self._pin)

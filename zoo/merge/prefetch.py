@@ -5,13 +5,17 @@ The engine knows the order of its reads, so each `get` names the read it needs n
 that will follow. Reading from the page cache and widening bf16 to float32 cost about as much as
 the merge itself; overlapping them with it takes that time off the critical path. One read is in
 flight at a time, so memory grows by one read's tensors (the chunk planner budgets for it).
+
+A read's buffer comes from `allocate(key)`, called in the caller's thread and only filled in the
+background: the engine takes its row buffers from a pool of reused ones (zoo.merge.buffers),
+which is never touched by two threads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -19,10 +23,16 @@ T = TypeVar("T")
 
 
 class Prefetch(Generic[T]):
-    """Serve read(key) calls, running the announced next read ahead of time; close() when done."""
+    """Serve read(key, allocate(key)) calls, running the announced next read ahead of time (its
+    buffer allocated here, filled in the background); close() when done."""
 
-    def __init__(self, read: Callable[[Hashable], T]):
+    def __init__(
+        self,
+        read: Callable[[Hashable, Any], T],
+        allocate: Callable[[Hashable], Any] = lambda key: None,
+    ):
         self._read = read
+        self._allocate = allocate
         self._pool = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="zoo-reader",
@@ -39,9 +49,10 @@ class Prefetch(Generic[T]):
             result = ahead[1].result()
         else:
             _settle(ahead)
-            result = self._read(key)
+            result = self._read(key, self._allocate(key))
         if then is not None:
-            self._ahead = (then, self._pool.submit(self._read, then))
+            buffer = self._allocate(then)
+            self._ahead = (then, self._pool.submit(self._read, then, buffer))
         return result
 
     def close(self) -> None:
