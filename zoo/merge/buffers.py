@@ -21,11 +21,13 @@ _use_count = getattr(torch._C, "_storage_Use_Count", None)
 
 
 class Buffers:
-    """Hand out empty tensors carved from held byte buffers: the smallest held one large enough
-    that nothing but this pool refers to (no tensor object, view, numpy array or queued write),
-    else a new one. A tensor handed out is a contiguous view of its buffer's first bytes, so the
-    ragged last chunk of a tensor, and smaller tensors after it, reuse the chunks' buffers. Holds
-    at most `held` buffers: a new one replaces a held one too small for it, else the oldest.
+    """Hand out empty tensors carved from held byte buffers: the smallest held one that fits,
+    at most twice the size asked for, that nothing but this pool refers to (no tensor object,
+    view, numpy array or queued write), else a new one. A tensor handed out is a contiguous view
+    of its buffer's first bytes, so a tensor's ragged last chunk, and the next tensor's chunks of
+    about the same size, reuse the buffers; a much smaller read gets its own rather than pin a
+    large buffer while it lives. Holds at most `held` buffers: a new one replaces a held one that
+    is free, else the oldest.
     pin: page-locked buffers (for copies to a GPU)."""
 
     def __init__(self, held: int = 3, pin: bool = False):
@@ -40,7 +42,7 @@ class Buffers:
         self.handed += 1
         nbytes = math.prod(shape) * dtype.itemsize
         free = [b for b in self._held if _unused(b)]
-        fits = [b for b in free if b.numel() >= nbytes]
+        fits = [b for b in free if nbytes <= b.numel() <= 2 * nbytes]
         if fits:
             buffer = min(fits, key=torch.Tensor.numel)
         else:
