@@ -95,3 +95,26 @@ def test_a_chunked_merge_reuses_its_read_buffers(tmp_path, monkeypatch):
     assert all(torch.equal(ours[k], ref[k]) for k in ref)
     src, passed = tm.load_all(family["variants"][0]), tm.load_all(tmp_path / "same")
     assert all(torch.equal(passed[k], src[k]) for k in src if k in passed)
+
+
+def test_free_heap_beyond_the_limit_goes_back_to_the_os():
+    """Inside reuse_freed_buffers glibc keeps what is freed (trim threshold 256 MiB); between
+    tensors the engine gives it back once more than its limit is kept."""
+    import ctypes
+
+    from zoo.merge.resources import HeapTrim, reuse_freed_buffers
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    with reuse_freed_buffers():
+        trim, never = HeapTrim(8 * 2**20), HeapTrim(1 << 40)
+        blocks = [libc.malloc(2**20) for _ in range(64)]  # 64 MiB under the mmap threshold
+        for block in blocks:
+            ctypes.memset(block, 1, 2**20)  # resident
+        for block in blocks[:-1]:
+            libc.free(block)  # kept by glibc: blocks[-1] stops the top from shrinking
+        assert not never()
+        assert trim()
+        assert not trim()  # given back already: nothing freed since
+        libc.free(blocks[-1])

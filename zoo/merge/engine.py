@@ -44,7 +44,7 @@ from zoo.merge.prepared import (
     package_output,
     plan,  # the dry run's planner, re-exported: zoo.merge.engine.plan
 )
-from zoo.merge.resources import PeakRss, reuse_freed_buffers
+from zoo.merge.resources import HeapTrim, PeakRss, reuse_freed_buffers
 from zoo.merge.vocab import permute_rows
 from zoo.merge.writer import Entry, ModuleWriters, StreamWriter
 
@@ -99,6 +99,10 @@ def merge_folders(
     return prepared.report(Path(out), counts, files, rss.sample(), started, seed)
 
 
+# freed heap memory kept for reuse between tensors, at least (a quarter of one model, if more)
+_KEPT_FREE = 32 * 2**20
+
+
 class _Run:
     """One execution of a prepared merge into a temporary folder."""
 
@@ -111,6 +115,7 @@ class _Run:
         self._pin = prepared.device.type == "cuda"  # page-locked buffers: async copies to the GPU
         self.counts: Counter = Counter(merged=0, passed=0, copied=0)
         self.buffers = Buffers(pin=self._pin)  # the row chunks' read buffers, reused
+        self.trim = HeapTrim(max(prepared.keep_bytes, _KEPT_FREE))  # called between tensors
 
     def execute(self) -> tuple[Counter, dict[str, str]]:
         """Merge every tensor into tmp; return the counts and {weight file: sha256}."""
@@ -194,6 +199,7 @@ class _Run:
             unit="tensor",
         ):
             yield task
+            self.trim()
             self.rss.sample()
 
     def _output(self, task: TensorTask, tensors: list[torch.Tensor]) -> torch.Tensor:

@@ -105,3 +105,43 @@ def _glibc():
         return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
     except OSError:
         return None
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+        )
+    ]
+
+
+class HeapTrim:
+    """Give glibc's free heap memory back to the OS once more than `limit` bytes have been freed
+    and kept since the last time (call it between tensors). glibc still counts memory given back
+    as free (its pages are released, not its address range), so the count is taken from the
+    last trim's level, which follows the free memory down as it is reused. A no-op off glibc
+    (or before glibc 2.33's mallinfo2)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        libc = _glibc()
+        self._libc, self._info = libc, getattr(libc, "mallinfo2", None)
+        if self._info is not None:
+            self._info.restype = _Mallinfo2
+        self._level = self._free()
+
+    def __call__(self) -> bool:
+        """Trim when the free heap grew by more than the limit; return whether it did."""
+        if self._info is None:
+            return False
+        free = self._free()
+        self._level = min(self._level, free)
+        if free - self._level <= self.limit:
+            return False
+        self._libc.malloc_trim(0)
+        self._level = self._free()
+        return True
+
+    def _free(self) -> int:
+        return self._info().fordblks if self._info is not None else 0
