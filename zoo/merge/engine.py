@@ -115,7 +115,7 @@ class _Run:
         self._pin = prepared.device.type == "cuda"  # page-locked buffers: async copies to the GPU
         self.counts: Counter = Counter(merged=0, passed=0, copied=0)
         self.buffers = Buffers(pin=self._pin)  # the row chunks' read buffers, reused
-        self.trim = HeapTrim(max(prepared.keep_bytes, _KEPT_FREE))  # called between tensors
+        self.trim = HeapTrim(max(prepared.keep_bytes, _KEPT_FREE))  # between tensors and chunks
 
     def execute(self) -> tuple[Counter, dict[str, str]]:
         """Merge every tensor into tmp; return the counts and {weight file: sha256}."""
@@ -283,6 +283,7 @@ class _Run:
 
         def write(a: int, rows: torch.Tensor, checked: bool) -> None:
             writer.write_rows(task.name, a, rows if checked else _finite(task, rows))
+            self.trim()  # a large tensor's chunks free as much as many small tensors
 
         identity = method.identity_on_equal(params, s.kernel_base is not None)
         passed = self._guard(task, lambda: run_chunked(kernel, read, write, bounds, identity))
