@@ -118,10 +118,10 @@ class _Mallinfo2(ctypes.Structure):
 
 class HeapTrim:
     """Give glibc's free heap memory back to the OS once more than `limit` bytes have been freed
-    and kept since the last time (call it between tensors and between a large tensor's chunks). glibc still counts memory given back
-    as free (its pages are released, not its address range), so the count is taken from the
-    last trim's level, which follows the free memory down as it is reused. A no-op off glibc
-    (or before glibc 2.33's mallinfo2)."""
+    and kept since the last time (called between tensors and between a large tensor's chunks).
+    glibc still counts memory given back as free (its pages are released, not its address
+    range), so the count is taken from the last trim's level, which follows the free memory down
+    as it is reused. A no-op off glibc (or before glibc 2.33's mallinfo2)."""
 
     def __init__(self, limit: int):
         self.limit = limit
