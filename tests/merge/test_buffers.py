@@ -67,14 +67,6 @@ def test_the_pool_holds_a_bounded_number_of_buffers():
     assert pool.made == 6
 
 
-class _Counting(Buffers):
-    pools: list[Buffers] = []
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        _Counting.pools.append(self)
-
-
 def test_a_chunked_merge_reuses_its_read_buffers(tmp_path, monkeypatch):
     """Every matrix of a tiny BERT merged one row at a time (a 2 KiB budget): near a thousand
     chunk reads in ten buffers, and the result equals the whole-tensor merge bit for bit; identical
@@ -82,19 +74,27 @@ def test_a_chunked_merge_reuses_its_read_buffers(tmp_path, monkeypatch):
     family = tm.family(tmp_path / "f", "bert", n=3)
     inputs = [MergeInput(p, {"weight": w}) for p, w in zip(family["variants"], (0.5, 0.3, 0.2))]
     same = [MergeInput(family["variants"][0], {"weight": 1.0})] * 3
-    monkeypatch.setattr(engine, "Buffers", _Counting)
+    pools: list[Buffers] = []
+
+    class Counting(Buffers):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            pools.append(self)
+
+    monkeypatch.setattr(engine, "Buffers", Counting)
     merge_folders(
         inputs, None, "linear", {}, tmp_path / "chunked", progress=False, chunk_bytes=2048
     )
     merge_folders(same, None, "linear", {}, tmp_path / "same", progress=False, chunk_bytes=2048)
     merge_folders(inputs, None, "linear", {}, tmp_path / "whole", progress=False, chunk_bytes=None)
-    pool = _Counting.pools[0]
+    pool = pools[0]
     assert pool.handed >= 500 and pool.made * 20 <= pool.handed
     ours, ref = tm.load_all(tmp_path / "chunked"), tm.load_all(tmp_path / "whole")
     assert sorted(ours) == sorted(ref)
     assert all(torch.equal(ours[k], ref[k]) for k in ref)
     src, passed = tm.load_all(family["variants"][0]), tm.load_all(tmp_path / "same")
-    assert all(torch.equal(passed[k], src[k]) for k in src if k in passed)
+    assert sorted(passed) == sorted(src)
+    assert all(torch.equal(passed[k], src[k]) for k in src)
 
 
 def test_free_heap_beyond_the_limit_goes_back_to_the_os():
